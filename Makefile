@@ -1,0 +1,49 @@
+# SimpleRL-Zero in Rust: one stage per binary, Parquet between stages.
+# `make help` lists the targets.
+
+CARGO    ?= cargo
+PROFILE  ?= release
+BIN      := target/$(PROFILE)
+RAW      ?= ../shared/data/raw
+DATA     ?= data
+# Default training data: the built-in arithmetic set (see data/README.md).
+SYNTH_COUNT ?= 1000
+SYNTH_SEED  ?= 0
+HOLDOUT     ?= 0.2
+TEMPLATE    ?= qwen-math-cot
+
+.PHONY: help setup build data data-eval docs iteration train eval report test bench
+
+help:
+	@echo "make setup      build the workspace (release)"
+	@echo "make data       write the default prompts: $(DATA)/prompts.parquet (train) and $(DATA)/holdout.parquet"
+	@echo "make data-eval  write one prompts file per evaluation set under $(RAW)/eval to $(DATA)/eval/"
+	@echo "make test       run the workspace tests (what CI runs)"
+	@echo "make iteration | train | eval | report | bench   (not built yet: see the issues)"
+
+build:
+	$(CARGO) build --profile $(PROFILE) --workspace --bins
+
+setup: build
+
+$(DATA)/prompts.parquet: | build
+	$(BIN)/prep-math synth --count $(SYNTH_COUNT) --seed $(SYNTH_SEED) --template $(TEMPLATE) \
+		--split train --holdout-fraction $(HOLDOUT) --shuffle-seed $(SYNTH_SEED) -o $@
+
+$(DATA)/holdout.parquet: | build
+	$(BIN)/prep-math synth --count $(SYNTH_COUNT) --seed $(SYNTH_SEED) --template $(TEMPLATE) \
+		--split holdout --holdout-fraction $(HOLDOUT) -o $@
+
+data: $(DATA)/prompts.parquet $(DATA)/holdout.parquet
+
+data-eval: | build
+	$(BIN)/prep-math eval-suite --raw $(RAW) --out-dir $(DATA)/eval --template $(TEMPLATE)
+
+test:
+	$(CARGO) test --workspace
+
+iteration train eval report bench:
+	@echo "make $@: not built yet (see the open issues: rollout, verify, ppo-step, evaluate)" >&2; exit 2
+
+docs: | build
+	$(BIN)/prep-math schema > docs/schemas.md

@@ -1,0 +1,187 @@
+//! Column specifications and the check that a file's columns meet them.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+
+use crate::{Error, Result};
+
+/// The logical type of a column, in the one width we write. On read any
+/// type that casts losslessly to it is accepted (see [`ColType::accepts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColType {
+    Utf8,
+    Bool,
+    Int64,
+    Float64,
+    /// Token ids.
+    ListInt32,
+    /// Per-token log-probs.
+    ListFloat32,
+}
+
+impl ColType {
+    pub fn data_type(self) -> DataType {
+        match self {
+            ColType::Utf8 => DataType::Utf8,
+            ColType::Bool => DataType::Boolean,
+            ColType::Int64 => DataType::Int64,
+            ColType::Float64 => DataType::Float64,
+            ColType::ListInt32 => {
+                DataType::List(Arc::new(Field::new_list_field(DataType::Int32, true)))
+            }
+            ColType::ListFloat32 => {
+                DataType::List(Arc::new(Field::new_list_field(DataType::Float32, true)))
+            }
+        }
+    }
+
+    /// Whether a column of type `dt` may be read as this type (by a cast
+    /// that loses nothing a stage relies on).
+    pub fn accepts(self, dt: &DataType) -> bool {
+        use DataType::*;
+        let int = |d: &DataType| {
+            matches!(
+                d,
+                Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64
+            )
+        };
+        let float = |d: &DataType| matches!(d, Float16 | Float32 | Float64);
+        match self {
+            ColType::Utf8 => matches!(dt, Utf8 | LargeUtf8 | Utf8View | Null),
+            ColType::Bool => matches!(dt, Boolean | Null),
+            ColType::Int64 => int(dt) || matches!(dt, Null),
+            ColType::Float64 => int(dt) || float(dt) || matches!(dt, Null),
+            ColType::ListInt32 => match dt {
+                List(f) | LargeList(f) => int(f.data_type()),
+                _ => false,
+            },
+            ColType::ListFloat32 => match dt {
+                List(f) | LargeList(f) => float(f.data_type()),
+                _ => false,
+            },
+        }
+    }
+}
+
+/// One column of a stage's schema.
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnSpec {
+    pub name: &'static str,
+    pub ty: ColType,
+    pub nullable: bool,
+    pub doc: &'static str,
+}
+
+/// Shorthand for the schema tables.
+pub const fn col(name: &'static str, ty: ColType, nullable: bool, doc: &'static str) -> ColumnSpec {
+    ColumnSpec {
+        name,
+        ty,
+        nullable,
+        doc,
+    }
+}
+
+/// The named columns of one stage's artifact.
+#[derive(Debug, Clone, Copy)]
+pub struct StageSchema {
+    pub stage: &'static str,
+    pub columns: &'static [ColumnSpec],
+}
+
+impl StageSchema {
+    /// The arrow schema we write: exactly these columns, in this order.
+    pub fn arrow_schema(&self) -> Arc<Schema> {
+        Arc::new(Schema::new(
+            self.columns
+                .iter()
+                .map(|c| Field::new(c.name, c.ty.data_type(), c.nullable))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    pub fn column_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.columns.iter().map(|c| c.name)
+    }
+
+    /// Check that `batch` (read from `path`) has every column of this
+    /// schema with an acceptable type and no nulls where none are allowed,
+    /// and return those columns cast to their canonical types, followed by
+    /// every other column of `batch` unchanged.
+    pub fn conform(&self, path: &Path, batch: &RecordBatch) -> Result<RecordBatch> {
+        let schema = batch.schema();
+        let mut fields = Vec::with_capacity(schema.fields().len());
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+        for spec in self.columns {
+            let Some((idx, field)) = schema.column_with_name(spec.name) else {
+                return Err(Error::MissingColumn {
+                    path: path.to_path_buf(),
+                    stage: self.stage,
+                    column: spec.name.to_string(),
+                    present: schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            };
+            let wrong_type = || Error::WrongType {
+                path: path.to_path_buf(),
+                stage: self.stage,
+                column: spec.name.to_string(),
+                expected: format!("{:?}", spec.ty.data_type()),
+                found: format!("{:?}", field.data_type()),
+            };
+            if !spec.ty.accepts(field.data_type()) {
+                return Err(wrong_type());
+            }
+            let target = spec.ty.data_type();
+            let array = batch.column(idx);
+            let array = if array.data_type() == &target {
+                array.clone()
+            } else {
+                arrow::compute::cast(array, &target).map_err(|_| wrong_type())?
+            };
+            if !spec.nullable && array.null_count() > 0 {
+                let row = (0..array.len()).find(|&i| array.is_null(i)).unwrap_or(0);
+                return Err(Error::BadValue {
+                    path: path.to_path_buf(),
+                    row,
+                    column: spec.name.to_string(),
+                    message: "null in a column that must have a value".into(),
+                });
+            }
+            fields.push(Field::new(spec.name, target, spec.nullable));
+            arrays.push(array);
+        }
+        for (idx, field) in schema.fields().iter().enumerate() {
+            if self.columns.iter().all(|c| c.name != field.name()) {
+                fields.push(field.as_ref().clone());
+                arrays.push(batch.column(idx).clone());
+            }
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|source| Error::Arrow {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// A Markdown table of the columns, for docs and `--help`.
+    pub fn markdown(&self) -> String {
+        let mut s = String::from("| column | type | nullable | meaning |\n|---|---|---|---|\n");
+        for c in self.columns {
+            s.push_str(&format!(
+                "| `{}` | {:?} | {} | {} |\n",
+                c.name,
+                c.ty,
+                if c.nullable { "yes" } else { "no" },
+                c.doc
+            ));
+        }
+        s
+    }
+}

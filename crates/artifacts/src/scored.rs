@@ -1,0 +1,107 @@
+//! scored.parquet, written by verify: the rollout columns plus the grade.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray};
+
+use crate::rollouts::{self, RolloutRow};
+use crate::schema::{col, ColType::*, ColumnSpec, StageSchema};
+use crate::table::{batch, read_table, write_table, Cols};
+use crate::Result;
+
+/// The columns verify adds.
+pub const GRADE_COLUMNS: &[ColumnSpec] = &[
+    col(
+        "extracted_answer",
+        Utf8,
+        true,
+        "the final answer found in the response (last \\boxed{}), null when none",
+    ),
+    col(
+        "has_answer",
+        Bool,
+        false,
+        "whether a final answer was found",
+    ),
+    col(
+        "correct",
+        Bool,
+        false,
+        "whether it is equivalent to the gold answer",
+    ),
+    col(
+        "reward",
+        Float64,
+        false,
+        "the rule reward: +1 correct, -0.5 wrong, -1 no answer (flags)",
+    ),
+];
+
+const N: usize = rollouts::COLUMNS.len() + GRADE_COLUMNS.len();
+const ALL: [ColumnSpec; N] = {
+    let mut out = [GRADE_COLUMNS[0]; N];
+    let mut i = 0;
+    while i < rollouts::COLUMNS.len() {
+        out[i] = rollouts::COLUMNS[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < GRADE_COLUMNS.len() {
+        out[i + j] = GRADE_COLUMNS[j];
+        j += 1;
+    }
+    out
+};
+
+pub const SCHEMA: StageSchema = StageSchema {
+    stage: "scored",
+    columns: &ALL,
+};
+
+/// The schema verify needs of its input when the file is a full rollouts
+/// file is [`rollouts::SCHEMA`]; verify itself accepts any file with a
+/// response and an answer column and passes other columns through.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredRow {
+    pub rollout: RolloutRow,
+    pub extracted_answer: Option<String>,
+    pub has_answer: bool,
+    pub correct: bool,
+    pub reward: f64,
+}
+
+pub fn write(path: impl AsRef<Path>, rows: &[ScoredRow]) -> Result<()> {
+    let refs: Vec<&RolloutRow> = rows.iter().map(|r| &r.rollout).collect();
+    let mut cols = rollouts::columns(&refs);
+    cols.extend([
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.extracted_answer.as_deref()),
+        )) as ArrayRef,
+        Arc::new(BooleanArray::from_iter(
+            rows.iter().map(|r| Some(r.has_answer)),
+        )),
+        Arc::new(BooleanArray::from_iter(
+            rows.iter().map(|r| Some(r.correct)),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            rows.iter().map(|r| r.reward),
+        )),
+    ]);
+    write_table(path, &batch(&SCHEMA, cols))
+}
+
+pub fn read(path: impl AsRef<Path>) -> Result<Vec<ScoredRow>> {
+    let t = read_table(path)?;
+    let b = SCHEMA.conform(&t.path, &t.batch)?;
+    let c = Cols { batch: &b };
+    Ok((0..b.num_rows())
+        .map(|i| ScoredRow {
+            rollout: rollouts::row(&c, i),
+            extracted_answer: c.opt_string("extracted_answer", i),
+            has_answer: c.bool("has_answer").value(i),
+            correct: c.bool("correct").value(i),
+            reward: c.f64("reward").value(i),
+        })
+        .collect())
+}

@@ -1,0 +1,163 @@
+//! Each stage's typed rows survive a write and read; a file missing a
+//! column or with a mistyped one is rejected with an error naming both.
+
+use std::sync::Arc;
+
+use arrow::array::{Int32Array, LargeStringArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use artifacts::prompts::PromptRow;
+use artifacts::rollouts::RolloutRow;
+use artifacts::scored::ScoredRow;
+
+fn rollout(i: i64) -> RolloutRow {
+    RolloutRow {
+        prompt_id: format!("p{i}"),
+        sample_index: i,
+        prompt: "What is 1 + 1?".into(),
+        answer: "2".into(),
+        response: r"\boxed{2}".into(),
+        prompt_token_ids: vec![1, 2, 3],
+        response_token_ids: vec![4, 5],
+        response_logprobs: vec![-0.5, -1.25],
+        finish_reason: "stop".into(),
+        policy: "models/x".into(),
+        temperature: 0.6,
+        top_p: 1.0,
+        seed: 42 + i,
+    }
+}
+
+#[test]
+fn every_stage_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = vec![PromptRow {
+        id: "a/1".into(),
+        source: "a".into(),
+        question: "q".into(),
+        answer: "1".into(),
+        level: None,
+        subject: Some("s".into()),
+        prompt: "p".into(),
+        metadata: Some("{}".into()),
+    }];
+    let p = dir.path().join("prompts.parquet");
+    artifacts::prompts::write(&p, &prompts).unwrap();
+    assert_eq!(artifacts::prompts::read(&p).unwrap(), prompts);
+
+    let rollouts = vec![rollout(0), rollout(1)];
+    let p = dir.path().join("rollouts.parquet");
+    artifacts::rollouts::write(&p, &rollouts).unwrap();
+    assert_eq!(artifacts::rollouts::read(&p).unwrap(), rollouts);
+
+    let scored: Vec<ScoredRow> = rollouts
+        .iter()
+        .map(|r| ScoredRow {
+            rollout: r.clone(),
+            extracted_answer: Some("2".into()),
+            has_answer: true,
+            correct: true,
+            reward: 1.0,
+        })
+        .collect();
+    let p = dir.path().join("scored.parquet");
+    artifacts::scored::write(&p, &scored).unwrap();
+    assert_eq!(artifacts::scored::read(&p).unwrap(), scored);
+    // A scored file is also a valid rollouts file.
+    assert_eq!(artifacts::rollouts::read(&p).unwrap(), rollouts);
+
+    let p = dir.path().join("metrics.parquet");
+    for step in 0..3 {
+        let mut row = artifacts::metrics::MetricsRow {
+            step,
+            ..Default::default()
+        };
+        row.values.insert("pg_loss".into(), step as f64 * 0.5);
+        row.values.insert("my_extra".into(), 1.0);
+        artifacts::metrics::append(&p, row).unwrap();
+    }
+    let m = artifacts::metrics::read(&p).unwrap();
+    assert_eq!(m.len(), 3);
+    assert_eq!(m[2].values["pg_loss"], 1.0);
+    assert_eq!(m[1].values["my_extra"], 1.0);
+}
+
+#[test]
+fn missing_and_mistyped_columns_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.parquet");
+    let schema = Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("source", DataType::Int32, false),
+    ]);
+    let b = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(StringArray::from(vec!["x"])),
+            Arc::new(Int32Array::from(vec![1])),
+        ],
+    )
+    .unwrap();
+    artifacts::write_table(&p, &b).unwrap();
+    let e = artifacts::prompts::read(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("bad.parquet") && e.contains("`source`") && e.contains("Int32"),
+        "{e}"
+    );
+
+    let schema = Schema::new(vec![Field::new("id", DataType::Utf8, false)]);
+    let b = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![Arc::new(StringArray::from(vec!["x"]))],
+    )
+    .unwrap();
+    artifacts::write_table(&p, &b).unwrap();
+    let e = artifacts::prompts::read(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("bad.parquet") && e.contains("missing column `source`"),
+        "{e}"
+    );
+
+    std::fs::write(&p, b"not parquet").unwrap();
+    let e = artifacts::prompts::read(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("bad.parquet") && e.contains("not a readable Parquet file"),
+        "{e}"
+    );
+}
+
+#[test]
+fn large_strings_from_other_writers_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("polars.parquet");
+    let names = ["id", "source", "question", "answer", "prompt"];
+    let schema = Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(*n, DataType::LargeUtf8, false))
+            .collect::<Vec<_>>(),
+    );
+    let cols = names
+        .iter()
+        .map(|n| Arc::new(LargeStringArray::from(vec![*n])) as _)
+        .collect();
+    let mut b = RecordBatch::try_new(Arc::new(schema), cols).unwrap();
+    let extra = Schema::new(vec![
+        Field::new("level", DataType::Int32, true),
+        Field::new("subject", DataType::LargeUtf8, true),
+        Field::new("metadata", DataType::Utf8, true),
+    ]);
+    let extra = RecordBatch::try_new(
+        Arc::new(extra),
+        vec![
+            Arc::new(Int32Array::from(vec![Some(3)])),
+            Arc::new(LargeStringArray::from(vec![None::<&str>])),
+            Arc::new(StringArray::from(vec![None::<&str>])),
+        ],
+    )
+    .unwrap();
+    b = artifacts::table::append_columns(&b, &extra).unwrap();
+    artifacts::write_table(&p, &b).unwrap();
+    let rows = artifacts::prompts::read(&p).unwrap();
+    assert_eq!(rows[0].question, "question");
+    assert_eq!(rows[0].level, Some(3));
+}
