@@ -1,8 +1,61 @@
 //! Final-answer extraction from a response or a worked solution.
+//!
+//! The training reward follows the recipe: the answer is the last
+//! `\boxed{...}` (or `\fbox{...}`, or `\boxed x`), and a response without one
+//! has no answer. Evaluation may opt in to fallbacks ([`Fallbacks`]).
+
+/// Opt-in fallbacks for evaluation, tried in this order when a response
+/// has no boxed answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fallbacks {
+    /// "the answer is X" / "final answer: X" (the last such phrase).
+    pub answer_phrase: bool,
+    /// The last number in the response (GSM8K-style sets).
+    pub last_number: bool,
+}
+
+impl Fallbacks {
+    pub const NONE: Fallbacks = Fallbacks {
+        answer_phrase: false,
+        last_number: false,
+    };
+    pub const ALL: Fallbacks = Fallbacks {
+        answer_phrase: true,
+        last_number: true,
+    };
+}
+
+/// How the answer was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Boxed,
+    AnswerPhrase,
+    LastNumber,
+}
+
+/// The final answer of `response`: the last boxed answer, else the enabled
+/// fallbacks in order.
+pub fn extract_answer(response: &str, fallbacks: Fallbacks) -> Option<(String, Method)> {
+    if let Some(b) = last_boxed(response) {
+        return Some((b, Method::Boxed));
+    }
+    if fallbacks.answer_phrase {
+        if let Some(a) = answer_phrase(response) {
+            return Some((a, Method::AnswerPhrase));
+        }
+    }
+    if fallbacks.last_number {
+        if let Some(n) = last_number(response) {
+            return Some((n, Method::LastNumber));
+        }
+    }
+    None
+}
 
 /// The content of the last `\boxed{...}` (or `\fbox{...}`, or the
 /// brace-less `\boxed x`) in `text`, at any brace nesting depth. `None`
-/// when there is none or its braces never close.
+/// when there is none or its braces never close. Linear time: braces are
+/// matched once for the whole text.
 ///
 /// ```
 /// assert_eq!(grader::extract::last_boxed(r"so \boxed{\frac{1}{2}}."), Some(r"\frac{1}{2}".into()));
@@ -13,55 +66,111 @@ pub fn last_boxed(text: &str) -> Option<String> {
         .iter()
         .flat_map(|cmd| text.match_indices(cmd).map(|(i, m)| i + m.len()))
         .collect();
+    if starts.is_empty() {
+        return None;
+    }
     starts.sort_unstable();
-    starts
-        .iter()
-        .rev()
-        .find_map(|&i| boxed_argument(&text[i..]))
+    let closing = matching_braces(text.as_bytes());
+    starts.iter().rev().find_map(|&i| {
+        let rest = &text[i..];
+        match rest.as_bytes().first() {
+            Some(b'{') => closing[i].map(|end| text[i + 1..end].to_string()),
+            Some(b' ') => {
+                let arg = rest.trim_start_matches(' ');
+                let end = arg
+                    .find(|c: char| c == '$' || c.is_whitespace())
+                    .unwrap_or(arg.len());
+                let tok = &arg[..end];
+                (!tok.is_empty() && !tok.starts_with('{')).then(|| tok.to_string())
+            }
+            _ => None,
+        }
+    })
 }
 
-/// Parse the argument after `\boxed`: `{...}` with balanced braces, or
-/// ` x` (a space, then a token up to `$`, whitespace or end).
-fn boxed_argument(rest: &str) -> Option<String> {
-    let bytes = rest.as_bytes();
-    match bytes.first() {
-        Some(b'{') => {
-            let mut depth = 0usize;
-            let mut i = 0;
-            while i < bytes.len() {
-                match bytes[i] {
-                    b'\\' => {
-                        i += 2;
-                        continue;
-                    }
-                    b'{' => depth += 1,
-                    b'}' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(rest[1..i].to_string());
-                        }
-                    }
-                    _ => {}
-                }
-                i += 1;
+/// For each byte that is an unescaped `{`, the index of its matching `}`.
+fn matching_braces(b: &[u8]) -> Vec<Option<usize>> {
+    let mut out = vec![None; b.len()];
+    let mut stack = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => {
+                i += 2;
+                continue;
             }
-            None
+            b'{' => stack.push(i),
+            b'}' => {
+                if let Some(open) = stack.pop() {
+                    out[open] = Some(i);
+                }
+            }
+            _ => {}
         }
-        Some(b' ') => {
-            let arg = rest.trim_start_matches(' ');
-            let end = arg
-                .find(|c: char| c == '$' || c.is_whitespace())
-                .unwrap_or(arg.len());
-            let tok = &arg[..end];
-            (!tok.is_empty()).then(|| tok.to_string())
-        }
-        _ => None,
+        i += 1;
     }
+    out
+}
+
+/// "The answer is X." / "Final answer: X" / "answer: X": the text after the
+/// last such phrase, up to the end of its sentence or line.
+fn answer_phrase(text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    let phrases = [
+        "the answer is",
+        "final answer is",
+        "final answer:",
+        "answer:",
+    ];
+    let (pos, len) = phrases
+        .iter()
+        .filter_map(|p| lower.rfind(p).map(|i| (i, p.len())))
+        .max_by_key(|&(i, _)| i)?;
+    let tail = text[pos + len..].trim_start_matches([' ', ':']);
+    let end = tail.find(['\n']).unwrap_or(tail.len());
+    let mut ans = tail[..end].trim();
+    // A sentence-final period, not a decimal point.
+    if let Some(stripped) = ans.strip_suffix('.') {
+        ans = stripped;
+    }
+    let ans = ans.trim().trim_matches('$').trim();
+    (!ans.is_empty()).then(|| ans.to_string())
+}
+
+/// The last number in `text` (`-1,234.5` -> `-1234.5`).
+fn last_number(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut end = b.len();
+    while end > 0 && !b[end - 1].is_ascii_digit() {
+        end -= 1;
+    }
+    if end == 0 {
+        return None;
+    }
+    let mut start = end;
+    while start > 0 {
+        let c = b[start - 1];
+        let digit_follows = start < end && b[start].is_ascii_digit();
+        if c.is_ascii_digit()
+            || ((c == b'.' || c == b',')
+                && digit_follows
+                && start >= 2
+                && b[start - 2].is_ascii_digit())
+        {
+            start -= 1;
+        } else {
+            break;
+        }
+    }
+    if start > 0 && b[start - 1] == b'-' {
+        start -= 1;
+    }
+    Some(text[start..end].replace(',', ""))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::last_boxed;
+    use super::*;
 
     #[test]
     fn nested_braces_any_depth() {
@@ -70,6 +179,8 @@ mod tests {
             last_boxed(s).unwrap(),
             r"\frac{\sqrt{\frac{1}{2}}}{\left\{3\right\}}"
         );
+        let deep = format!(r"\boxed{{{}x{}}}", "{".repeat(500), "}".repeat(500));
+        assert_eq!(last_boxed(&deep).unwrap().len(), 1001);
     }
 
     #[test]
@@ -88,5 +199,27 @@ mod tests {
     #[test]
     fn escaped_braces_do_not_count() {
         assert_eq!(last_boxed(r"\boxed{\{1,2\}}").unwrap(), r"\{1,2\}");
+    }
+
+    #[test]
+    fn fallbacks_are_opt_in() {
+        let r = "So the answer is 42.";
+        assert_eq!(extract_answer(r, Fallbacks::NONE), None);
+        assert_eq!(
+            extract_answer(r, Fallbacks::ALL).unwrap(),
+            ("42".into(), Method::AnswerPhrase)
+        );
+        let r = "She pays 3 x $1,250.50 = $3,751.50 in total";
+        let f = Fallbacks {
+            answer_phrase: false,
+            last_number: true,
+        };
+        assert_eq!(extract_answer(r, f).unwrap().0, "3751.50");
+        assert_eq!(
+            extract_answer(r"\boxed{7}. The answer is 8", Fallbacks::ALL)
+                .unwrap()
+                .0,
+            "7"
+        );
     }
 }

@@ -1,0 +1,533 @@
+//! When two answers are the same answer. Every judgement call lives here.
+//!
+//! | question | decision |
+//! |---|---|
+//! | Exact vs exact (integers, fractions, decimals, mixed numbers) | equal as rationals: `0.5 = 1/2`, `1.8 = 1\frac45`, `0.3888 = 243/625` |
+//! | An approximation of an exact gold (`0.333` or `0.3333333` for `1/3`, `6.283185` for `2\pi`) | **wrong**: the problem asked for the exact value. Irrational values compare with relative tolerance [`REL_TOL`] (1e-10), far below any written approximation |
+//! | A decimal gold (`4.67`, `0.33`) vs an exact prediction (`14/3`, `1/3`) | right when the prediction rounds to the gold at the gold's decimal places; a decimal prediction must equal it exactly (`27.04` is not `27.0`) |
+//! | Percent | `25\%` equals `25` and `0.25`; with no `%` on either side `0.25` is not `25` (no ×100 tolerance) |
+//! | Degrees, dollars, trailing units, `\text{}` | stripped before comparing (`48^\circ` = `48`, `\$10.00` = `10`, `9 \text{ cm}` = `9`) |
+//! | `x = 3` vs `3` | equal when one side of the equation is a lone variable; chains `x = 5+5+1 = 11` take the last value |
+//! | Equations vs equations | equal when `lhs - rhs` of each are proportional (`y = 2x+3` = `2x - y + 3 = 0`); inequalities need a positive factor |
+//! | Expressions with variables | equal when they agree at several fixed random points and mention the same variables (`2t` is not `2s`) |
+//! | Bare lists `1, 2` and sets `\{1, 2\}` | unordered, repeats count (`16,3,1,1` is not `16,3,1`) |
+//! | Tuples `(1, 2)` | ordered; `(a, b)` also reads as an open interval; `[a, b]` is a closed interval, never a tuple |
+//! | Intervals | bounds and closedness must match; unions are unordered |
+//! | `a \pm b` | the list `a + b, a - b` |
+//! | Text | case-, space- and punctuation-insensitive; number words (`nine`) are numbers |
+//! | Multiple choice | `(C)`, `C`, `\textbf{(C)} 12` are the letter C |
+//! | Base subscripts | `1011_2` equals `1011_2` or `1011`, not its decimal value `11` |
+
+use num_complex::Complex64;
+use num_traits::Signed;
+
+use crate::eval::{exact, float, Fuel};
+use crate::expr::{Const, Expr, RelOp};
+use crate::{Answer, Rat};
+
+/// Relative tolerance for comparing irrational constants.
+pub const REL_TOL: f64 = 1e-10;
+/// Relative tolerance for comparing expressions at random points.
+pub const POINT_TOL: f64 = 1e-8;
+/// Points at which expressions with variables are compared.
+const POINTS: [f64; 5] = [
+    0.5772156649,
+    1.3247179572,
+    2.2360679775,
+    0.6180339887,
+    1.7320508076,
+];
+/// Work allowed for one comparison (evaluation steps).
+pub const FUEL: u64 = 200_000;
+/// Longest list compared element by element.
+const MAX_ITEMS: usize = 256;
+
+/// Whether `pred` is the same answer as `gold`.
+pub fn equivalent(gold: &Answer, pred: &Answer) -> bool {
+    if pred.text.is_empty() || gold.text.is_empty() {
+        return false;
+    }
+    if gold.text == pred.text && gold.percent == pred.percent {
+        return true;
+    }
+    let mut fuel = Fuel(FUEL);
+    let fuel = &mut fuel;
+    match (gold.percent, pred.percent) {
+        (false, true) => {
+            eq(&gold.expr, &pred.expr, fuel) || eq(&gold.expr, &hundredth(&pred.expr), fuel)
+        }
+        (true, false) => {
+            eq(&gold.expr, &pred.expr, fuel) || eq(&hundredth(&gold.expr), &pred.expr, fuel)
+        }
+        _ => eq(&gold.expr, &pred.expr, fuel),
+    }
+}
+
+fn hundredth(e: &Expr) -> Expr {
+    Expr::Div(Box::new(e.clone()), Box::new(Expr::int(100)))
+}
+
+/// `a ± b` -> [a + b, a - b], recursively through lists; other
+/// expressions as themselves.
+fn expand(e: &Expr) -> Vec<Expr> {
+    match e {
+        Expr::Pm(a, b) => {
+            let mut out = Vec::new();
+            for a in expand(a) {
+                out.push(Expr::Add(vec![a.clone(), (**b).clone()]));
+                out.push(Expr::Add(vec![a, Expr::Neg(b.clone())]));
+            }
+            out
+        }
+        Expr::List(items) | Expr::Set(items) => items.iter().flat_map(expand).collect(),
+        e => vec![e.clone()],
+    }
+}
+
+/// The value an equation gives, when it is `x = value` (or `value = x`),
+/// or a chain `x = ... = value`.
+fn equation_value(e: &Expr) -> Option<&Expr> {
+    let Expr::Rel(parts, ops) = e else {
+        return None;
+    };
+    if !ops.iter().all(|o| *o == RelOp::Eq) {
+        return None;
+    }
+    let lone = |x: &Expr| matches!(x, Expr::Var(_)) || is_function_call(x);
+    if parts.len() >= 3 {
+        return parts.last();
+    }
+    match (lone(&parts[0]), lone(&parts[1])) {
+        (true, false) => Some(&parts[1]),
+        (false, true) => Some(&parts[0]),
+        _ => None,
+    }
+}
+
+/// `f(x)`, parsed as a product of a variable and a group.
+fn is_function_call(e: &Expr) -> bool {
+    matches!(e, Expr::Mul(xs) if xs.len() == 2 && matches!(&xs[0], Expr::Var(v) if v.len() == 1) && matches!(&xs[1], Expr::Var(_)))
+}
+
+fn items(e: &Expr) -> Option<Vec<Expr>> {
+    match e {
+        Expr::List(_) | Expr::Set(_) | Expr::Pm(_, _) => Some(expand(e)),
+        _ => None,
+    }
+}
+
+fn eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
+    if fuel.0 == 0 {
+        return false;
+    }
+    // Lists and sets (and ±) compare as multisets, after each item's
+    // `x = v` is read as v. A one-item list is its item.
+    let gi = items(g);
+    let pi = items(p);
+    if gi.is_some() || pi.is_some() {
+        let gi = gi.unwrap_or_else(|| vec![g.clone()]);
+        let pi = pi.unwrap_or_else(|| vec![p.clone()]);
+        return multiset_eq(&gi, &pi, fuel);
+    }
+    match (g, p) {
+        (Expr::Text(a), Expr::Text(b)) => text_key(a) == text_key(b),
+        (Expr::Letter(a), b) | (b, Expr::Letter(a)) => match b {
+            Expr::Letter(c) => a == c,
+            Expr::Var(v) | Expr::Text(v) => v.len() == 1 && v.eq_ignore_ascii_case(&a.to_string()),
+            _ => false,
+        },
+        (Expr::Rel(..), Expr::Rel(..)) => rel_eq(g, p, fuel),
+        (Expr::Rel(..), other) | (other, Expr::Rel(..)) => {
+            let rel = if matches!(g, Expr::Rel(..)) { g } else { p };
+            if let Some(v) = equation_value(rel) {
+                return eq_oriented(g, p, v, other, fuel);
+            }
+            match (inequality_interval(rel), other) {
+                (Some(iv), o) if is_interval_like(o) => {
+                    if matches!(g, Expr::Rel(..)) {
+                        eq(&iv, o, fuel)
+                    } else {
+                        eq(o, &iv, fuel)
+                    }
+                }
+                _ => false,
+            }
+        }
+        (Expr::Tuple(a), Expr::Tuple(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| eq(x, y, fuel))
+        }
+        (Expr::Matrix(a), Expr::Matrix(b)) => {
+            a.len() == b.len()
+                && a.iter().zip(b).all(|(r, s)| {
+                    r.len() == s.len() && r.iter().zip(s).all(|(x, y)| eq(x, y, fuel))
+                })
+        }
+        (Expr::Union(a), Expr::Union(b)) => multiset_eq(a, b, fuel),
+        (a, b) if is_interval_like(a) && is_interval_like(b) => {
+            match (as_interval(a), as_interval(b)) {
+                (Some(x), Some(y)) => {
+                    x.2 == y.2 && x.3 == y.3 && eq(x.0, y.0, fuel) && eq(x.1, y.1, fuel)
+                }
+                _ => false,
+            }
+        }
+        (Expr::Based { digits: a, base: x }, Expr::Based { digits: b, base: y }) => {
+            x == y
+                && a.trim_start_matches('0')
+                    .eq_ignore_ascii_case(b.trim_start_matches('0'))
+        }
+        (
+            Expr::Based { digits, .. },
+            Expr::Num {
+                value,
+                decimals: None,
+            },
+        )
+        | (
+            Expr::Num {
+                value,
+                decimals: None,
+            },
+            Expr::Based { digits, .. },
+        ) => value.is_integer() && value.to_integer().to_string() == digits.trim_start_matches('0'),
+        (Expr::Text(t), e) | (e, Expr::Text(t)) => match number_word(t) {
+            Some(n) => scalar_eq(
+                if matches!(g, Expr::Text(_)) { &n } else { e },
+                if matches!(g, Expr::Text(_)) { e } else { &n },
+                fuel,
+            ),
+            None => false,
+        },
+        (a, b) if a.is_scalar() && b.is_scalar() => scalar_eq(a, b, fuel),
+        _ => false,
+    }
+}
+
+/// Compare keeping gold on the left: `rel` was one of (g, p) and `v` its value.
+fn eq_oriented(g: &Expr, _p: &Expr, v: &Expr, other: &Expr, fuel: &mut Fuel) -> bool {
+    if matches!(g, Expr::Rel(..)) {
+        eq(v, other, fuel)
+    } else {
+        eq(other, v, fuel)
+    }
+}
+
+fn multiset_eq(a: &[Expr], b: &[Expr], fuel: &mut Fuel) -> bool {
+    if a.len() != b.len() || a.len() > MAX_ITEMS {
+        return false;
+    }
+    let read = |x: &Expr| equation_value(x).cloned().unwrap_or_else(|| x.clone());
+    let a: Vec<Expr> = a.iter().map(read).collect();
+    let b: Vec<Expr> = b.iter().map(read).collect();
+    let mut used = vec![false; b.len()];
+    'outer: for x in &a {
+        for (j, y) in b.iter().enumerate() {
+            if !used[j] && eq(x, y, fuel) {
+                used[j] = true;
+                continue 'outer;
+            }
+        }
+        return false;
+    }
+    true
+}
+
+fn is_interval_like(e: &Expr) -> bool {
+    matches!(e, Expr::Interval { .. }) || matches!(e, Expr::Tuple(xs) if xs.len() == 2)
+}
+
+/// (lo, hi, lo_closed, hi_closed); a pair `(a, b)` is the open interval.
+fn as_interval(e: &Expr) -> Option<(&Expr, &Expr, bool, bool)> {
+    match e {
+        Expr::Interval {
+            lo,
+            hi,
+            lo_closed,
+            hi_closed,
+        } => Some((lo, hi, *lo_closed, *hi_closed)),
+        Expr::Tuple(xs) if xs.len() == 2 => Some((&xs[0], &xs[1], false, false)),
+        _ => None,
+    }
+}
+
+/// `a < x \le b` -> (a, b]; `x \le 3` -> (-\infty, 3]; `x > 5` -> (5, \infty).
+fn inequality_interval(e: &Expr) -> Option<Expr> {
+    let Expr::Rel(parts, ops) = e else {
+        return None;
+    };
+    let inf = || Box::new(Expr::Const(Const::Infinity));
+    let neg_inf = || Box::new(Expr::Neg(Box::new(Expr::Const(Const::Infinity))));
+    let var = |x: &Expr| matches!(x, Expr::Var(_));
+    let iv = |lo: Box<Expr>, hi: Box<Expr>, lo_closed, hi_closed| Expr::Interval {
+        lo,
+        hi,
+        lo_closed,
+        hi_closed,
+    };
+    match (parts.as_slice(), ops.as_slice()) {
+        ([a, x, b], [o1, o2]) if var(x) => {
+            let lt = |o: &RelOp| matches!(o, RelOp::Lt | RelOp::Le);
+            let gt = |o: &RelOp| matches!(o, RelOp::Gt | RelOp::Ge);
+            if lt(o1) && lt(o2) {
+                Some(iv(
+                    Box::new(a.clone()),
+                    Box::new(b.clone()),
+                    *o1 == RelOp::Le,
+                    *o2 == RelOp::Le,
+                ))
+            } else if gt(o1) && gt(o2) {
+                Some(iv(
+                    Box::new(b.clone()),
+                    Box::new(a.clone()),
+                    *o2 == RelOp::Ge,
+                    *o1 == RelOp::Ge,
+                ))
+            } else {
+                None
+            }
+        }
+        ([x, c], [o]) if var(x) => match o {
+            RelOp::Lt | RelOp::Le => {
+                Some(iv(neg_inf(), Box::new(c.clone()), false, *o == RelOp::Le))
+            }
+            RelOp::Gt | RelOp::Ge => Some(iv(Box::new(c.clone()), inf(), *o == RelOp::Ge, false)),
+            _ => None,
+        },
+        ([c, x], [o]) if var(x) => match o {
+            RelOp::Gt | RelOp::Ge => {
+                Some(iv(neg_inf(), Box::new(c.clone()), false, *o == RelOp::Ge))
+            }
+            RelOp::Lt | RelOp::Le => Some(iv(Box::new(c.clone()), inf(), *o == RelOp::Le, false)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Two relations: `x = 5` vs `5 = x`, `y = 2x + 3` vs `2x - y + 3 = 0`,
+/// `x < 1` vs `-x > -1`, `a < x \le b` chains.
+fn rel_eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
+    let (Expr::Rel(gp, gops), Expr::Rel(pp, pops)) = (g, p) else {
+        return false;
+    };
+    // x = v vs x = w (same lone variable)
+    if gops.iter().all(|o| *o == RelOp::Eq) && pops.iter().all(|o| *o == RelOp::Eq) {
+        if let (Expr::Var(a), Expr::Var(b)) = (&gp[0], &pp[0]) {
+            if a == b {
+                if let (Some(x), Some(y)) = (gp.last(), pp.last()) {
+                    if eq(x, y, fuel) {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+    if let (Some(a), Some(b)) = (inequality_interval(g), inequality_interval(p)) {
+        return eq(&a, &b, fuel);
+    }
+    if gops.len() != 1 || pops.len() != 1 {
+        return false;
+    }
+    // Normal form: d op 0 with op in {=, <, <=, !=}.
+    let norm = |parts: &[Expr], op: RelOp| -> (Expr, RelOp) {
+        let diff = |a: &Expr, b: &Expr| Expr::Add(vec![a.clone(), Expr::Neg(Box::new(b.clone()))]);
+        match op {
+            RelOp::Gt => (diff(&parts[1], &parts[0]), RelOp::Lt),
+            RelOp::Ge => (diff(&parts[1], &parts[0]), RelOp::Le),
+            o => (diff(&parts[0], &parts[1]), o),
+        }
+    };
+    let (dg, og) = norm(gp, gops[0]);
+    let (dp, op) = norm(pp, pops[0]);
+    if og != op {
+        return false;
+    }
+    match proportional(&dg, &dp, fuel) {
+        Some(k) => match og {
+            RelOp::Eq | RelOp::Ne => true,
+            _ => k > 0.0,
+        },
+        None => false,
+    }
+}
+
+/// If a = k·b for a nonzero real constant k at every test point, k.
+fn proportional(a: &Expr, b: &Expr, fuel: &mut Fuel) -> Option<f64> {
+    let va = a.vars();
+    if va != b.vars() {
+        return None;
+    }
+    let mut k: Option<Complex64> = None;
+    let mut seen = 0;
+    for (s, _) in POINTS.iter().enumerate() {
+        let env = bind(&va, s);
+        let (Some(x), Some(y)) = (float(a, &env, fuel), float(b, &env, fuel)) else {
+            continue;
+        };
+        if y.norm() < 1e-12 {
+            if x.norm() < 1e-12 {
+                continue;
+            }
+            return None;
+        }
+        let r = x / y;
+        match k {
+            None => k = Some(r),
+            Some(k0) => {
+                if (r - k0).norm() > POINT_TOL * k0.norm().max(1.0) {
+                    return None;
+                }
+            }
+        }
+        seen += 1;
+    }
+    let k = k?;
+    (seen >= 2 && k.im.abs() < 1e-9 && k.re.abs() > 1e-12).then_some(k.re)
+}
+
+/// Variable values for test point `s`: each variable gets a different one.
+fn bind(vars: &[String], s: usize) -> Vec<(String, Complex64)> {
+    vars.iter()
+        .enumerate()
+        .map(|(j, v)| {
+            (
+                v.clone(),
+                Complex64::new(POINTS[(s + 2 * j) % POINTS.len()] + 0.1 * j as f64, 0.0),
+            )
+        })
+        .collect()
+}
+
+/// Two numbers or expressions.
+fn scalar_eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
+    // A decimal gold is a rounded value: an exact prediction that rounds to
+    // it is right; a decimal prediction must match exactly.
+    let gold_places = g.decimal_places();
+    let pred_is_decimal = p.decimal_places().is_some();
+    if let (Some(a), Some(b)) = (exact(g, fuel), exact(p, fuel)) {
+        if a == b {
+            return true;
+        }
+        return match gold_places {
+            Some(k) if !pred_is_decimal => round_rat(&b, k) == a,
+            _ => false,
+        };
+    }
+    let vg = g.vars();
+    if vg != p.vars() {
+        return false;
+    }
+    if vg.is_empty() {
+        let (Some(a), Some(b)) = (float(g, &[], fuel), float(p, &[], fuel)) else {
+            // Infinity and other non-finite values compare by form.
+            return inf_sign(g).is_some() && inf_sign(g) == inf_sign(p);
+        };
+        if let Some(k) = gold_places {
+            if !pred_is_decimal && b.im == 0.0 {
+                let scale = 10f64.powi(k as i32);
+                return ((b.re * scale).round() - a.re * scale).abs() < 1e-6;
+            }
+        }
+        return close(a, b, REL_TOL);
+    }
+    let mut agreed = 0;
+    for s in 0..POINTS.len() {
+        let env = bind(&vg, s);
+        match (float(g, &env, fuel), float(p, &env, fuel)) {
+            (Some(a), Some(b)) => {
+                if !close(a, b, POINT_TOL) {
+                    return false;
+                }
+                agreed += 1;
+            }
+            (None, None) => {}
+            _ => return false,
+        }
+    }
+    agreed >= 2
+}
+
+fn inf_sign(e: &Expr) -> Option<i8> {
+    match e {
+        Expr::Const(Const::Infinity) => Some(1),
+        Expr::Neg(a) => inf_sign(a).map(|s| -s),
+        _ => None,
+    }
+}
+
+fn close(a: Complex64, b: Complex64, tol: f64) -> bool {
+    let scale = a.norm().max(b.norm()).max(1e-300);
+    (a - b).norm() <= tol * scale || (a - b).norm() < 1e-13
+}
+
+/// Round to k decimal places (half away from zero).
+fn round_rat(x: &Rat, k: u32) -> Rat {
+    let scale = Rat::from_integer(num_traits::pow(num_bigint::BigInt::from(10), k as usize));
+    let y = x * &scale;
+    let r = if y.is_negative() {
+        -((-y) + Rat::new(1.into(), 2.into())).floor()
+    } else {
+        (y + Rat::new(1.into(), 2.into())).floor()
+    };
+    r / scale
+}
+
+/// Lower-case letters and digits only: "Evelyn." = "evelyn", "None of these" = "noneofthese".
+fn text_key(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// "nine" -> 9, "twenty-one" -> 21, "one hundred five" -> 105.
+fn number_word(s: &str) -> Option<Expr> {
+    const ONES: [&str; 20] = [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+    ];
+    const TENS: [&str; 8] = [
+        "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+    ];
+    let lower = s.to_ascii_lowercase().replace('-', " ");
+    let mut total: i64 = 0;
+    let mut current: i64 = 0;
+    let mut any = false;
+    for w in lower.split_whitespace() {
+        if w == "and" {
+            continue;
+        }
+        if let Some(n) = ONES.iter().position(|x| *x == w) {
+            current += n as i64;
+        } else if let Some(n) = TENS.iter().position(|x| *x == w) {
+            current += 20 + 10 * n as i64;
+        } else if w == "hundred" {
+            current = current.max(1) * 100;
+        } else if w == "thousand" {
+            total += current.max(1) * 1000;
+            current = 0;
+        } else {
+            return None;
+        }
+        any = true;
+    }
+    any.then(|| Expr::int(total + current))
+}

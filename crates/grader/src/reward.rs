@@ -1,0 +1,87 @@
+//! The recipe's rule reward: the one place it is defined.
+
+use crate::extract::{extract_answer, Fallbacks};
+
+/// The reward values; the recipe's are the default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RewardScheme {
+    /// A final answer that is correct.
+    pub correct: f64,
+    /// A final answer that is wrong.
+    pub wrong: f64,
+    /// No final answer.
+    pub no_answer: f64,
+}
+
+impl Default for RewardScheme {
+    fn default() -> Self {
+        Self {
+            correct: 1.0,
+            wrong: -0.5,
+            no_answer: -1.0,
+        }
+    }
+}
+
+impl RewardScheme {
+    pub fn reward(&self, has_answer: bool, correct: bool) -> f64 {
+        match (has_answer, correct) {
+            (false, _) => self.no_answer,
+            (true, true) => self.correct,
+            (true, false) => self.wrong,
+        }
+    }
+}
+
+/// The grade of one response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grade {
+    pub extracted_answer: Option<String>,
+    pub has_answer: bool,
+    pub correct: bool,
+    pub reward: f64,
+}
+
+/// Grade a response the way the recipe's reward does: the last `\boxed{}`
+/// is the answer; none means no answer.
+pub fn grade(response: &str, gold: &str, scheme: &RewardScheme) -> Grade {
+    grade_with(response, gold, scheme, Fallbacks::NONE)
+}
+
+/// [`grade`] with opt-in extraction fallbacks (for evaluation).
+pub fn grade_with(
+    response: &str,
+    gold: &str,
+    scheme: &RewardScheme,
+    fallbacks: Fallbacks,
+) -> Grade {
+    let extracted = extract_answer(response, fallbacks).map(|(a, _)| a);
+    let has_answer = extracted.as_deref().is_some_and(|a| !a.trim().is_empty());
+    let correct = has_answer && crate::is_equivalent(gold, extracted.as_deref().unwrap_or(""));
+    Grade {
+        reward: scheme.reward(has_answer, correct),
+        extracted_answer: extracted,
+        has_answer,
+        correct,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_three_rewards() {
+        let s = RewardScheme::default();
+        assert_eq!(grade(r"\boxed{4}", "4", &s).reward, 1.0);
+        assert_eq!(grade(r"\boxed{5}", "4", &s).reward, -0.5);
+        assert_eq!(grade("the answer is 4", "4", &s).reward, -1.0);
+        assert_eq!(grade(r"\boxed{}", "4", &s).reward, -1.0);
+        let custom = RewardScheme {
+            correct: 2.0,
+            wrong: 0.0,
+            no_answer: -3.0,
+        };
+        assert_eq!(grade(r"\boxed{5}", "4", &custom).reward, 0.0);
+    }
+}
