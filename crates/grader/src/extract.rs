@@ -10,6 +10,8 @@
 pub struct Fallbacks {
     /// "the answer is X" / "final answer: X" (the last such phrase).
     pub answer_phrase: bool,
+    /// The last inline or display math span: `$...$`, `\(...\)`, `\[...\]`.
+    pub math_span: bool,
     /// The last number in the response (GSM8K-style sets).
     pub last_number: bool,
 }
@@ -17,10 +19,12 @@ pub struct Fallbacks {
 impl Fallbacks {
     pub const NONE: Fallbacks = Fallbacks {
         answer_phrase: false,
+        math_span: false,
         last_number: false,
     };
     pub const ALL: Fallbacks = Fallbacks {
         answer_phrase: true,
+        math_span: true,
         last_number: true,
     };
 }
@@ -30,6 +34,7 @@ impl Fallbacks {
 pub enum Method {
     Boxed,
     AnswerPhrase,
+    MathSpan,
     LastNumber,
 }
 
@@ -42,6 +47,11 @@ pub fn extract_answer(response: &str, fallbacks: Fallbacks) -> Option<(String, M
     if fallbacks.answer_phrase {
         if let Some(a) = answer_phrase(response) {
             return Some((a, Method::AnswerPhrase));
+        }
+    }
+    if fallbacks.math_span {
+        if let Some(a) = last_math_span(response) {
+            return Some((a, Method::MathSpan));
         }
     }
     if fallbacks.last_number {
@@ -137,7 +147,56 @@ fn answer_phrase(text: &str) -> Option<String> {
     (!ans.is_empty()).then(|| ans.to_string())
 }
 
-/// The last number in `text` (`-1,234.5` -> `-1234.5`).
+/// The content of the last non-empty math span: `$...$`, `$$...$$`,
+/// `\(...\)` or `\[...\]`.
+fn last_math_span(text: &str) -> Option<String> {
+    let mut best: Option<(usize, &str)> = None;
+    for (open, close) in [("\\[", "\\]"), ("\\(", "\\)"), ("$$", "$$")] {
+        let mut from = 0;
+        while let Some(s) = text[from..].find(open) {
+            let start = from + s + open.len();
+            let Some(e) = text[start..].find(close) else {
+                break;
+            };
+            let inner = text[start..start + e].trim();
+            if !inner.is_empty() && best.is_none_or(|(p, _)| start > p) {
+                best = Some((start, inner));
+            }
+            from = start + e + close.len();
+        }
+    }
+    // Single dollars: pair them up left to right, skipping `$$` and `\$`.
+    let b = text.as_bytes();
+    let mut open: Option<usize> = None;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if b[i] == b'$' {
+            if i + 1 < b.len() && b[i + 1] == b'$' {
+                i += 2;
+                continue;
+            }
+            match open {
+                None => open = Some(i + 1),
+                Some(s) => {
+                    let inner = text[s..i].trim();
+                    if !inner.is_empty() && best.is_none_or(|(p, _)| s > p) {
+                        best = Some((s, inner));
+                    }
+                    open = None;
+                }
+            }
+        }
+        i += 1;
+    }
+    best.map(|(_, s)| s.to_string())
+}
+
+/// The last number in `text` (`-1,234.5` -> `-1234.5`), not counting
+/// digits inside a word (`AZYUK2A`).
 fn last_number(text: &str) -> Option<String> {
     let b = text.as_bytes();
     let mut end = b.len();
@@ -161,6 +220,12 @@ fn last_number(text: &str) -> Option<String> {
         } else {
             break;
         }
+    }
+    if start > 0 && b[start - 1] == b'.' {
+        start -= 1;
+    }
+    if start > 0 && b[start - 1].is_ascii_alphabetic() {
+        return last_number(&text[..start]);
     }
     if start > 0 && b[start - 1] == b'-' {
         start -= 1;

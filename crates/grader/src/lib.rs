@@ -16,6 +16,7 @@
 //! assert_eq!(g.reward, 1.0);
 //! ```
 
+pub mod cases;
 pub mod eval;
 pub mod expr;
 pub mod extract;

@@ -37,6 +37,19 @@ pub fn normalize(answer: &str) -> Normalized {
             s = inner.trim().to_string();
         }
     }
+    // `x = 1/3 \approx 0.33`: the exact part.
+    if let Some(pos) = s.find("\\approx") {
+        if pos > 0 {
+            s.truncate(pos);
+        }
+    }
+    // "1 000 000": thousands separated by spaces.
+    if is_spaced_thousands(s.trim()) {
+        s = s.replace(' ', "");
+    }
+    // Row separators `\\` must survive the spacing rewrites (`\ `).
+    const ROW: &str = "\u{1}";
+    s = s.replace("\\\\", ROW);
     // Commands that only change how it looks.
     for (from, to) in [
         ("\\dfrac", "\\frac"),
@@ -90,7 +103,9 @@ pub fn normalize(answer: &str) -> Normalized {
             s = s.replace(from, to);
         }
     }
+    s = s.replace(ROW, "\\\\");
     s = remove_left_right(&s);
+    s = strip_outer_group(&s);
     // Degrees: 48^\circ, 48^{\circ}, 48°, \degree.
     for deg in [
         "^{\\circ}",
@@ -138,6 +153,42 @@ pub fn normalize(answer: &str) -> Normalized {
         text: s.split_whitespace().collect::<Vec<_>>().join(" "),
         percent,
     }
+}
+
+fn is_spaced_thousands(s: &str) -> bool {
+    let mut groups = s.split(' ');
+    let first = groups.next().unwrap_or("");
+    let rest: Vec<&str> = groups.collect();
+    !rest.is_empty()
+        && (1..=3).contains(&first.len())
+        && first.chars().all(|c| c.is_ascii_digit())
+        && rest
+            .iter()
+            .all(|g| g.len() == 3 && g.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// `(x \in [0, 1])` -> `x \in [0, 1]`: one pair of parentheses around the
+/// whole answer with no comma at its top level is a group, not a tuple.
+fn strip_outer_group(s: &str) -> String {
+    let t = s.trim();
+    if !(t.starts_with('(') && t.ends_with(')')) {
+        return s.to_string();
+    }
+    let mut depth = 0i32;
+    for (i, c) in t.char_indices() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => {
+                depth -= 1;
+                if depth == 0 && i + 1 < t.len() {
+                    return s.to_string();
+                }
+            }
+            ',' | ';' if depth == 1 => return s.to_string(),
+            _ => {}
+        }
+    }
+    t[1..t.len() - 1].trim().to_string()
 }
 
 /// `\left(` -> `(`, `\right]` -> `]`, `\left.` -> ``, `\left\{` -> `\{`.
@@ -267,6 +318,10 @@ fn unwrap_text(s: &str) -> String {
             out.replace_range(start..=close, &replacement);
         }
     }
+    while out.contains(", ,") {
+        out = out.replace(", ,", ",");
+    }
+    out = out.replace(",,", ",");
     // Connectives between values written without \text ("21, 16 or 11"),
     // but not inside a text answer ("Evelyn and Briana").
     if out.contains(|c: char| c.is_ascii_digit()) {

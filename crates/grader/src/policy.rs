@@ -3,7 +3,7 @@
 //! | question | decision |
 //! |---|---|
 //! | Exact vs exact (integers, fractions, decimals, mixed numbers) | equal as rationals: `0.5 = 1/2`, `1.8 = 1\frac45`, `0.3888 = 243/625` |
-//! | An approximation of an exact gold (`0.333` or `0.3333333` for `1/3`, `6.283185` for `2\pi`) | **wrong**: the problem asked for the exact value. Irrational values compare with relative tolerance [`REL_TOL`] (1e-10), far below any written approximation |
+//! | An approximation of an exact gold (`0.333` or `0.3333333` for `1/3`, `6.283185` for `2\pi`) | **wrong**: the problem asked for the exact value. Irrational values compare with relative tolerance [`REL_TOL`] (1e-10), far below any written approximation. Only a computed decimal of [`LONG_DECIMAL_DIGITS`] (12) or more significant digits that agrees to its last place is accepted (`0.0833333333333333` for `1/12`) |
 //! | A decimal gold (`4.67`, `0.33`) vs an exact prediction (`14/3`, `1/3`) | right when the prediction rounds to the gold at the gold's decimal places; a decimal prediction must equal it exactly (`27.04` is not `27.0`) |
 //! | Percent | `25\%` equals `25` and `0.25`; with no `%` on either side `0.25` is not `25` (no ×100 tolerance) |
 //! | Degrees, dollars, trailing units, `\text{}` | stripped before comparing (`48^\circ` = `48`, `\$10.00` = `10`, `9 \text{ cm}` = `9`) |
@@ -93,7 +93,11 @@ fn equation_value(e: &Expr) -> Option<&Expr> {
     if !ops.iter().all(|o| *o == RelOp::Eq) {
         return None;
     }
-    let lone = |x: &Expr| matches!(x, Expr::Var(_)) || is_function_call(x);
+    let lone = |x: &Expr| {
+        matches!(x, Expr::Var(_))
+            || is_function_call(x)
+            || matches!(x, Expr::Tuple(xs) if xs.iter().all(|v| matches!(v, Expr::Var(_))))
+    };
     if parts.len() >= 3 {
         return parts.last();
     }
@@ -410,7 +414,7 @@ fn scalar_eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
         }
         return match gold_places {
             Some(k) if !pred_is_decimal => round_rat(&b, k) == a,
-            _ => false,
+            _ => long_decimal_matches(p, &a, &b),
         };
     }
     let vg = g.vars();
@@ -423,9 +427,14 @@ fn scalar_eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
             return inf_sign(g).is_some() && inf_sign(g) == inf_sign(p);
         };
         if let Some(k) = gold_places {
-            if !pred_is_decimal && b.im == 0.0 {
-                let scale = 10f64.powi(k as i32);
-                return ((b.re * scale).round() - a.re * scale).abs() < 1e-6;
+            if !pred_is_decimal && b.im == 0.0 && a.im == 0.0 {
+                // Rounded to k places: within half a unit of the last place.
+                return (a.re - b.re).abs() <= 0.5 * 10f64.powi(-(k as i32)) + 1e-12 * a.re.abs();
+            }
+        }
+        if let Some(places) = p.decimal_places() {
+            if significant_digits(p) >= LONG_DECIMAL_DIGITS && a.im == 0.0 && b.im == 0.0 {
+                return (a.re - b.re).abs() <= 10f64.powi(-(places as i32)) + 1e-12 * a.re.abs();
             }
         }
         return close(a, b, REL_TOL);
@@ -445,6 +454,45 @@ fn scalar_eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
         }
     }
     agreed >= 2
+}
+
+/// A decimal this long is a computed value, not a rounded answer: it is
+/// right when it agrees with the exact value to its last place
+/// (`0.0833333333333333` for `1/12`; but `0.3333333` is not `1/3`).
+pub const LONG_DECIMAL_DIGITS: usize = 12;
+
+fn significant_digits(e: &Expr) -> usize {
+    match e {
+        Expr::Num {
+            value,
+            decimals: Some(k),
+        } => {
+            let scaled = value
+                * Rat::from_integer(num_traits::pow(num_bigint::BigInt::from(10), *k as usize));
+            scaled
+                .to_integer()
+                .abs()
+                .to_string()
+                .trim_start_matches('0')
+                .len()
+        }
+        Expr::Neg(a) => significant_digits(a),
+        _ => 0,
+    }
+}
+
+fn long_decimal_matches(p: &Expr, exact_gold: &Rat, exact_pred: &Rat) -> bool {
+    let Some(places) = p.decimal_places() else {
+        return false;
+    };
+    if significant_digits(p) < LONG_DECIMAL_DIGITS {
+        return false;
+    }
+    let unit = Rat::new(
+        1.into(),
+        num_traits::pow(num_bigint::BigInt::from(10), places as usize),
+    );
+    (exact_gold - exact_pred).abs() <= unit
 }
 
 fn inf_sign(e: &Expr) -> Option<i8> {

@@ -1,0 +1,167 @@
+//! Scoring the grader on labelled cases (../shared/verifier-cases):
+//! variants.jsonl (rewrites of real gold answers, each labelled with what
+//! it was built to be) and math-verify's own test-suite cases.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::reward::{grade, RewardScheme};
+
+/// One labelled variant: the gold, a response that states the variant in
+/// `\boxed{}`, and what the variant was built to be.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub pair_id: String,
+    pub gold: String,
+    pub variant: String,
+    pub model_output: String,
+    pub intent: String,
+    pub variant_type: String,
+}
+
+pub fn read_variants(text: &str) -> Result<Vec<Variant>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let v: Value = serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1))?;
+            let s = |k: &str| {
+                v[k].as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("line {}: missing `{k}`", i + 1))
+            };
+            Ok(Variant {
+                pair_id: s("pair_id")?,
+                gold: s("gold_answer")?,
+                variant: s("variant")?,
+                model_output: s("model_output")?,
+                intent: s("construction_intent")?,
+                variant_type: s("variant_type")?,
+            })
+        })
+        .collect()
+}
+
+/// Per (intent, variant_type): (accepted, total).
+#[derive(Debug, Default)]
+pub struct VariantReport {
+    pub by_type: BTreeMap<(String, String), (usize, usize)>,
+    pub failures: Vec<(String, String, String)>,
+}
+
+impl VariantReport {
+    /// (accepted, total) over every type of one intent.
+    pub fn intent(&self, intent: &str) -> (usize, usize) {
+        self.by_type
+            .iter()
+            .filter(|((i, _), _)| i == intent)
+            .fold((0, 0), |(a, t), (_, (x, y))| (a + x, t + y))
+    }
+}
+
+/// Grade every variant's full response against its gold.
+pub fn score_variants(variants: &[Variant]) -> VariantReport {
+    let mut r = VariantReport::default();
+    let scheme = RewardScheme::default();
+    for v in variants {
+        let g = grade(&v.model_output, &v.gold, &scheme);
+        let e = r
+            .by_type
+            .entry((v.intent.clone(), v.variant_type.clone()))
+            .or_default();
+        e.1 += 1;
+        if g.correct {
+            e.0 += 1;
+        }
+        let expected = match v.intent.as_str() {
+            "same" | "equivalent" | "equivalent_with_unit" => Some(true),
+            "wrong" => Some(false),
+            _ => None,
+        };
+        if expected.is_some_and(|x| x != g.correct) {
+            r.failures
+                .push((v.pair_id.clone(), v.gold.clone(), v.variant.clone()));
+        }
+    }
+    r
+}
+
+impl std::fmt::Display for VariantReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "| intent | variant_type | accepted | total | rate |")?;
+        writeln!(f, "|---|---|---|---|---|")?;
+        for ((intent, ty), (a, t)) in &self.by_type {
+            writeln!(
+                f,
+                "| {intent} | {ty} | {a} | {t} | {:.2}% |",
+                100.0 * *a as f64 / *t as f64
+            )?;
+        }
+        writeln!(f)?;
+        for intent in [
+            "same",
+            "equivalent",
+            "equivalent_with_unit",
+            "approx_numeric",
+            "ambiguous",
+            "wrong",
+        ] {
+            let (a, t) = self.intent(intent);
+            if t > 0 {
+                writeln!(
+                    f,
+                    "{intent}: accepted {a} of {t} ({:.2}%)",
+                    100.0 * a as f64 / t as f64
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A math-verify test-suite case that compares a gold with a prediction.
+#[derive(Debug, Clone)]
+pub struct MathVerifyCase {
+    pub test_id: String,
+    pub gold: String,
+    pub pred: String,
+    pub expected: bool,
+}
+
+/// The cases whose expectation is a verdict (not the string-extraction
+/// cases, which test math-verify's extraction API).
+pub fn read_mathverify(text: &str) -> Result<Vec<MathVerifyCase>, String> {
+    let mut out = Vec::new();
+    for (i, l) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: Value = serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1))?;
+        let expected = match &v["expected"] {
+            Value::Number(n) => n.as_i64() == Some(1),
+            _ => continue,
+        };
+        out.push(MathVerifyCase {
+            test_id: v["test_id"].as_str().unwrap_or_default().to_string(),
+            gold: v["gold"].as_str().unwrap_or_default().to_string(),
+            pred: v["pred"].as_str().unwrap_or_default().to_string(),
+            expected,
+        });
+    }
+    Ok(out)
+}
+
+/// Our verdict on a math-verify case: both sides are texts from which
+/// the answer is extracted with the evaluation fallbacks.
+pub fn mathverify_verdict(c: &MathVerifyCase) -> bool {
+    let fb = crate::Fallbacks::ALL;
+    let gold = crate::extract::extract_answer(&c.gold, fb)
+        .map(|a| a.0)
+        .unwrap_or_else(|| c.gold.clone());
+    let pred = crate::extract::extract_answer(&c.pred, fb)
+        .map(|a| a.0)
+        .unwrap_or_else(|| c.pred.clone());
+    crate::is_equivalent(&gold, &pred)
+}

@@ -1,0 +1,94 @@
+//! grader-check: the grader's acceptance rates on labelled cases.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use grader::cases;
+
+/// Grade every case of ../shared/verifier-cases and print the acceptance
+/// rate per construction intent and variant type, the math-verify
+/// test-suite cases we disagree with, and the throughput.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Folder with variants.jsonl and mathverify_cases.jsonl.
+    #[arg(long, default_value = "../shared/verifier-cases")]
+    cases: PathBuf,
+    /// Also list every variant graded against its label.
+    #[arg(long)]
+    show_failures: bool,
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let path = cli.cases.join("variants.jsonl");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+    let variants =
+        cases::read_variants(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let t = Instant::now();
+    let report = cases::score_variants(&variants);
+    let secs = t.elapsed().as_secs_f64();
+    print!("{report}");
+    println!(
+        "graded {} responses in {:.2}s single-threaded: {:.0} pairs/s",
+        variants.len(),
+        secs,
+        variants.len() as f64 / secs
+    );
+    if cli.show_failures {
+        for (id, gold, variant) in &report.failures {
+            println!("against label: {id}: gold {gold:?} variant {variant:?}");
+        }
+    }
+    let path = cli.cases.join("mathverify_cases.jsonl");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+    let mv =
+        cases::read_mathverify(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut agree = 0;
+    for c in &mv {
+        if cases::mathverify_verdict(c) == c.expected {
+            agree += 1;
+        } else {
+            println!(
+                "math-verify case differs: {} (expected {}): gold {:?} pred {:?}",
+                c.test_id,
+                c.expected,
+                trunc(&c.gold),
+                trunc(&c.pred)
+            );
+        }
+    }
+    println!(
+        "math-verify test-suite cases: {agree} of {} as expected",
+        mv.len()
+    );
+    Ok(())
+}
+
+fn trunc(s: &str) -> String {
+    if s.len() > 100 {
+        format!(
+            "{}...",
+            &s[..s
+                .char_indices()
+                .take_while(|(i, _)| *i < 100)
+                .last()
+                .map(|(i, c)| i + c.len_utf8())
+                .unwrap_or(0)]
+        )
+    } else {
+        s.to_string()
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("grader-check: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
