@@ -1,0 +1,156 @@
+//! The verify stage: any Parquet with a response column and a gold-answer
+//! column -> the same rows with the grade columns of
+//! [`artifacts::scored::GRADE_COLUMNS`] added (replaced if present).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use grader::{Fallbacks, RewardScheme};
+use rayon::prelude::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Artifact(#[from] artifacts::Error),
+    #[error("{path}: missing column `{column}` (columns present: {present}); set it with --{flag}")]
+    MissingColumn {
+        path: String,
+        column: String,
+        present: String,
+        flag: &'static str,
+    },
+    #[error("{path}: column `{column}` has type {found}, expected text")]
+    NotText { path: String, column: String, found: String },
+}
+
+/// How to grade.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub response_column: String,
+    pub answer_column: String,
+    pub scheme: RewardScheme,
+    pub fallbacks: Fallbacks,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            response_column: "response".into(),
+            answer_column: "answer".into(),
+            scheme: RewardScheme::default(),
+            fallbacks: Fallbacks::NONE,
+        }
+    }
+}
+
+/// What a run graded.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub rows: usize,
+    pub correct: usize,
+    pub no_answer: usize,
+    pub seconds: f64,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.rows.max(1) as f64;
+        write!(
+            f,
+            "{} rows, accuracy {:.4}, no-answer rate {:.4}, {:.0} rows/s",
+            self.rows,
+            self.correct as f64 / n,
+            self.no_answer as f64 / n,
+            self.rows as f64 / self.seconds.max(1e-9)
+        )
+    }
+}
+
+fn text_column(t: &artifacts::Table, name: &str, flag: &'static str) -> Result<StringArray, VerifyError> {
+    let schema = t.batch.schema();
+    let Some((idx, field)) = schema.column_with_name(name) else {
+        return Err(VerifyError::MissingColumn {
+            path: t.path.display().to_string(),
+            column: name.into(),
+            present: schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", "),
+            flag,
+        });
+    };
+    let not_text = || VerifyError::NotText {
+        path: t.path.display().to_string(),
+        column: name.into(),
+        found: format!("{:?}", field.data_type()),
+    };
+    match field.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {}
+        _ => return Err(not_text()),
+    }
+    let a = arrow::compute::cast(t.batch.column(idx), &DataType::Utf8).map_err(|_| not_text())?;
+    Ok(a.as_string::<i32>().clone())
+}
+
+/// Grade every row of `input` and write `output` (atomically).
+/// `progress` is called with the number of rows graded so far.
+pub fn verify_file(
+    input: &Path,
+    output: &Path,
+    opts: &Options,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Summary, VerifyError> {
+    let start = Instant::now();
+    let table = artifacts::read_table(input)?;
+    let responses = text_column(&table, &opts.response_column, "response-column")?;
+    let answers = text_column(&table, &opts.answer_column, "answer-column")?;
+    let done = AtomicU64::new(0);
+    let grades: Vec<grader::Grade> = (0..table.batch.num_rows())
+        .into_par_iter()
+        .map(|i| {
+            let response = if responses.is_valid(i) { responses.value(i) } else { "" };
+            let gold = if answers.is_valid(i) { answers.value(i) } else { "" };
+            let g = grader::grade_with(response, gold, &opts.scheme, opts.fallbacks);
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if n % 256 == 0 {
+                progress(n);
+            }
+            g
+        })
+        .collect();
+    progress(grades.len() as u64);
+    let batch = with_grades(&table.batch, &grades);
+    artifacts::write_table(output, &batch)?;
+    Ok(Summary {
+        rows: grades.len(),
+        correct: grades.iter().filter(|g| g.correct).count(),
+        no_answer: grades.iter().filter(|g| !g.has_answer).count(),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// `batch` with the grade columns appended (replacing any of the same name).
+fn with_grades(batch: &RecordBatch, grades: &[grader::Grade]) -> RecordBatch {
+    let names: Vec<&str> = artifacts::scored::GRADE_COLUMNS.iter().map(|c| c.name).collect();
+    let schema = batch.schema();
+    let mut fields: Vec<Field> = Vec::new();
+    let mut cols: Vec<ArrayRef> = Vec::new();
+    for (f, c) in schema.fields().iter().zip(batch.columns()) {
+        if !names.contains(&f.name().as_str()) {
+            fields.push(f.as_ref().clone());
+            cols.push(c.clone());
+        }
+    }
+    let grade_cols: [ArrayRef; 4] = [
+        Arc::new(StringArray::from_iter(grades.iter().map(|g| g.extracted_answer.as_deref()))),
+        Arc::new(BooleanArray::from_iter(grades.iter().map(|g| Some(g.has_answer)))),
+        Arc::new(BooleanArray::from_iter(grades.iter().map(|g| Some(g.correct)))),
+        Arc::new(Float64Array::from_iter_values(grades.iter().map(|g| g.reward))),
+    ];
+    for (spec, col) in artifacts::scored::GRADE_COLUMNS.iter().zip(grade_cols) {
+        fields.push(Field::new(spec.name, spec.ty.data_type(), spec.nullable));
+        cols.push(col);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("grade columns match their schema")
+}

@@ -1,0 +1,94 @@
+//! verify: grade responses and add the rule reward.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use grader::{Fallbacks, RewardScheme};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Grade every row of a Parquet file: extract the final answer from the
+/// response (the last \boxed{}), decide whether it equals the gold answer,
+/// and add the columns extracted_answer, has_answer, correct and reward.
+/// Every other column is passed through, so a rollouts.parquet becomes a
+/// scored.parquet.
+#[derive(Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// Input Parquet (e.g. rollouts.parquet).
+    input: PathBuf,
+    /// Output Parquet (e.g. scored.parquet), written atomically.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Column with the model's response.
+    #[arg(long, default_value = "response")]
+    response_column: String,
+    /// Column with the gold answer.
+    #[arg(long, default_value = "answer")]
+    answer_column: String,
+    /// Reward for a correct final answer.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    reward_correct: f64,
+    /// Reward for a wrong final answer.
+    #[arg(long, default_value_t = -0.5, allow_hyphen_values = true)]
+    reward_wrong: f64,
+    /// Reward for no final answer.
+    #[arg(long, default_value_t = -1.0, allow_hyphen_values = true)]
+    reward_no_answer: f64,
+    /// Extraction fallbacks when there is no \boxed{} (for evaluation only;
+    /// the recipe's reward uses none). Comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    fallback: Vec<Fallback>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Fallback {
+    /// "the answer is X", "final answer: X".
+    AnswerPhrase,
+    /// The last $...$, \(...\) or \[...\] span.
+    MathSpan,
+    /// The last number in the response.
+    LastNumber,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+    }
+    let mut fallbacks = Fallbacks::NONE;
+    for f in &cli.fallback {
+        match f {
+            Fallback::AnswerPhrase => fallbacks.answer_phrase = true,
+            Fallback::MathSpan => fallbacks.math_span = true,
+            Fallback::LastNumber => fallbacks.last_number = true,
+        }
+    }
+    let opts = verify::Options {
+        response_column: cli.response_column,
+        answer_column: cli.answer_column,
+        scheme: RewardScheme {
+            correct: cli.reward_correct,
+            wrong: cli.reward_wrong,
+            no_answer: cli.reward_no_answer,
+        },
+        fallbacks,
+    };
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("verify {spinner} {pos} rows graded ({per_sec})").expect("valid template"));
+    let result = verify::verify_file(&cli.input, &cli.output, &opts, &|n| bar.set_position(n));
+    bar.finish_and_clear();
+    match result {
+        Ok(summary) => {
+            eprintln!("verify: {summary} -> {}", cli.output.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("verify: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
