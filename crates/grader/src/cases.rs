@@ -156,12 +156,39 @@ pub fn read_mathverify(text: &str) -> Result<Vec<MathVerifyCase>, String> {
 /// Our verdict on a math-verify case: both sides are texts from which
 /// the answer is extracted with the evaluation fallbacks.
 pub fn mathverify_verdict(c: &MathVerifyCase) -> bool {
-    let fb = crate::Fallbacks::ALL;
-    let gold = crate::extract::extract_answer(&c.gold, fb)
+    crate::is_equivalent(&answer_of(&c.gold), &answer_of(&c.pred))
+}
+
+/// Words outside LaTeX commands: "so the number is 10".
+fn is_prose(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_alphabetic() {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            let command = start > 0 && b[start - 1] == b'\\';
+            if !command && i - start >= 3 {
+                return true;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// A short plain answer as it is; otherwise what the evaluation
+/// extraction finds in it.
+fn answer_of(text: &str) -> String {
+    let plain =
+        text.len() <= 100 && !text.contains('$') && !text.contains("\\boxed") && !is_prose(text);
+    if plain {
+        return text.to_string();
+    }
+    crate::extract::extract_answer(text, crate::Fallbacks::ALL)
         .map(|a| a.0)
-        .unwrap_or_else(|| c.gold.clone());
-    let pred = crate::extract::extract_answer(&c.pred, fb)
-        .map(|a| a.0)
-        .unwrap_or_else(|| c.pred.clone());
-    crate::is_equivalent(&gold, &pred)
+        .unwrap_or_else(|| text.to_string())
 }

@@ -30,6 +30,10 @@ impl Fallbacks {
 }
 
 /// How the answer was found.
+///
+/// With any fallback enabled (evaluation), answers boxed one after another
+/// and joined only by connectives (`\boxed{1} and \boxed{2}`, `\boxed{(2, 2)}
+/// \quad \text{and} \quad \boxed{(6, 2)}`) are read as one list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     Boxed,
@@ -41,7 +45,21 @@ pub enum Method {
 /// The final answer of `response`: the last boxed answer, else the enabled
 /// fallbacks in order.
 pub fn extract_answer(response: &str, fallbacks: Fallbacks) -> Option<(String, Method)> {
-    if let Some(b) = last_boxed(response) {
+    if fallbacks != Fallbacks::NONE {
+        let all = boxed_all(response);
+        if let Some((_, _, last)) = all.last() {
+            let mut parts = vec![last.clone()];
+            for w in all.windows(2).rev() {
+                let between = &response[w[0].1..w[1].0];
+                if !is_connective(between) {
+                    break;
+                }
+                parts.push(w[0].2.clone());
+            }
+            parts.reverse();
+            return Some((parts.join(", "), Method::Boxed));
+        }
+    } else if let Some(b) = last_boxed(response) {
         return Some((b, Method::Boxed));
     }
     if fallbacks.answer_phrase {
@@ -98,6 +116,43 @@ pub fn last_boxed(text: &str) -> Option<String> {
     })
 }
 
+/// Every braced `\boxed{...}`/`\fbox{...}`: (start of the command, end of
+/// its closing brace, content), in order.
+fn boxed_all(text: &str) -> Vec<(usize, usize, String)> {
+    let closing = matching_braces(text.as_bytes());
+    let mut out: Vec<(usize, usize, String)> = [r"\boxed", r"\fbox"]
+        .iter()
+        .flat_map(|cmd| text.match_indices(cmd).map(|(i, m)| (i, i + m.len())))
+        .filter_map(|(start, arg)| {
+            (text.as_bytes().get(arg) == Some(&b'{'))
+                .then(|| closing[arg].map(|end| (start, end + 1, text[arg + 1..end].to_string())))
+                .flatten()
+        })
+        .collect();
+    out.sort_by_key(|x| x.0);
+    // Drop boxes nested inside an earlier one.
+    let mut kept: Vec<(usize, usize, String)> = Vec::new();
+    for b in out {
+        if kept.last().is_none_or(|k| b.0 >= k.1) {
+            kept.push(b);
+        }
+    }
+    kept
+}
+
+/// Text between two answers that only joins them: commas, "and", "or",
+/// spacing, math delimiters.
+fn is_connective(between: &str) -> bool {
+    let mut t = between.to_string();
+    for tok in [
+        "\\text{", "\\quad", "\\qquad", "\\(", "\\)", "\\[", "\\]", "\\,", "\\ ", "$", "}", "{",
+    ] {
+        t = t.replace(tok, " ");
+    }
+    t.split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .all(|w| w.is_empty() || w == "and" || w == "or")
+}
+
 /// For each byte that is an unescaped `{`, the index of its matching `}`.
 fn matching_braces(b: &[u8]) -> Vec<Option<usize>> {
     let mut out = vec![None; b.len()];
@@ -123,7 +178,8 @@ fn matching_braces(b: &[u8]) -> Vec<Option<usize>> {
 }
 
 /// "The answer is X." / "Final answer: X" / "answer: X": the text after the
-/// last such phrase, up to the end of its sentence or line.
+/// last such phrase, to the end of its sentence. When that sentence is
+/// words ("The largest $n$ is 34."), its last number.
 fn answer_phrase(text: &str) -> Option<String> {
     let lower = text.to_ascii_lowercase();
     let phrases = [
@@ -137,14 +193,37 @@ fn answer_phrase(text: &str) -> Option<String> {
         .filter_map(|p| lower.rfind(p).map(|i| (i, p.len())))
         .max_by_key(|&(i, _)| i)?;
     let tail = text[pos + len..].trim_start_matches([' ', ':']);
-    let end = tail.find(['\n']).unwrap_or(tail.len());
+    // The sentence: up to a newline, or a period followed by a space.
+    let mut end = tail.find('\n').unwrap_or(tail.len());
+    if let Some(p) = tail[..end].find(". ") {
+        end = p;
+    }
     let mut ans = tail[..end].trim();
-    // A sentence-final period, not a decimal point.
     if let Some(stripped) = ans.strip_suffix('.') {
         ans = stripped;
     }
+    // Words outside math: take the last number of the sentence.
+    let outside = strip_math_spans(ans);
+    let wordy = outside
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .any(|w| w.len() >= 3 && w != "and");
+    if wordy {
+        return last_number(&outside);
+    }
     let ans = ans.trim().trim_matches('$').trim();
     (!ans.is_empty()).then(|| ans.to_string())
+}
+
+/// `s` without its `$...$` spans.
+fn strip_math_spans(s: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in s.split('$').enumerate() {
+        if i % 2 == 0 {
+            out.push_str(part);
+            out.push(' ');
+        }
+    }
+    out
 }
 
 /// The content of the last non-empty math span: `$...$`, `$$...$$`,
@@ -277,6 +356,7 @@ mod tests {
         let r = "She pays 3 x $1,250.50 = $3,751.50 in total";
         let f = Fallbacks {
             answer_phrase: false,
+            math_span: false,
             last_number: true,
         };
         assert_eq!(extract_answer(r, f).unwrap().0, "3751.50");

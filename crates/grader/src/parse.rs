@@ -408,13 +408,24 @@ fn atom(i: &str, d: u32) -> Res<'_, Expr> {
     }
 }
 
-/// 12, 1,234,567, 3.14, .5, 1.5e-3, and base subscripts 1011_2.
+thread_local! {
+    /// How many brackets enclose the parser's position: inside `(12,102)`
+    /// a comma separates items, it is not a thousands separator.
+    static IN_BRACKETS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// 12, 1,234,567 (outside brackets), 3.14, .5, 1.5e-3, and base subscripts 1011_2.
 fn number(i: &str) -> Res<'_, Expr> {
     let thousands = recognize(pair(
         take_while_m_n_digits,
         nom::multi::many1(pair(char(','), three_digits)),
     ));
-    let (rest, int_part) = alt((thousands, digit1, tag(""))).parse(i)?;
+    let grouped = IN_BRACKETS.with(|d| d.get()) == 0;
+    let (rest, int_part) = if grouped {
+        alt((thousands, digit1, tag(""))).parse(i)?
+    } else {
+        alt((digit1, tag(""))).parse(i)?
+    };
     let (rest, frac_part) = opt(preceded(char('.'), digit1)).parse(rest)?;
     if int_part.is_empty() && frac_part.is_none() {
         return Err(fail(i));
@@ -490,7 +501,10 @@ fn three_digits(i: &str) -> Res<'_, &str> {
 /// `( ... )`, `[ ... ]` and their mixtures: a group, a tuple, or an interval.
 fn bracketed(i: &str, d: u32) -> Res<'_, Expr> {
     let (rest, open) = one_of("([").parse(i)?;
-    let (rest, inner) = list(rest, d + 1)?;
+    IN_BRACKETS.with(|b| b.set(b.get() + 1));
+    let inner = list(rest, d + 1);
+    IN_BRACKETS.with(|b| b.set(b.get() - 1));
+    let (rest, inner) = inner?;
     let (rest, close) = preceded(ws, one_of(")]")).parse(rest)?;
     let items = match inner {
         Expr::List(items) => items,

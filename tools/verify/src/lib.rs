@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch, StringArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch, StringArray,
+};
 use arrow::datatypes::{DataType, Field, Schema};
 use grader::{Fallbacks, RewardScheme};
 use rayon::prelude::*;
@@ -16,7 +18,9 @@ use rayon::prelude::*;
 pub enum VerifyError {
     #[error(transparent)]
     Artifact(#[from] artifacts::Error),
-    #[error("{path}: missing column `{column}` (columns present: {present}); set it with --{flag}")]
+    #[error(
+        "{path}: missing column `{column}` (columns present: {present}); set it with --{flag}"
+    )]
     MissingColumn {
         path: String,
         column: String,
@@ -24,7 +28,11 @@ pub enum VerifyError {
         flag: &'static str,
     },
     #[error("{path}: column `{column}` has type {found}, expected text")]
-    NotText { path: String, column: String, found: String },
+    NotText {
+        path: String,
+        column: String,
+        found: String,
+    },
 }
 
 /// How to grade.
@@ -70,13 +78,22 @@ impl std::fmt::Display for Summary {
     }
 }
 
-fn text_column(t: &artifacts::Table, name: &str, flag: &'static str) -> Result<StringArray, VerifyError> {
+fn text_column(
+    t: &artifacts::Table,
+    name: &str,
+    flag: &'static str,
+) -> Result<StringArray, VerifyError> {
     let schema = t.batch.schema();
     let Some((idx, field)) = schema.column_with_name(name) else {
         return Err(VerifyError::MissingColumn {
             path: t.path.display().to_string(),
             column: name.into(),
-            present: schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", "),
+            present: schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             flag,
         });
     };
@@ -109,8 +126,16 @@ pub fn verify_file(
     let grades: Vec<grader::Grade> = (0..table.batch.num_rows())
         .into_par_iter()
         .map(|i| {
-            let response = if responses.is_valid(i) { responses.value(i) } else { "" };
-            let gold = if answers.is_valid(i) { answers.value(i) } else { "" };
+            let response = if responses.is_valid(i) {
+                responses.value(i)
+            } else {
+                ""
+            };
+            let gold = if answers.is_valid(i) {
+                answers.value(i)
+            } else {
+                ""
+            };
             let g = grader::grade_with(response, gold, &opts.scheme, opts.fallbacks);
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
             if n % 256 == 0 {
@@ -132,7 +157,10 @@ pub fn verify_file(
 
 /// `batch` with the grade columns appended (replacing any of the same name).
 fn with_grades(batch: &RecordBatch, grades: &[grader::Grade]) -> RecordBatch {
-    let names: Vec<&str> = artifacts::scored::GRADE_COLUMNS.iter().map(|c| c.name).collect();
+    let names: Vec<&str> = artifacts::scored::GRADE_COLUMNS
+        .iter()
+        .map(|c| c.name)
+        .collect();
     let schema = batch.schema();
     let mut fields: Vec<Field> = Vec::new();
     let mut cols: Vec<ArrayRef> = Vec::new();
@@ -143,14 +171,23 @@ fn with_grades(batch: &RecordBatch, grades: &[grader::Grade]) -> RecordBatch {
         }
     }
     let grade_cols: [ArrayRef; 4] = [
-        Arc::new(StringArray::from_iter(grades.iter().map(|g| g.extracted_answer.as_deref()))),
-        Arc::new(BooleanArray::from_iter(grades.iter().map(|g| Some(g.has_answer)))),
-        Arc::new(BooleanArray::from_iter(grades.iter().map(|g| Some(g.correct)))),
-        Arc::new(Float64Array::from_iter_values(grades.iter().map(|g| g.reward))),
+        Arc::new(StringArray::from_iter(
+            grades.iter().map(|g| g.extracted_answer.as_deref()),
+        )),
+        Arc::new(BooleanArray::from_iter(
+            grades.iter().map(|g| Some(g.has_answer)),
+        )),
+        Arc::new(BooleanArray::from_iter(
+            grades.iter().map(|g| Some(g.correct)),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            grades.iter().map(|g| g.reward),
+        )),
     ];
     for (spec, col) in artifacts::scored::GRADE_COLUMNS.iter().zip(grade_cols) {
         fields.push(Field::new(spec.name, spec.ty.data_type(), spec.nullable));
         cols.push(col);
     }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("grade columns match their schema")
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+        .expect("grade columns match their schema")
 }

@@ -57,7 +57,9 @@ enum Fallback {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
     }
     let mut fallbacks = Fallbacks::NONE;
     for f in &cli.fallback {
@@ -78,7 +80,10 @@ fn main() -> ExitCode {
         fallbacks,
     };
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("verify {spinner} {pos} rows graded ({per_sec})").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("verify {spinner} {pos} rows graded ({per_sec})")
+            .expect("valid template"),
+    );
     let result = verify::verify_file(&cli.input, &cli.output, &opts, &|n| bar.set_position(n));
     bar.finish_and_clear();
     match result {

@@ -10,8 +10,14 @@ use arrow::datatypes::{DataType, Field, Schema};
 use artifacts::rollouts::RolloutRow;
 
 fn verify(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_verify")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_verify"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn s(p: &Path) -> &str {
@@ -50,7 +56,10 @@ fn rollouts_become_scored() {
     artifacts::rollouts::write(&input, &rows).unwrap();
     let (ok, log) = verify(&[s(&input), "-o", s(&output)]);
     assert!(ok, "{log}");
-    assert!(log.contains("4 rows, accuracy 0.5000, no-answer rate 0.2500"), "{log}");
+    assert!(
+        log.contains("4 rows, accuracy 0.5000, no-answer rate 0.2500"),
+        "{log}"
+    );
     let scored = artifacts::scored::read(&output).unwrap();
     let rewards: Vec<f64> = scored.iter().map(|r| r.reward).collect();
     assert_eq!(rewards, vec![1.0, 1.0, -0.5, -1.0]);
@@ -59,9 +68,21 @@ fn rollouts_become_scored() {
 
     // Rewards are flags; fallbacks are opt-in; re-verifying replaces the grade.
     let again = dir.path().join("again.parquet");
-    let (ok, log) = verify(&[s(&output), "-o", s(&again), "--reward-wrong", "0", "--fallback", "answer-phrase"]);
+    let (ok, log) = verify(&[
+        s(&output),
+        "-o",
+        s(&again),
+        "--reward-wrong",
+        "0",
+        "--fallback",
+        "answer-phrase",
+    ]);
     assert!(ok, "{log}");
-    let rewards: Vec<f64> = artifacts::scored::read(&again).unwrap().iter().map(|r| r.reward).collect();
+    let rewards: Vec<f64> = artifacts::scored::read(&again)
+        .unwrap()
+        .iter()
+        .map(|r| r.reward)
+        .collect();
     assert_eq!(rewards, vec![1.0, 1.0, 0.0, 1.0]);
 }
 
@@ -85,12 +106,41 @@ fn any_file_with_named_columns_and_pass_through() {
     )
     .unwrap();
     artifacts::write_table(&input, &b).unwrap();
-    let (ok, log) = verify(&[s(&input), "-o", s(&output), "--response-column", "completion", "--answer-column", "gold"]);
+    let (ok, log) = verify(&[
+        s(&input),
+        "-o",
+        s(&output),
+        "--response-column",
+        "completion",
+        "--answer-column",
+        "gold",
+    ]);
     assert!(ok, "{log}");
     let t = artifacts::read_table(&output).unwrap().batch;
-    let names: Vec<String> = t.schema().fields().iter().map(|f| f.name().clone()).collect();
-    assert_eq!(names, ["completion", "gold", "my_id", "extracted_answer", "has_answer", "correct", "reward"]);
-    let reward = t.column_by_name("reward").unwrap().as_any().downcast_ref::<arrow::array::Float64Array>().unwrap();
+    let names: Vec<String> = t
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "completion",
+            "gold",
+            "my_id",
+            "extracted_answer",
+            "has_answer",
+            "correct",
+            "reward"
+        ]
+    );
+    let reward = t
+        .column_by_name("reward")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::Float64Array>()
+        .unwrap();
     assert_eq!(reward.values().to_vec(), vec![1.0, -0.5]);
 }
 
@@ -102,7 +152,10 @@ fn bad_input_fails_cleanly() {
     artifacts::rollouts::write(&input, &[rollout(r"\boxed{4}", "4")]).unwrap();
     let (ok, log) = verify(&[s(&input), "-o", s(&output), "--answer-column", "gold"]);
     assert!(!ok);
-    assert!(log.contains("rollouts.parquet: missing column `gold`") && log.contains("--answer-column"), "{log}");
+    assert!(
+        log.contains("rollouts.parquet: missing column `gold`") && log.contains("--answer-column"),
+        "{log}"
+    );
     assert_eq!(log.trim().lines().count(), 1, "{log}");
     assert!(!output.exists());
     std::fs::write(&input, b"garbage").unwrap();
@@ -111,5 +164,9 @@ fn bad_input_fails_cleanly() {
     let (ok, log) = verify(&[s(&dir.path().join("missing.parquet")), "-o", s(&output)]);
     assert!(!ok && log.contains("missing.parquet"), "{log}");
     assert!(!output.exists());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the input is left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "only the input is left"
+    );
 }

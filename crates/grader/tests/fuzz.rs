@@ -1,0 +1,161 @@
+//! Fuzzing the grader: no input makes it panic, overflow the stack or
+//! run away. The case count is PROPTEST_CASES (CI runs a bounded number;
+//! `FUZZ_SECONDS=600 cargo test -p grader --release --test fuzz -- --ignored`
+//! runs for a fixed time).
+
+use proptest::prelude::*;
+
+/// LaTeX-ish fragments, so random strings reach deep into the parser.
+const PIECES: &[&str] = &[
+    r"\frac",
+    r"\sqrt",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    r"\{",
+    r"\}",
+    "^",
+    "_",
+    "1",
+    "0",
+    "9",
+    "10",
+    ".",
+    ",",
+    "-",
+    "+",
+    r"\pm",
+    r"\cdot",
+    "/",
+    "x",
+    "y",
+    "e",
+    "i",
+    r"\pi",
+    r"\infty",
+    "=",
+    "<",
+    r"\le",
+    r"\cup",
+    r"\in",
+    "!",
+    "|",
+    r"\text{",
+    " cm}",
+    "%",
+    r"^\circ",
+    "$",
+    r"\boxed{",
+    r"\left(",
+    r"\right)",
+    r"\begin{pmatrix}",
+    "&",
+    r"\\",
+    r"\end{pmatrix}",
+    r"\sin",
+    r"\log_",
+    "2",
+    " ",
+    "and",
+    r"\dfrac",
+    r"\!",
+    "1,000",
+    "0.5",
+    r"\binom",
+    "_2",
+];
+
+fn latexish() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(PIECES), 0..40).prop_map(|v| v.concat())
+}
+
+fn check(gold: &str, pred: &str) {
+    let _ = grader::is_equivalent(gold, pred);
+    let _ = grader::grade(pred, gold, &Default::default());
+    let _ = grader::grade_with(pred, gold, &Default::default(), grader::Fallbacks::ALL);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn latex_fragments_never_panic(gold in latexish(), pred in latexish()) {
+        check(&gold, &pred);
+    }
+
+    #[test]
+    fn arbitrary_unicode_never_panics(gold in ".{0,60}", pred in ".{0,200}") {
+        check(&gold, &pred);
+    }
+}
+
+/// The named hard inputs.
+#[test]
+fn adversarial_inputs_are_bounded() {
+    let nested = format!("{}1{}", "{".repeat(100_000), "}".repeat(100_000));
+    let boxed_nested = format!(r"\boxed{{{nested}}}");
+    let many_boxed = r"\boxed{".repeat(20_000);
+    let parens = format!("{}x{}", "(".repeat(50_000), ")".repeat(50_000));
+    let long_list = (0..5_000)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    for (gold, pred) in [
+        ("10^{10^{10}}", "10^{10^{10}}"),
+        ("10^{10^{10}}", "10^{10^{11}}"),
+        ("100000!", "100000!"),
+        ("(10^{100})!", "2"),
+        (r"\sqrt[1000000]{2}^{1000000}", "2"),
+        ("2^{2^{2^{2^{2^{2}}}}}", "3"),
+        (&nested, "1"),
+        ("1", &boxed_nested),
+        ("1", &many_boxed),
+        (&parens, "x"),
+        (&long_list, &long_list),
+        (r"\frac{\frac{\frac{1}{2}}{", r"}}}\left(\right"),
+        (r"\begin{pmatrix}", r"\end{pmatrix}"),
+        ("", ""),
+    ] {
+        check(gold, pred);
+    }
+}
+
+/// Runs the two properties for FUZZ_SECONDS (default 600) of wall time.
+#[test]
+#[ignore]
+fn fuzz_for_a_fixed_time() {
+    let secs: u64 = std::env::var("FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    let start = std::time::Instant::now();
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 10_000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let mut rounds = 0u64;
+    while start.elapsed().as_secs() < secs {
+        runner
+            .run(&(latexish(), latexish()), |(g, p)| {
+                check(&g, &p);
+                Ok(())
+            })
+            .unwrap();
+        runner
+            .run(&(".{0,60}", ".{0,200}"), |(g, p)| {
+                check(&g, &p);
+                Ok(())
+            })
+            .unwrap();
+        rounds += 1;
+    }
+    eprintln!(
+        "fuzz: {} cases in {:.0}s without a finding",
+        rounds * 20_000,
+        start.elapsed().as_secs_f64()
+    );
+}
