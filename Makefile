@@ -12,14 +12,16 @@ SYNTH_SEED  ?= 0
 HOLDOUT     ?= 0.2
 TEMPLATE    ?= qwen-math-cot
 
-.PHONY: help setup build data data-eval docs iteration train eval report test bench
+.PHONY: help setup build data data-eval docs grader-check iteration train eval report test bench
 
 help:
 	@echo "make setup      build the workspace (release)"
 	@echo "make data       write the default prompts: $(DATA)/prompts.parquet (train) and $(DATA)/holdout.parquet"
 	@echo "make data-eval  write one prompts file per evaluation set under $(RAW)/eval to $(DATA)/eval/"
 	@echo "make test       run the workspace tests (what CI runs)"
-	@echo "make iteration | train | eval | report | bench   (not built yet: see the issues)"
+	@echo "make grader-check  the grader's rates on ../shared/verifier-cases"
+	@echo "make bench      grader speed and rates vs math-verify (makes .venv-bench with pip)"
+	@echo "make iteration | train | eval | report   (not built yet: see the issues)"
 
 build:
 	$(CARGO) build --profile $(PROFILE) --workspace --bins
@@ -42,8 +44,14 @@ data-eval: | build
 test:
 	$(CARGO) test --workspace
 
-iteration train eval report bench:
-	@echo "make $@: not built yet (see the open issues: rollout, verify, ppo-step, evaluate)" >&2; exit 2
+bench:
+	bash bench/grader.sh
+
+grader-check: | build
+	$(BIN)/grader-check --cases ../shared/verifier-cases
+
+iteration train eval report:
+	@echo "make $@: not built yet (see the open issues: rollout, ppo-step, evaluate)" >&2; exit 2
 
 docs: | build
 	$(BIN)/prep-math schema > docs/schemas.md

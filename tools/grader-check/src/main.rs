@@ -31,6 +31,32 @@ fn run(cli: Cli) -> Result<()> {
     let report = cases::score_variants(&variants);
     let secs = t.elapsed().as_secs_f64();
     print!("{report}");
+    // The slowest single grade, over these cases and the fuzz test's named
+    // hard inputs (each timed alone).
+    let mut slowest = (0.0f64, String::new());
+    let nested = format!("{}1{}", "{".repeat(100_000), "}".repeat(100_000));
+    let hard = [
+        ("1", nested.as_str()),
+        ("10^{10^{10}}", "10^{10^{10}}"),
+        ("100000!", "100000!"),
+        ("1", "2^{2^{2^{2^{2^{2}}}}}"),
+    ];
+    let pairs = variants
+        .iter()
+        .map(|v| (v.gold.as_str(), v.model_output.as_str()))
+        .chain(hard.iter().map(|(g, p)| (*g, *p)));
+    for (gold, response) in pairs {
+        let t = Instant::now();
+        let _ = grader::grade(response, gold, &Default::default());
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        if ms > slowest.0 {
+            slowest = (ms, gold.chars().take(40).collect());
+        }
+    }
+    println!(
+        "slowest single grade: {:.3} ms (gold {:?})",
+        slowest.0, slowest.1
+    );
     println!(
         "graded {} responses in {:.2}s single-threaded: {:.0} pairs/s",
         variants.len(),
