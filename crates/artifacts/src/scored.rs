@@ -3,7 +3,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray};
+use arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray};
+use arrow::datatypes::{Field, Schema};
 
 use crate::rollouts::{self, RolloutRow};
 use crate::schema::{col, ColType::*, ColumnSpec, StageSchema};
@@ -74,21 +75,53 @@ pub struct ScoredRow {
 pub fn write(path: impl AsRef<Path>, rows: &[ScoredRow]) -> Result<()> {
     let refs: Vec<&RolloutRow> = rows.iter().map(|r| &r.rollout).collect();
     let mut cols = rollouts::columns(&refs);
-    cols.extend([
-        Arc::new(StringArray::from_iter(
-            rows.iter().map(|r| r.extracted_answer.as_deref()),
-        )) as ArrayRef,
-        Arc::new(BooleanArray::from_iter(
-            rows.iter().map(|r| Some(r.has_answer)),
-        )),
-        Arc::new(BooleanArray::from_iter(
-            rows.iter().map(|r| Some(r.correct)),
-        )),
-        Arc::new(Float64Array::from_iter_values(
-            rows.iter().map(|r| r.reward),
-        )),
-    ]);
+    let grades: Vec<GradeCells> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.extracted_answer.as_deref(),
+                r.has_answer,
+                r.correct,
+                r.reward,
+            )
+        })
+        .collect();
+    cols.extend(grade_arrays(&grades));
     write_table(path, &batch(&SCHEMA, cols))
+}
+
+/// One row's grade: (extracted_answer, has_answer, correct, reward).
+pub type GradeCells<'a> = (Option<&'a str>, bool, bool, f64);
+
+/// The four [`GRADE_COLUMNS`] arrays, in order.
+pub fn grade_arrays(grades: &[GradeCells]) -> Vec<ArrayRef> {
+    vec![
+        Arc::new(StringArray::from_iter(grades.iter().map(|g| g.0))),
+        Arc::new(BooleanArray::from_iter(grades.iter().map(|g| Some(g.1)))),
+        Arc::new(BooleanArray::from_iter(grades.iter().map(|g| Some(g.2)))),
+        Arc::new(Float64Array::from_iter_values(grades.iter().map(|g| g.3))),
+    ]
+}
+
+/// `batch` with the grade columns appended (replacing any of the same
+/// name), so any file can be scored with its other columns kept.
+pub fn with_grade_columns(batch: &RecordBatch, grades: &[GradeCells]) -> RecordBatch {
+    let schema = batch.schema();
+    let is_grade = |name: &str| GRADE_COLUMNS.iter().any(|c| c.name == name);
+    let mut fields: Vec<Field> = Vec::new();
+    let mut cols: Vec<ArrayRef> = Vec::new();
+    for (f, c) in schema.fields().iter().zip(batch.columns()) {
+        if !is_grade(f.name()) {
+            fields.push(f.as_ref().clone());
+            cols.push(c.clone());
+        }
+    }
+    for (spec, col) in GRADE_COLUMNS.iter().zip(grade_arrays(grades)) {
+        fields.push(Field::new(spec.name, spec.ty.data_type(), spec.nullable));
+        cols.push(col);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+        .expect("grade columns match their schema")
 }
 
 pub fn read(path: impl AsRef<Path>) -> Result<Vec<ScoredRow>> {

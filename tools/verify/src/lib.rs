@@ -4,13 +4,10 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch, StringArray,
-};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::array::{Array, AsArray, StringArray};
+use arrow::datatypes::DataType;
 use grader::{Fallbacks, RewardScheme};
 use rayon::prelude::*;
 
@@ -145,7 +142,18 @@ pub fn verify_file(
         })
         .collect();
     progress(grades.len() as u64);
-    let batch = with_grades(&table.batch, &grades);
+    let cells: Vec<artifacts::scored::GradeCells> = grades
+        .iter()
+        .map(|g| {
+            (
+                g.extracted_answer.as_deref(),
+                g.has_answer,
+                g.correct,
+                g.reward,
+            )
+        })
+        .collect();
+    let batch = artifacts::scored::with_grade_columns(&table.batch, &cells);
     artifacts::write_table(output, &batch)?;
     Ok(Summary {
         rows: grades.len(),
@@ -153,41 +161,4 @@ pub fn verify_file(
         no_answer: grades.iter().filter(|g| !g.has_answer).count(),
         seconds: start.elapsed().as_secs_f64(),
     })
-}
-
-/// `batch` with the grade columns appended (replacing any of the same name).
-fn with_grades(batch: &RecordBatch, grades: &[grader::Grade]) -> RecordBatch {
-    let names: Vec<&str> = artifacts::scored::GRADE_COLUMNS
-        .iter()
-        .map(|c| c.name)
-        .collect();
-    let schema = batch.schema();
-    let mut fields: Vec<Field> = Vec::new();
-    let mut cols: Vec<ArrayRef> = Vec::new();
-    for (f, c) in schema.fields().iter().zip(batch.columns()) {
-        if !names.contains(&f.name().as_str()) {
-            fields.push(f.as_ref().clone());
-            cols.push(c.clone());
-        }
-    }
-    let grade_cols: [ArrayRef; 4] = [
-        Arc::new(StringArray::from_iter(
-            grades.iter().map(|g| g.extracted_answer.as_deref()),
-        )),
-        Arc::new(BooleanArray::from_iter(
-            grades.iter().map(|g| Some(g.has_answer)),
-        )),
-        Arc::new(BooleanArray::from_iter(
-            grades.iter().map(|g| Some(g.correct)),
-        )),
-        Arc::new(Float64Array::from_iter_values(
-            grades.iter().map(|g| g.reward),
-        )),
-    ];
-    for (spec, col) in artifacts::scored::GRADE_COLUMNS.iter().zip(grade_cols) {
-        fields.push(Field::new(spec.name, spec.ty.data_type(), spec.nullable));
-        cols.push(col);
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
-        .expect("grade columns match their schema")
 }
