@@ -123,39 +123,53 @@ fn adversarial_inputs_are_bounded() {
     }
 }
 
-/// Runs the two properties for FUZZ_SECONDS (default 600) of wall time.
+/// Runs the two properties for FUZZ_SECONDS (default 600) of wall time,
+/// with a fresh random seed each round, and counts the cases it ran.
 #[test]
 #[ignore]
 fn fuzz_for_a_fixed_time() {
+    use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
     let secs: u64 = std::env::var("FUZZ_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(600);
     let start = std::time::Instant::now();
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
-        cases: 10_000,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    });
-    let mut rounds = 0u64;
+    let cases = std::cell::Cell::new(0u64);
+    let mut round = 0u64;
     while start.elapsed().as_secs() < secs {
+        round += 1;
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&round.to_le_bytes());
+        seed[8..16].copy_from_slice(&(start.elapsed().as_nanos() as u64).to_le_bytes());
+        let config = ProptestConfig {
+            cases: 2_000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        let mut runner = TestRunner::new_with_rng(
+            config.clone(),
+            TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
+        );
         runner
             .run(&(latexish(), latexish()), |(g, p)| {
                 check(&g, &p);
+                cases.set(cases.get() + 1);
                 Ok(())
             })
             .unwrap();
+        let mut runner =
+            TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
         runner
             .run(&(".{0,60}", ".{0,200}"), |(g, p)| {
                 check(&g, &p);
+                cases.set(cases.get() + 1);
                 Ok(())
             })
             .unwrap();
-        rounds += 1;
     }
     eprintln!(
-        "fuzz: {} cases in {:.0}s without a finding",
-        rounds * 20_000,
+        "fuzz: {} cases in {:.0}s ({round} seeds) without a finding",
+        cases.get(),
         start.elapsed().as_secs_f64()
     );
 }
