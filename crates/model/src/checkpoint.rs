@@ -1,0 +1,206 @@
+//! HF-layout checkpoints: config.json, model.safetensors (or a sharded
+//! index), tokenizer.json, tokenizer_config.json. Loaded into trainable
+//! variables; saved atomically (a temporary directory, then rename).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+
+use crate::{Config, Model, ModelError, Result};
+
+/// Files copied along with the weights when a checkpoint is saved.
+pub const SIDE_FILES: [&str; 5] = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "generation_config.json",
+    "chat_template.jinja",
+];
+
+/// A loaded checkpoint: the model, its variables (for training and
+/// saving), its config as written, and where it came from.
+pub struct Checkpoint {
+    pub dir: PathBuf,
+    pub config: Config,
+    pub raw_config: serde_json::Value,
+    pub varmap: VarMap,
+    pub model: Model,
+}
+
+fn err(path: &Path, message: impl Into<String>) -> ModelError {
+    ModelError::Checkpoint {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+/// Read config.json.
+pub fn read_config(dir: &Path) -> Result<(Config, serde_json::Value)> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| err(&path, e.to_string()))?;
+    let raw: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| err(&path, e.to_string()))?;
+    let cfg: Config = serde_json::from_value(raw.clone()).map_err(|e| err(&path, e.to_string()))?;
+    Ok((cfg, raw))
+}
+
+/// The weight files: model.safetensors, or the shards a
+/// model.safetensors.index.json names.
+fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let single = dir.join("model.safetensors");
+    if single.exists() {
+        return Ok(vec![single]);
+    }
+    let index = dir.join("model.safetensors.index.json");
+    let text = std::fs::read_to_string(&index)
+        .map_err(|_| err(dir, "no model.safetensors or model.safetensors.index.json"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| err(&index, e.to_string()))?;
+    let mut files: Vec<String> = v["weight_map"]
+        .as_object()
+        .ok_or_else(|| err(&index, "no weight_map"))?
+        .values()
+        .filter_map(|f| f.as_str().map(str::to_string))
+        .collect();
+    files.sort();
+    files.dedup();
+    Ok(files.into_iter().map(|f| dir.join(f)).collect())
+}
+
+impl Checkpoint {
+    /// Load `dir` onto `device` as `dtype`.
+    pub fn load(dir: impl AsRef<Path>, device: &Device, dtype: DType) -> Result<Checkpoint> {
+        let dir = dir.as_ref().to_path_buf();
+        let (config, raw_config) = read_config(&dir)?;
+        let mut tensors: HashMap<String, Tensor> = HashMap::new();
+        for f in weight_files(&dir)? {
+            let t =
+                candle_core::safetensors::load(&f, device).map_err(|e| err(&f, e.to_string()))?;
+            tensors.extend(t);
+        }
+        let varmap = VarMap::new();
+        {
+            let mut data = varmap.data().lock().expect("varmap lock");
+            for (name, t) in tensors {
+                data.insert(name, Var::from_tensor(&t.to_dtype(dtype)?)?);
+            }
+        }
+        let n_loaded = varmap.all_vars().len();
+        let vb = VarBuilder::from_varmap(&varmap, dtype, device);
+        let model = Model::new(&config, vb)
+            .map_err(|e| err(&dir, format!("weights do not match config.json: {e}")))?;
+        // Model::new creates any tensor the files lack: that is an error.
+        let after = varmap.all_vars().len();
+        if after != n_loaded {
+            let missing = after - n_loaded;
+            return Err(err(
+                &dir,
+                format!("{missing} weight tensors required by config.json are missing"),
+            ));
+        }
+        Ok(Checkpoint {
+            dir,
+            config,
+            raw_config,
+            varmap,
+            model,
+        })
+    }
+
+    /// A new model with random weights (tests, critics' heads).
+    pub fn random(config: Config, device: &Device, dtype: DType) -> Result<Checkpoint> {
+        let raw_config = serde_json::to_value(RawConfig(&config)).expect("config serialises");
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, dtype, device);
+        let model = Model::new(&config, vb)?;
+        Ok(Checkpoint {
+            dir: PathBuf::new(),
+            config,
+            raw_config,
+            varmap,
+            model,
+        })
+    }
+
+    /// Write an HF-layout directory at `dir` (replacing it) with the
+    /// current weights, config.json as loaded, and the tokenizer files of
+    /// `side_files_from` (default: where it was loaded from).
+    pub fn save(&self, dir: impl AsRef<Path>, side_files_from: Option<&Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        let parent = dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| err(parent, e.to_string()))?;
+        let name = dir
+            .file_name()
+            .ok_or_else(|| err(dir, "not a directory path"))?
+            .to_string_lossy();
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|e| err(&tmp, e.to_string()))?;
+        let result = (|| -> Result<()> {
+            self.varmap.save(tmp.join("model.safetensors"))?;
+            let cfg = serde_json::to_string_pretty(&self.raw_config).expect("json");
+            std::fs::write(tmp.join("config.json"), cfg).map_err(|e| err(&tmp, e.to_string()))?;
+            let from = side_files_from.unwrap_or(&self.dir);
+            for f in SIDE_FILES {
+                let src = from.join(f);
+                if src.exists() {
+                    std::fs::copy(&src, tmp.join(f)).map_err(|e| err(&src, e.to_string()))?;
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        // Replace: move the old one aside, rename the new one in, drop the old.
+        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+        if dir.exists() {
+            std::fs::rename(dir, &old).map_err(|e| err(dir, e.to_string()))?;
+        }
+        std::fs::rename(&tmp, dir).map_err(|e| err(dir, e.to_string()))?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(())
+    }
+}
+
+/// The config fields we know, written back as config.json for a model
+/// made from scratch.
+struct RawConfig<'a>(&'a Config);
+
+impl serde::Serialize for RawConfig<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let c = self.0;
+        let arch = if c.model_type == "qwen2" {
+            "Qwen2ForCausalLM"
+        } else {
+            "LlamaForCausalLM"
+        };
+        serde_json::json!({
+            "architectures": [arch],
+            "model_type": c.model_type,
+            "vocab_size": c.vocab_size,
+            "hidden_size": c.hidden_size,
+            "intermediate_size": c.intermediate_size,
+            "num_hidden_layers": c.num_hidden_layers,
+            "num_attention_heads": c.num_attention_heads,
+            "num_key_value_heads": c.num_kv_heads(),
+            "head_dim": c.head_dim(),
+            "rms_norm_eps": c.rms_norm_eps,
+            "rope_theta": c.rope_theta,
+            "max_position_embeddings": c.max_position_embeddings,
+            "tie_word_embeddings": c.tie_word_embeddings,
+            "attention_bias": c.attention_bias.unwrap_or(false),
+            "hidden_act": "silu",
+            "bos_token_id": c.bos_token_id,
+            "eos_token_id": c.eos_token_id,
+            "torch_dtype": "float32",
+        })
+        .serialize(s)
+    }
+}

@@ -1,0 +1,270 @@
+//! Batched generation with a KV cache: prompts of different lengths (left
+//! padding), per-row stop, temperature / top-p / top-k / greedy sampling
+//! from a seed, and each sampled token's log-prob under the distribution
+//! it was sampled from.
+
+use candle_core::{DType, IndexOp, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::model::{Batch, LayerCache, Model};
+use crate::Result;
+
+/// How to sample.
+#[derive(Debug, Clone)]
+pub struct SamplingParams {
+    pub max_new_tokens: usize,
+    /// 0 means greedy.
+    pub temperature: f64,
+    pub top_p: f64,
+    pub top_k: Option<usize>,
+    /// Tokens that end a response (included in it).
+    pub stop_token_ids: Vec<u32>,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self {
+            max_new_tokens: 128,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: None,
+            stop_token_ids: vec![],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// A stop token or the caller's stop check.
+    Stop,
+    /// max_new_tokens reached.
+    Length,
+}
+
+impl FinishReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+        }
+    }
+}
+
+/// One row's output.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    pub tokens: Vec<u32>,
+    /// log-prob of each token under the sampling distribution (greedy: the
+    /// model's distribution at temperature 1).
+    pub logprobs: Vec<f32>,
+    pub finish_reason: FinishReason,
+}
+
+/// Generate for every prompt; `seeds[i]` seeds row i's sampler, so a row's
+/// output does not depend on which other rows share its batch.
+/// `stop(i, tokens)` may end row i early (stop strings).
+pub fn generate(
+    model: &Model,
+    prompts: &[Vec<u32>],
+    seeds: &[u64],
+    params: &SamplingParams,
+    stop: &dyn Fn(usize, &[u32]) -> bool,
+    mut on_step: impl FnMut(usize),
+) -> Result<Vec<Generation>> {
+    let b = prompts.len();
+    let dev = model.device().clone();
+    let mut rngs: Vec<ChaCha8Rng> = seeds
+        .iter()
+        .map(|&s| ChaCha8Rng::seed_from_u64(s))
+        .collect();
+    let mut out: Vec<Generation> = (0..b)
+        .map(|_| Generation {
+            tokens: vec![],
+            logprobs: vec![],
+            finish_reason: FinishReason::Length,
+        })
+        .collect();
+    if b == 0 || params.max_new_tokens == 0 {
+        return Ok(out);
+    }
+    let batch = Batch::left_padded(prompts, 0, &dev)?;
+    let t = batch.ids.dim(1)?;
+    let mut key_mask: Vec<Vec<u8>> = batch.mask.to_vec2::<u8>()?;
+    let mask = model.attention_mask(&key_mask, t)?;
+    let (hidden, mut cache) = model.forward_hidden(&batch.ids, &batch.positions, &mask, None)?;
+    let mut last_hidden = hidden.i((.., t - 1..t, ..))?;
+    let mut next_pos: Vec<u32> = prompts.iter().map(|p| p.len() as u32).collect();
+    let mut done = vec![false; b];
+    for _step in 0..params.max_new_tokens {
+        let logits = model
+            .logits(&last_hidden)?
+            .squeeze(1)?
+            .to_dtype(DType::F32)?
+            .to_vec2::<f32>()?;
+        let mut next = vec![0u32; b];
+        for i in 0..b {
+            if done[i] {
+                continue;
+            }
+            let (tok, lp) = sample(&logits[i], params, &mut rngs[i]);
+            next[i] = tok;
+            out[i].tokens.push(tok);
+            out[i].logprobs.push(lp);
+            if params.stop_token_ids.contains(&tok) || stop(i, &out[i].tokens) {
+                done[i] = true;
+                out[i].finish_reason = FinishReason::Stop;
+            }
+        }
+        on_step(b - done.iter().filter(|d| **d).count());
+        if done.iter().all(|d| *d) || out.iter().all(|o| o.tokens.len() >= params.max_new_tokens) {
+            break;
+        }
+        for km in key_mask.iter_mut() {
+            km.push(1);
+        }
+        let ids = Tensor::from_vec(next, (b, 1), &dev)?;
+        let pos = Tensor::from_vec(next_pos.clone(), (b, 1), &dev)?;
+        for p in next_pos.iter_mut() {
+            *p += 1;
+        }
+        let mask = model.attention_mask(&key_mask, 1)?;
+        let (h, c) = model.forward_hidden(&ids, &pos, &mask, Some(&cache))?;
+        cache = c;
+        last_hidden = h;
+    }
+    drop::<Vec<LayerCache>>(cache);
+    Ok(out)
+}
+
+/// Sample one token from `logits`; returns it and its log-prob under the
+/// sampling distribution.
+pub fn sample(logits: &[f32], params: &SamplingParams, rng: &mut ChaCha8Rng) -> (u32, f32) {
+    if params.temperature <= 0.0 {
+        let (tok, _) =
+            logits
+                .iter()
+                .enumerate()
+                .fold((0usize, f32::NEG_INFINITY), |best, (i, &x)| {
+                    if x > best.1 {
+                        (i, x)
+                    } else {
+                        best
+                    }
+                });
+        return (tok as u32, log_softmax_at(logits, tok, 1.0));
+    }
+    let inv_t = 1.0 / params.temperature as f32;
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    // Unnormalised probabilities at the temperature.
+    let mut p: Vec<f32> = logits.iter().map(|&x| ((x - max) * inv_t).exp()).collect();
+    let filtering = params.top_p < 1.0 || params.top_k.is_some();
+    if filtering {
+        let mut order: Vec<usize> = (0..p.len()).collect();
+        let k = params.top_k.unwrap_or(p.len()).clamp(1, p.len());
+        // The k largest, in order (partial sort).
+        order.select_nth_unstable_by(k - 1, |&a, &b| p[b].total_cmp(&p[a]));
+        order.truncate(k);
+        order.sort_unstable_by(|&a, &b| p[b].total_cmp(&p[a]));
+        let total: f32 = p.iter().sum();
+        let mut keep = Vec::with_capacity(order.len());
+        let mut cum = 0.0f32;
+        for &i in &order {
+            keep.push(i);
+            cum += p[i] / total;
+            if cum >= params.top_p as f32 {
+                break;
+            }
+        }
+        let mut filtered = vec![0f32; p.len()];
+        for &i in &keep {
+            filtered[i] = p[i];
+        }
+        p = filtered;
+    }
+    let total: f64 = p.iter().map(|&x| x as f64).sum();
+    let mut u = rng.random::<f64>() * total;
+    let mut tok = p.len() - 1;
+    for (i, &x) in p.iter().enumerate() {
+        u -= x as f64;
+        if u <= 0.0 && x > 0.0 {
+            tok = i;
+            break;
+        }
+    }
+    let lp = if filtering {
+        ((p[tok] as f64) / total).ln() as f32
+    } else {
+        log_softmax_at(logits, tok, params.temperature as f32)
+    };
+    (tok as u32, lp)
+}
+
+/// log softmax(logits / t)[i], computed stably.
+fn log_softmax_at(logits: &[f32], i: usize, t: f32) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse: f64 = logits
+        .iter()
+        .map(|&x| (((x - max) / t) as f64).exp())
+        .sum::<f64>()
+        .ln();
+    (((logits[i] - max) / t) as f64 - lse) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_is_argmax_and_top_k_one_is_greedy() {
+        let logits = [0.1, 2.0, -1.0, 1.9];
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let greedy = SamplingParams {
+            temperature: 0.0,
+            ..Default::default()
+        };
+        assert_eq!(sample(&logits, &greedy, &mut rng).0, 1);
+        let k1 = SamplingParams {
+            top_k: Some(1),
+            ..Default::default()
+        };
+        for _ in 0..20 {
+            let (tok, lp) = sample(&logits, &k1, &mut rng);
+            assert_eq!((tok, lp), (1, 0.0));
+        }
+    }
+
+    #[test]
+    fn top_p_keeps_the_nucleus_and_renormalises() {
+        // probs ~ [0.64, 0.24, 0.09, 0.03]
+        let logits = [3.0f32, 2.0, 1.0, 0.0];
+        let params = SamplingParams {
+            top_p: 0.8,
+            ..Default::default()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut seen = [0usize; 4];
+        for _ in 0..2000 {
+            let (tok, lp) = sample(&logits, &params, &mut rng);
+            seen[tok as usize] += 1;
+            let z: f32 = [3.0f32, 2.0].iter().map(|x| x.exp()).sum();
+            assert!((lp - (logits[tok as usize].exp() / z).ln()).abs() < 1e-5);
+        }
+        assert_eq!(seen[2] + seen[3], 0);
+        assert!(seen[1] > 300 && seen[0] > 1200, "{seen:?}");
+    }
+
+    #[test]
+    fn same_seed_same_samples() {
+        let logits: Vec<f32> = (0..50).map(|i| (i as f32 * 0.37).sin()).collect();
+        let p = SamplingParams::default();
+        let draw = |seed| {
+            let mut r = ChaCha8Rng::seed_from_u64(seed);
+            (0..30)
+                .map(|_| sample(&logits, &p, &mut r).0)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(draw(7), draw(7));
+        assert_ne!(draw(7), draw(8));
+    }
+}

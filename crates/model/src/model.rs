@@ -1,0 +1,417 @@
+//! The decoder, from differentiable ops only, on padded batches, returning
+//! every position, with the KV cache kept by the caller.
+
+use candle_core::{DType, Device, IndexOp, Module, Tensor, D};
+use candle_nn::{embedding, linear_b, Embedding, Init, Linear, VarBuilder};
+
+use crate::{Config, Result};
+
+/// Finite "minus infinity" for masks: exp() of it is exactly 0 in f32, and
+/// a fully masked row can never produce NaN.
+const MASKED: f64 = -1e9;
+
+#[derive(Debug, Clone)]
+struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    fn new(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get_with_hints(size, "weight", Init::Const(1.0))?,
+            eps,
+        })
+    }
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+        let x = x.broadcast_div(&(ms + self.eps)?.sqrt()?)?;
+        Ok(x.broadcast_mul(&self.weight)?)
+    }
+}
+
+/// Rotary embeddings in HF's rotate-half layout, from a cos/sin table.
+#[derive(Debug, Clone)]
+struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl Rope {
+    fn new(cfg: &Config, dtype: DType, dev: &Device) -> Result<Self> {
+        let d = cfg.head_dim();
+        let inv: Vec<f32> = (0..d / 2)
+            .map(|i| 1.0 / (cfg.rope_theta as f32).powf(2.0 * i as f32 / d as f32))
+            .collect();
+        let n = cfg.max_position_embeddings;
+        let inv = Tensor::from_vec(inv, (1, d / 2), dev)?;
+        let pos = Tensor::arange(0u32, n as u32, dev)?
+            .to_dtype(DType::F32)?
+            .reshape((n, 1))?;
+        let freqs = pos.broadcast_mul(&inv)?;
+        Ok(Self {
+            cos: freqs.cos()?.to_dtype(dtype)?,
+            sin: freqs.sin()?.to_dtype(dtype)?,
+        })
+    }
+
+    /// x: [B, H, T, D]; positions: [B, T] (u32).
+    fn apply(&self, x: &Tensor, positions: &Tensor) -> Result<Tensor> {
+        let (b, _h, t, d) = x.dims4()?;
+        let flat = positions.flatten_all()?;
+        let cos = self.cos.index_select(&flat, 0)?.reshape((b, 1, t, d / 2))?;
+        let sin = self.sin.index_select(&flat, 0)?.reshape((b, 1, t, d / 2))?;
+        let x1 = x.narrow(D::Minus1, 0, d / 2)?;
+        let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
+        let a = (x1.broadcast_mul(&cos)? - x2.broadcast_mul(&sin)?)?;
+        let b2 = (x2.broadcast_mul(&cos)? + x1.broadcast_mul(&sin)?)?;
+        Ok(Tensor::cat(&[a, b2], D::Minus1)?)
+    }
+}
+
+/// Softmax over the last dimension from exp/sum (differentiable).
+pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    let m = x.max_keepdim(D::Minus1)?.detach();
+    let e = x.broadcast_sub(&m)?.exp()?;
+    Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?)
+}
+
+#[derive(Debug, Clone)]
+struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    n_heads: usize,
+    n_kv: usize,
+    head_dim: usize,
+}
+
+/// One layer's cached keys and values: [B, n_kv, S, head_dim].
+#[derive(Debug, Clone)]
+pub struct LayerCache {
+    pub k: Tensor,
+    pub v: Tensor,
+}
+
+impl Attention {
+    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        let (h, nh, nkv, hd) = (
+            cfg.hidden_size,
+            cfg.num_attention_heads,
+            cfg.num_kv_heads(),
+            cfg.head_dim(),
+        );
+        let bias = cfg.qkv_bias();
+        Ok(Self {
+            q_proj: linear_b(h, nh * hd, bias, vb.pp("q_proj"))?,
+            k_proj: linear_b(h, nkv * hd, bias, vb.pp("k_proj"))?,
+            v_proj: linear_b(h, nkv * hd, bias, vb.pp("v_proj"))?,
+            o_proj: linear_b(nh * hd, h, cfg.o_bias(), vb.pp("o_proj"))?,
+            n_heads: nh,
+            n_kv: nkv,
+            head_dim: hd,
+        })
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        positions: &Tensor,
+        mask: &Tensor,
+        rope: &Rope,
+        cache: Option<&LayerCache>,
+    ) -> Result<(Tensor, LayerCache)> {
+        let (b, t, _) = x.dims3()?;
+        let heads = |p: &Linear, n: usize| -> Result<Tensor> {
+            Ok(p.forward(x)?
+                .reshape((b, t, n, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let q = rope.apply(&heads(&self.q_proj, self.n_heads)?, positions)?;
+        let k = rope.apply(&heads(&self.k_proj, self.n_kv)?, positions)?;
+        let v = heads(&self.v_proj, self.n_kv)?;
+        let (k, v) = match cache {
+            Some(c) => (Tensor::cat(&[&c.k, &k], 2)?, Tensor::cat(&[&c.v, &v], 2)?),
+            None => (k, v),
+        };
+        let new_cache = LayerCache {
+            k: k.clone(),
+            v: v.clone(),
+        };
+        let rep = self.n_heads / self.n_kv;
+        let expand = |x: Tensor| -> Result<Tensor> {
+            if rep == 1 {
+                return Ok(x);
+            }
+            let (b, n, s, d) = x.dims4()?;
+            Ok(x.unsqueeze(2)?
+                .expand((b, n, rep, s, d))?
+                .reshape((b, n * rep, s, d))?)
+        };
+        let (k, v) = (expand(k)?, expand(v)?);
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
+        let att = softmax_last(&scores)?;
+        let out = att
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((b, t, self.n_heads * self.head_dim))?;
+        Ok((self.o_proj.forward(&out)?, new_cache))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Mlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+impl Mlp {
+    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+        Ok(Self {
+            gate_proj: linear_b(h, i, false, vb.pp("gate_proj"))?,
+            up_proj: linear_b(h, i, false, vb.pp("up_proj"))?,
+            down_proj: linear_b(i, h, false, vb.pp("down_proj"))?,
+        })
+    }
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let g = self.gate_proj.forward(x)?;
+        let silu = (&g * candle_nn::ops::sigmoid(&g)?)?;
+        Ok(self
+            .down_proj
+            .forward(&(silu * self.up_proj.forward(x)?)?)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    self_attn: Attention,
+    mlp: Mlp,
+    input_layernorm: RmsNorm,
+    post_attention_layernorm: RmsNorm,
+}
+
+/// The decoder.
+#[derive(Debug, Clone)]
+pub struct Model {
+    embed_tokens: Embedding,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    lm_head: Option<Linear>,
+    rope: Rope,
+    cfg: Config,
+    device: Device,
+    dtype: DType,
+}
+
+/// A padded batch: token ids [B, T] (u32) and a 1/0 mask [B, T] of real
+/// tokens (left or right padding).
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub ids: Tensor,
+    pub mask: Tensor,
+    pub positions: Tensor,
+    pub lens: Vec<usize>,
+}
+
+impl Batch {
+    /// Left-pad `seqs` to one length with `pad`.
+    pub fn left_padded(seqs: &[Vec<u32>], pad: u32, dev: &Device) -> Result<Batch> {
+        let t = seqs.iter().map(Vec::len).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(seqs.len() * t);
+        let mut mask = Vec::with_capacity(seqs.len() * t);
+        let mut pos = Vec::with_capacity(seqs.len() * t);
+        for s in seqs {
+            let padn = t - s.len();
+            ids.extend(std::iter::repeat_n(pad, padn).chain(s.iter().copied()));
+            mask.extend(std::iter::repeat_n(0u8, padn).chain(std::iter::repeat_n(1u8, s.len())));
+            pos.extend(std::iter::repeat_n(0u32, padn).chain(0..s.len() as u32));
+        }
+        let b = seqs.len();
+        Ok(Batch {
+            ids: Tensor::from_vec(ids, (b, t), dev)?,
+            mask: Tensor::from_vec(mask, (b, t), dev)?,
+            positions: Tensor::from_vec(pos, (b, t), dev)?,
+            lens: seqs.iter().map(Vec::len).collect(),
+        })
+    }
+
+    /// Right-pad `seqs` to one length with `pad` (training batches).
+    pub fn right_padded(seqs: &[Vec<u32>], pad: u32, dev: &Device) -> Result<Batch> {
+        let t = seqs.iter().map(Vec::len).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(seqs.len() * t);
+        let mut mask = Vec::with_capacity(seqs.len() * t);
+        let mut pos = Vec::with_capacity(seqs.len() * t);
+        for s in seqs {
+            let padn = t - s.len();
+            ids.extend(s.iter().copied().chain(std::iter::repeat_n(pad, padn)));
+            mask.extend(std::iter::repeat_n(1u8, s.len()).chain(std::iter::repeat_n(0u8, padn)));
+            pos.extend(
+                (0..s.len() as u32)
+                    .chain(std::iter::repeat_n(s.len().saturating_sub(1) as u32, padn)),
+            );
+        }
+        let b = seqs.len();
+        Ok(Batch {
+            ids: Tensor::from_vec(ids, (b, t), dev)?,
+            mask: Tensor::from_vec(mask, (b, t), dev)?,
+            positions: Tensor::from_vec(pos, (b, t), dev)?,
+            lens: seqs.iter().map(Vec::len).collect(),
+        })
+    }
+}
+
+/// Per-token outputs of the training forward.
+#[derive(Debug, Clone)]
+pub struct TokenLogprobs {
+    /// log p(ids[:, t+1] | ids[:, ..=t]): [B, T-1]
+    pub logprobs: Tensor,
+    /// entropy of the predicted distribution at each position: [B, T-1]
+    pub entropy: Tensor,
+}
+
+impl Model {
+    pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        let vbm = vb.pp("model");
+        let embed_tokens = embedding(cfg.vocab_size, cfg.hidden_size, vbm.pp("embed_tokens"))?;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| {
+                let vl = vbm.pp(format!("layers.{i}"));
+                Ok(Layer {
+                    self_attn: Attention::new(cfg, vl.pp("self_attn"))?,
+                    mlp: Mlp::new(cfg, vl.pp("mlp"))?,
+                    input_layernorm: RmsNorm::new(
+                        cfg.hidden_size,
+                        cfg.rms_norm_eps,
+                        vl.pp("input_layernorm"),
+                    )?,
+                    post_attention_layernorm: RmsNorm::new(
+                        cfg.hidden_size,
+                        cfg.rms_norm_eps,
+                        vl.pp("post_attention_layernorm"),
+                    )?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let norm = RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, vbm.pp("norm"))?;
+        let lm_head = if cfg.tie_word_embeddings {
+            None
+        } else {
+            Some(linear_b(
+                cfg.hidden_size,
+                cfg.vocab_size,
+                false,
+                vb.pp("lm_head"),
+            )?)
+        };
+        Ok(Self {
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            rope: Rope::new(cfg, vb.dtype(), vb.device())?,
+            cfg: cfg.clone(),
+            device: vb.device().clone(),
+            dtype: vb.dtype(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The additive attention mask [B, 1, T, S] for `t` new queries over
+    /// `s` keys (the last `t` keys are the new ones): causal, no padded
+    /// keys; every query may see itself, so no row is empty.
+    pub fn attention_mask(&self, key_mask: &[Vec<u8>], t: usize) -> Result<Tensor> {
+        let b = key_mask.len();
+        let s = key_mask.first().map(Vec::len).unwrap_or(0);
+        let mut m = vec![0f32; b * t * s];
+        for (bi, km) in key_mask.iter().enumerate() {
+            for qi in 0..t {
+                let qpos = s - t + qi;
+                for (kj, &valid) in km.iter().enumerate() {
+                    let visible = kj == qpos || (kj < qpos && valid == 1);
+                    if !visible {
+                        m[(bi * t + qi) * s + kj] = MASKED as f32;
+                    }
+                }
+            }
+        }
+        Ok(Tensor::from_vec(m, (b, 1, t, s), &self.device)?.to_dtype(self.dtype)?)
+    }
+
+    /// Final hidden states [B, T, H] for `ids` at `positions`, attending to
+    /// `cache` (when given) and the new tokens under `mask`; returns the
+    /// extended cache.
+    pub fn forward_hidden(
+        &self,
+        ids: &Tensor,
+        positions: &Tensor,
+        mask: &Tensor,
+        cache: Option<&[LayerCache]>,
+    ) -> Result<(Tensor, Vec<LayerCache>)> {
+        let mut x = self.embed_tokens.forward(ids)?;
+        let mut new_cache = Vec::with_capacity(self.layers.len());
+        for (i, layer) in self.layers.iter().enumerate() {
+            let h = layer.input_layernorm.forward(&x)?;
+            let (a, c) =
+                layer
+                    .self_attn
+                    .forward(&h, positions, mask, &self.rope, cache.map(|c| &c[i]))?;
+            x = (x + a)?;
+            let h = layer.post_attention_layernorm.forward(&x)?;
+            x = (&x + layer.mlp.forward(&h)?)?;
+            new_cache.push(c);
+        }
+        Ok((self.norm.forward(&x)?, new_cache))
+    }
+
+    /// Logits for hidden states [.., H] -> [.., V].
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        Ok(match &self.lm_head {
+            Some(h) => h.forward(hidden)?,
+            None => {
+                let w = self.embed_tokens.embeddings();
+                hidden.broadcast_matmul(&w.t()?)?
+            }
+        })
+    }
+
+    /// The training forward: per-token log-probs of each next token and the
+    /// entropy of each predicted distribution, for a padded batch, with
+    /// logits divided by `temperature`. Gradients reach every parameter.
+    ///
+    /// Shapes: `batch.ids` [B, T] -> logprobs, entropy [B, T-1]. Vocab-sized
+    /// tensors: the logits and their log-softmax, once.
+    pub fn token_logprobs(&self, batch: &Batch, temperature: f64) -> Result<TokenLogprobs> {
+        let (b, t) = batch.ids.dims2()?;
+        let key_mask: Vec<Vec<u8>> = batch.mask.to_vec2::<u8>()?;
+        let mask = self.attention_mask(&key_mask, t)?;
+        let (hidden, _) = self.forward_hidden(&batch.ids, &batch.positions, &mask, None)?;
+        let hidden = hidden.i((.., ..t - 1, ..))?;
+        let mut logits = self.logits(&hidden)?;
+        if logits.dtype() != DType::F64 {
+            logits = logits.to_dtype(DType::F32)?;
+        }
+        if temperature != 1.0 {
+            logits = (logits / temperature)?;
+        }
+        let m = logits.max_keepdim(D::Minus1)?.detach();
+        let z = logits.broadcast_sub(&m)?;
+        let lse = z.exp()?.sum_keepdim(D::Minus1)?.log()?;
+        let logp = z.broadcast_sub(&lse)?; // [B, T-1, V]
+        let targets = batch.ids.i((.., 1..))?.contiguous()?.unsqueeze(D::Minus1)?;
+        let logprobs = logp.gather(&targets, D::Minus1)?.squeeze(D::Minus1)?;
+        let entropy = (logp.exp()? * &logp)?.sum(D::Minus1)?.neg()?;
+        debug_assert_eq!(logprobs.dims(), &[b, t - 1]);
+        Ok(TokenLogprobs { logprobs, entropy })
+    }
+}
