@@ -16,7 +16,9 @@
 pub mod checkpoint;
 pub mod config;
 pub mod generate;
+pub mod gguf;
 pub mod model;
+pub mod tokenizer;
 
 pub use candle_core::{DType, Device, Tensor};
 pub use checkpoint::Checkpoint;
