@@ -18,6 +18,7 @@ pub mod config;
 pub mod generate;
 pub mod gguf;
 pub mod model;
+pub mod tiny;
 pub mod tokenizer;
 
 pub use candle_core::{DType, Device, Tensor};

@@ -296,3 +296,21 @@ fn checkpoints_round_trip() {
         .to_string();
     assert!(e.contains("no model.safetensors"), "{e}");
 }
+
+#[test]
+fn tiny_directory_has_a_working_tokenizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny");
+    let ck = model::tiny::write_tiny(&path, 32, 2, 7).unwrap();
+    let tok = model::tokenizer::Tokenizer::load(&path).unwrap();
+    let text = "<|im_start|>user\nWhat is 3 + 4? \\boxed{7}<|im_end|>";
+    let ids = tok.encode(text).unwrap();
+    assert_eq!(ids[0], 257);
+    assert_eq!(*ids.last().unwrap(), 258);
+    assert_eq!(
+        tok.decode(&ids[1..ids.len() - 1]).unwrap(),
+        "user\nWhat is 3 + 4? \\boxed{7}"
+    );
+    assert_eq!(tok.eos_ids, vec![258]);
+    assert_eq!(ck.config.vocab_size, 259);
+}

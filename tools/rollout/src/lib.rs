@@ -1,0 +1,200 @@
+//! The rollout stage: prompts.parquet + a checkpoint -> rollouts.parquet.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use artifacts::prompts::PromptRow;
+use artifacts::rollouts::RolloutRow;
+use model::generate::{generate, SamplingParams};
+use model::tokenizer::Tokenizer;
+use model::{Checkpoint, DType, Device};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutError {
+    #[error(transparent)]
+    Artifact(#[from] artifacts::Error),
+    #[error(transparent)]
+    Model(#[from] model::ModelError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Which part of the prompts file this process samples: rows i with
+/// i % n == k (so shards' outputs concatenate to the whole).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub k: usize,
+    pub n: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("--shard must look like k/n with 0 <= k < n, got `{s}`");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (k, n): (usize, usize) = (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+        if n == 0 || k >= n {
+            return Err(bad());
+        }
+        Ok(Shard { k, n })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub prompts: PathBuf,
+    pub policy: PathBuf,
+    pub output: PathBuf,
+    pub samples_per_prompt: usize,
+    pub max_new_tokens: usize,
+    pub temperature: f64,
+    pub top_p: f64,
+    pub top_k: Option<usize>,
+    pub seed: u64,
+    pub batch_size: usize,
+    pub shard: Shard,
+    pub device: String,
+    pub stop: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub rows: usize,
+    pub response_tokens: usize,
+    pub truncated: usize,
+    pub seconds: f64,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.rows.max(1) as f64;
+        write!(
+            f,
+            "{} responses, {} tokens, mean length {:.1}, clipped {:.1}%, {:.1} tokens/s",
+            self.rows,
+            self.response_tokens,
+            self.response_tokens as f64 / n,
+            100.0 * self.truncated as f64 / n,
+            self.response_tokens as f64 / self.seconds.max(1e-9)
+        )
+    }
+}
+
+/// A row's sampling seed: from the run seed, the prompt id and the sample
+/// index only, so sharding and batching never change a sample.
+pub fn row_seed(seed: u64, prompt_id: &str, sample_index: usize) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    for b in prompt_id.bytes().chain((sample_index as u64).to_le_bytes()) {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Run the stage; `progress(new_tokens)` is called after every decoding
+/// step with the tokens it produced.
+pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary, RolloutError> {
+    let start = Instant::now();
+    if opts.samples_per_prompt == 0 || opts.batch_size == 0 {
+        return Err(RolloutError::Invalid(
+            "--samples-per-prompt and --batch-size must be at least 1".into(),
+        ));
+    }
+    let prompts: Vec<PromptRow> = artifacts::prompts::read(&opts.prompts)?;
+    let device: Device = model::device(&opts.device)?;
+    let ck = Checkpoint::load(&opts.policy, &device, DType::F32)?;
+    let tok = Tokenizer::load(&opts.policy)?;
+    let ctx = ck.config.max_position_embeddings;
+    // This shard's prompts, tokenised and checked against the context.
+    let mut work: Vec<(&PromptRow, Vec<u32>)> = Vec::new();
+    for (i, p) in prompts.iter().enumerate() {
+        if i % opts.shard.n != opts.shard.k {
+            continue;
+        }
+        let ids = tok.encode(&p.prompt)?;
+        if ids.len() + opts.max_new_tokens > ctx {
+            return Err(RolloutError::Invalid(format!(
+                "{}: row {} (id `{}`): prompt of {} tokens + --max-new-tokens {} exceeds the model's context of {ctx}",
+                opts.prompts.display(),
+                i,
+                p.id,
+                ids.len(),
+                opts.max_new_tokens
+            )));
+        }
+        work.push((p, ids));
+    }
+    let jobs: Vec<(usize, usize)> = (0..work.len())
+        .flat_map(|w| (0..opts.samples_per_prompt).map(move |s| (w, s)))
+        .collect();
+    let params = SamplingParams {
+        max_new_tokens: opts.max_new_tokens,
+        temperature: opts.temperature,
+        top_p: opts.top_p,
+        top_k: opts.top_k,
+        stop_token_ids: tok.eos_ids.clone(),
+    };
+    let policy = opts.policy.display().to_string();
+    let mut rows: Vec<RolloutRow> = Vec::with_capacity(jobs.len());
+    let mut summary = Summary::default();
+    for chunk in jobs.chunks(opts.batch_size) {
+        let batch_prompts: Vec<Vec<u32>> = chunk.iter().map(|&(w, _)| work[w].1.clone()).collect();
+        let seeds: Vec<u64> = chunk
+            .iter()
+            .map(|&(w, s)| row_seed(opts.seed, &work[w].0.id, s))
+            .collect();
+        let stop = |_row: usize, toks: &[u32]| -> bool {
+            if opts.stop.is_empty() {
+                return false;
+            }
+            let tail = &toks[toks.len().saturating_sub(16)..];
+            let text = tok.decode(tail).unwrap_or_default();
+            opts.stop.iter().any(|s| text.contains(s.as_str()))
+        };
+        let gens = generate(
+            &ck.model,
+            &batch_prompts,
+            &seeds,
+            &params,
+            &stop,
+            |active| progress(active as u64, 0),
+        )?;
+        for (&(w, s), g) in chunk.iter().zip(gens) {
+            let (p, ids) = &work[w];
+            let content: Vec<u32> = g
+                .tokens
+                .iter()
+                .copied()
+                .filter(|t| !tok.eos_ids.contains(t))
+                .collect();
+            let mut response = tok.decode(&content)?;
+            for stop in &opts.stop {
+                if let Some(pos) = response.find(stop.as_str()) {
+                    response.truncate(pos + stop.len());
+                }
+            }
+            summary.response_tokens += g.tokens.len();
+            summary.truncated +=
+                (g.finish_reason == model::generate::FinishReason::Length) as usize;
+            rows.push(RolloutRow {
+                prompt_id: p.id.clone(),
+                sample_index: s as i64,
+                prompt: p.prompt.clone(),
+                answer: p.answer.clone(),
+                response,
+                prompt_token_ids: ids.clone(),
+                response_token_ids: g.tokens,
+                response_logprobs: g.logprobs,
+                finish_reason: g.finish_reason.as_str().to_string(),
+                policy: policy.clone(),
+                temperature: opts.temperature,
+                top_p: opts.top_p,
+                seed: row_seed(opts.seed, &p.id, s) as i64,
+            });
+        }
+        progress(0, chunk.len() as u64);
+    }
+    artifacts::rollouts::write(&opts.output, &rows)?;
+    summary.rows = rows.len();
+    summary.seconds = start.elapsed().as_secs_f64();
+    Ok(summary)
+}

@@ -1,0 +1,228 @@
+//! rollout end to end on a tiny random checkpoint.
+
+use std::path::Path;
+use std::process::Command;
+
+use artifacts::prompts::PromptRow;
+
+fn rollout(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Rows equal up to float rounding of the log-probs (batch composition
+/// changes summation order, not the sampled tokens).
+fn assert_same(a: &[artifacts::rollouts::RolloutRow], b: &[artifacts::rollouts::RolloutRow]) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(
+            (
+                &x.prompt_id,
+                x.sample_index,
+                &x.response_token_ids,
+                &x.response
+            ),
+            (
+                &y.prompt_id,
+                y.sample_index,
+                &y.response_token_ids,
+                &y.response
+            )
+        );
+        assert_eq!((x.seed, &x.finish_reason), (y.seed, &y.finish_reason));
+        for (l, m) in x.response_logprobs.iter().zip(&y.response_logprobs) {
+            assert!((l - m).abs() < 1e-4, "{l} vs {m}");
+        }
+    }
+}
+
+fn prompts(n: usize) -> Vec<PromptRow> {
+    (0..n)
+        .map(|i| PromptRow {
+            id: format!("synth/{i}+{i}"),
+            source: "synth".into(),
+            question: format!("What is {i} + {i}?"),
+            answer: (2 * i).to_string(),
+            level: Some(1),
+            subject: None,
+            prompt: format!(
+                "<|im_start|>user\nWhat is {i} + {i}?<|im_end|>\n<|im_start|>assistant\n"
+            ),
+            metadata: None,
+        })
+        .collect()
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    root: std::path::PathBuf,
+}
+
+fn setup(n: usize) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    model::tiny::write_tiny(&root.join("policy"), 32, 2, 1).unwrap();
+    artifacts::prompts::write(root.join("prompts.parquet"), &prompts(n)).unwrap();
+    Setup { _dir: dir, root }
+}
+
+#[test]
+fn samples_every_prompt_with_logprobs() {
+    let t = setup(3);
+    let out = t.root.join("rollouts.parquet");
+    let (ok, log) = rollout(&[
+        "--prompts",
+        s(&t.root.join("prompts.parquet")),
+        "--policy",
+        s(&t.root.join("policy")),
+        "-o",
+        s(&out),
+        "--samples-per-prompt",
+        "2",
+        "--max-new-tokens",
+        "8",
+        "--seed",
+        "5",
+        "--batch-size",
+        "4",
+    ]);
+    assert!(ok, "{log}");
+    assert!(log.contains("6 responses"), "{log}");
+    let rows = artifacts::rollouts::read(&out).unwrap();
+    assert_eq!(rows.len(), 6);
+    for r in &rows {
+        assert_eq!(r.response_token_ids.len(), r.response_logprobs.len());
+        assert!(!r.response_token_ids.is_empty() && r.response_token_ids.len() <= 8);
+        assert!(r
+            .response_logprobs
+            .iter()
+            .all(|l| *l <= 0.0 && l.is_finite()));
+        assert_eq!(r.prompt_token_ids[0], 257, "<|im_start|>");
+        assert!(["stop", "length"].contains(&r.finish_reason.as_str()));
+        assert_eq!(
+            r.answer,
+            prompts(3)
+                .iter()
+                .find(|p| p.id == r.prompt_id)
+                .unwrap()
+                .answer
+        );
+    }
+    // Same seed, same samples.
+    let again = t.root.join("again.parquet");
+    let (ok, _) = rollout(&[
+        "--prompts",
+        s(&t.root.join("prompts.parquet")),
+        "--policy",
+        s(&t.root.join("policy")),
+        "-o",
+        s(&again),
+        "--samples-per-prompt",
+        "2",
+        "--max-new-tokens",
+        "8",
+        "--seed",
+        "5",
+        "--batch-size",
+        "1",
+    ]);
+    assert!(ok);
+    assert_same(&artifacts::rollouts::read(&again).unwrap(), &rows);
+}
+
+#[test]
+fn shards_concatenate_to_the_whole_run() {
+    let t = setup(5);
+    let args = |out: &Path, shard: &str| {
+        vec![
+            "--prompts".to_string(),
+            s(&t.root.join("prompts.parquet")).into(),
+            "--policy".into(),
+            s(&t.root.join("policy")).into(),
+            "-o".into(),
+            s(out).into(),
+            "--max-new-tokens".into(),
+            "6".into(),
+            "--samples-per-prompt".into(),
+            "2".into(),
+            "--shard".into(),
+            shard.into(),
+        ]
+    };
+    let run = |out: &Path, shard: &str| {
+        let a = args(out, shard);
+        let a: Vec<&str> = a.iter().map(|x| x.as_str()).collect();
+        let (ok, log) = rollout(&a);
+        assert!(ok, "{log}");
+        artifacts::rollouts::read(out).unwrap()
+    };
+    let whole = run(&t.root.join("whole.parquet"), "0/1");
+    let mut parts = run(&t.root.join("a.parquet"), "0/2");
+    parts.extend(run(&t.root.join("b.parquet"), "1/2"));
+    let key = |r: &artifacts::rollouts::RolloutRow| (r.prompt_id.clone(), r.sample_index);
+    let mut whole_sorted = whole.clone();
+    whole_sorted.sort_by_key(key);
+    parts.sort_by_key(key);
+    assert_same(&parts, &whole_sorted);
+}
+
+#[test]
+fn bad_input_fails_cleanly() {
+    let t = setup(2);
+    let out = t.root.join("rollouts.parquet");
+    let policy = t.root.join("policy");
+    let prompts_path = t.root.join("prompts.parquet");
+    // Prompt longer than the context (512).
+    let (ok, log) = rollout(&[
+        "--prompts",
+        s(&prompts_path),
+        "--policy",
+        s(&policy),
+        "-o",
+        s(&out),
+        "--max-new-tokens",
+        "600",
+    ]);
+    assert!(
+        !ok && log.contains("exceeds the model's context") && log.contains("row 0"),
+        "{log}"
+    );
+    // Unreadable checkpoint.
+    let (ok, log) = rollout(&[
+        "--prompts",
+        s(&prompts_path),
+        "--policy",
+        s(&t.root.join("nope")),
+        "-o",
+        s(&out),
+    ]);
+    assert!(!ok && log.contains("nope"), "{log}");
+    // A prompts file without the prompt column.
+    let bad = t.root.join("bad.parquet");
+    artifacts::rollouts::write(&bad, &[]).unwrap();
+    let (ok, log) = rollout(&["--prompts", s(&bad), "--policy", s(&policy), "-o", s(&out)]);
+    assert!(!ok && log.contains("missing column `id`"), "{log}");
+    assert_eq!(log.trim().lines().count(), 1, "{log}");
+    let (ok, log) = rollout(&[
+        "--prompts",
+        s(&prompts_path),
+        "--policy",
+        s(&policy),
+        "-o",
+        s(&out),
+        "--shard",
+        "2/2",
+    ]);
+    assert!(!ok && log.contains("--shard"), "{log}");
+    assert!(!out.exists(), "no output after a failure");
+}
