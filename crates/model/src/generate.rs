@@ -7,7 +7,7 @@ use candle_core::{DType, IndexOp, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::model::{Batch, LayerCache, Model};
+use crate::model::{Batch, KvCache, Model};
 use crate::Result;
 
 /// How to sample.
@@ -92,7 +92,8 @@ pub fn generate(
     let t = batch.ids.dim(1)?;
     let mut key_mask: Vec<Vec<u8>> = batch.mask.to_vec2::<u8>()?;
     let mask = model.attention_mask(&key_mask, t)?;
-    let (hidden, mut cache) = model.forward_hidden(&batch.ids, &batch.positions, &mask, None)?;
+    let mut cache = KvCache::new(model, b, t + params.max_new_tokens)?;
+    let hidden = model.forward_hidden(&batch.ids, &batch.positions, &mask, Some(&mut cache))?;
     let mut last_hidden = hidden.i((.., t - 1..t, ..))?;
     let mut next_pos: Vec<u32> = prompts.iter().map(|p| p.len() as u32).collect();
     let mut done = vec![false; b];
@@ -129,11 +130,8 @@ pub fn generate(
             *p += 1;
         }
         let mask = model.attention_mask(&key_mask, 1)?;
-        let (h, c) = model.forward_hidden(&ids, &pos, &mask, Some(&cache))?;
-        cache = c;
-        last_hidden = h;
+        last_hidden = model.forward_hidden(&ids, &pos, &mask, Some(&mut cache))?;
     }
-    drop::<Vec<LayerCache>>(cache);
     Ok(out)
 }
 

@@ -87,11 +87,34 @@ struct Attention {
     head_dim: usize,
 }
 
-/// One layer's cached keys and values: [B, n_kv, S, head_dim].
+/// Keys and values of every layer, preallocated to a capacity and filled
+/// in place: [B, n_kv, capacity, head_dim] per layer, the first `len`
+/// positions valid.
 #[derive(Debug, Clone)]
-pub struct LayerCache {
-    pub k: Tensor,
-    pub v: Tensor,
+pub struct KvCache {
+    k: Vec<Tensor>,
+    v: Vec<Tensor>,
+    pub len: usize,
+    pub capacity: usize,
+}
+
+impl KvCache {
+    pub fn new(model: &Model, batch: usize, capacity: usize) -> Result<KvCache> {
+        let cfg = &model.cfg;
+        let shape = (batch, cfg.num_kv_heads(), capacity, cfg.head_dim());
+        let zeros = || Tensor::zeros(shape, model.dtype, &model.device);
+        let n = cfg.num_hidden_layers;
+        Ok(KvCache {
+            k: (0..n)
+                .map(|_| zeros())
+                .collect::<candle_core::Result<_>>()?,
+            v: (0..n)
+                .map(|_| zeros())
+                .collect::<candle_core::Result<_>>()?,
+            len: 0,
+            capacity,
+        })
+    }
 }
 
 impl Attention {
@@ -114,14 +137,16 @@ impl Attention {
         })
     }
 
+    /// With a cache (layer `layer`), the new keys and values are written
+    /// into it at `cache.len` and attention reads the valid prefix.
     fn forward(
         &self,
         x: &Tensor,
         positions: &Tensor,
         mask: &Tensor,
         rope: &Rope,
-        cache: Option<&LayerCache>,
-    ) -> Result<(Tensor, LayerCache)> {
+        cache: Option<(&KvCache, usize)>,
+    ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let heads = |p: &Linear, n: usize| -> Result<Tensor> {
             Ok(p.forward(x)?
@@ -133,32 +158,43 @@ impl Attention {
         let k = rope.apply(&heads(&self.k_proj, self.n_kv)?, positions)?;
         let v = heads(&self.v_proj, self.n_kv)?;
         let (k, v) = match cache {
-            Some(c) => (Tensor::cat(&[&c.k, &k], 2)?, Tensor::cat(&[&c.v, &v], 2)?),
+            Some((c, layer)) => {
+                if c.len + t > c.capacity {
+                    return Err(crate::ModelError::Invalid(format!(
+                        "KV cache full: {} + {t} > {}",
+                        c.len, c.capacity
+                    )));
+                }
+                c.k[layer].slice_set(&k, 2, c.len)?;
+                c.v[layer].slice_set(&v, 2, c.len)?;
+                (
+                    c.k[layer].narrow(2, 0, c.len + t)?,
+                    c.v[layer].narrow(2, 0, c.len + t)?,
+                )
+            }
             None => (k, v),
         };
-        let new_cache = LayerCache {
-            k: k.clone(),
-            v: v.clone(),
-        };
+        // Grouped-query attention without copying keys: the `rep` query
+        // heads that share a key head become rows of one matrix.
         let rep = self.n_heads / self.n_kv;
-        let expand = |x: Tensor| -> Result<Tensor> {
-            if rep == 1 {
-                return Ok(x);
-            }
-            let (b, n, s, d) = x.dims4()?;
-            Ok(x.unsqueeze(2)?
-                .expand((b, n, rep, s, d))?
-                .reshape((b, n * rep, s, d))?)
+        let s = k.dim(2)?;
+        let q = q.reshape((b, self.n_kv, rep * t, self.head_dim))?;
+        let mask = if rep == 1 {
+            mask.clone()
+        } else {
+            mask.unsqueeze(2)?
+                .broadcast_as((b, 1, rep, t, s))?
+                .reshape((b, 1, rep * t, s))?
         };
-        let (k, v) = (expand(k)?, expand(v)?);
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
+        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
         let att = softmax_last(&scores)?;
         let out = att
             .matmul(&v)?
+            .reshape((b, self.n_heads, t, self.head_dim))?
             .transpose(1, 2)?
             .reshape((b, t, self.n_heads * self.head_dim))?;
-        Ok((self.o_proj.forward(&out)?, new_cache))
+        Ok(self.o_proj.forward(&out)?)
     }
 }
 
@@ -349,29 +385,31 @@ impl Model {
     }
 
     /// Final hidden states [B, T, H] for `ids` at `positions`, attending to
-    /// `cache` (when given) and the new tokens under `mask`; returns the
-    /// extended cache.
+    /// `cache` (when given: its valid prefix, then the new tokens, which are
+    /// appended to it) under `mask` [B, 1, T, cache.len + T].
     pub fn forward_hidden(
         &self,
         ids: &Tensor,
         positions: &Tensor,
         mask: &Tensor,
-        cache: Option<&[LayerCache]>,
-    ) -> Result<(Tensor, Vec<LayerCache>)> {
+        mut cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        let t = ids.dim(1)?;
         let mut x = self.embed_tokens.forward(ids)?;
-        let mut new_cache = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
             let h = layer.input_layernorm.forward(&x)?;
-            let (a, c) =
-                layer
-                    .self_attn
-                    .forward(&h, positions, mask, &self.rope, cache.map(|c| &c[i]))?;
+            let c = cache.as_deref().map(|c| (c, i));
+            let a = layer
+                .self_attn
+                .forward(&h, positions, mask, &self.rope, c)?;
             x = (x + a)?;
             let h = layer.post_attention_layernorm.forward(&x)?;
             x = (&x + layer.mlp.forward(&h)?)?;
-            new_cache.push(c);
         }
-        Ok((self.norm.forward(&x)?, new_cache))
+        if let Some(c) = cache.as_mut() {
+            c.len += t;
+        }
+        self.norm.forward(&x)
     }
 
     /// Logits for hidden states [.., H] -> [.., V].
@@ -380,7 +418,15 @@ impl Model {
             Some(h) => h.forward(hidden)?,
             None => {
                 let w = self.embed_tokens.embeddings();
-                hidden.broadcast_matmul(&w.t()?)?
+                let dims = hidden.dims().to_vec();
+                let h = *dims.last().expect("hidden has a last dim");
+                let rows = hidden.elem_count() / h;
+                let mut out_dims = dims.clone();
+                *out_dims.last_mut().expect("dims") = w.dim(0)?;
+                hidden
+                    .reshape((rows, h))?
+                    .matmul(&w.t()?)?
+                    .reshape(out_dims)?
             }
         })
     }
@@ -395,7 +441,7 @@ impl Model {
         let (b, t) = batch.ids.dims2()?;
         let key_mask: Vec<Vec<u8>> = batch.mask.to_vec2::<u8>()?;
         let mask = self.attention_mask(&key_mask, t)?;
-        let (hidden, _) = self.forward_hidden(&batch.ids, &batch.positions, &mask, None)?;
+        let hidden = self.forward_hidden(&batch.ids, &batch.positions, &mask, None)?;
         let hidden = hidden.i((.., ..t - 1, ..))?;
         let mut logits = self.logits(&hidden)?;
         if logits.dtype() != DType::F64 {

@@ -50,7 +50,7 @@ fn top1_agrees_with_candle_quantized_llama() {
         .model
         .attention_mask(&[vec![1u8; ids.len()]], ids.len())
         .unwrap();
-    let (hidden, _) = ck
+    let hidden = ck
         .model
         .forward_hidden(&batch.ids, &batch.positions, &mask, None)
         .unwrap();
