@@ -85,6 +85,16 @@ pub const fn col(name: &'static str, ty: ColType, nullable: bool, doc: &'static 
     }
 }
 
+/// "a, b, c": a file's columns, for error messages.
+pub fn column_list(schema: &Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The named columns of one stage's artifact.
 #[derive(Debug, Clone, Copy)]
 pub struct StageSchema {
@@ -121,12 +131,7 @@ impl StageSchema {
                     path: path.to_path_buf(),
                     stage: self.stage,
                     column: spec.name.to_string(),
-                    present: schema
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    present: column_list(&schema),
                 });
             };
             let wrong_type = || Error::WrongType {

@@ -255,41 +255,45 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Left-pad `seqs` to one length with `pad`.
+    /// Left-pad `seqs` to one length with `pad` (generation batches).
     pub fn left_padded(seqs: &[Vec<u32>], pad: u32, dev: &Device) -> Result<Batch> {
-        let t = seqs.iter().map(Vec::len).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(seqs.len() * t);
-        let mut mask = Vec::with_capacity(seqs.len() * t);
-        let mut pos = Vec::with_capacity(seqs.len() * t);
-        for s in seqs {
-            let padn = t - s.len();
-            ids.extend(std::iter::repeat_n(pad, padn).chain(s.iter().copied()));
-            mask.extend(std::iter::repeat_n(0u8, padn).chain(std::iter::repeat_n(1u8, s.len())));
-            pos.extend(std::iter::repeat_n(0u32, padn).chain(0..s.len() as u32));
-        }
-        let b = seqs.len();
-        Ok(Batch {
-            ids: Tensor::from_vec(ids, (b, t), dev)?,
-            mask: Tensor::from_vec(mask, (b, t), dev)?,
-            positions: Tensor::from_vec(pos, (b, t), dev)?,
-            lens: seqs.iter().map(Vec::len).collect(),
-        })
+        Self::padded(seqs, pad, dev, true)
     }
 
     /// Right-pad `seqs` to one length with `pad` (training batches).
     pub fn right_padded(seqs: &[Vec<u32>], pad: u32, dev: &Device) -> Result<Batch> {
+        Self::padded(seqs, pad, dev, false)
+    }
+
+    /// Real tokens at positions 0..len; padding repeats a neighbouring
+    /// position and is masked out.
+    fn padded(seqs: &[Vec<u32>], pad: u32, dev: &Device, left: bool) -> Result<Batch> {
         let t = seqs.iter().map(Vec::len).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(seqs.len() * t);
-        let mut mask = Vec::with_capacity(seqs.len() * t);
-        let mut pos = Vec::with_capacity(seqs.len() * t);
+        let (mut ids, mut mask, mut pos) = (Vec::new(), Vec::new(), Vec::new());
         for s in seqs {
             let padn = t - s.len();
-            ids.extend(s.iter().copied().chain(std::iter::repeat_n(pad, padn)));
-            mask.extend(std::iter::repeat_n(1u8, s.len()).chain(std::iter::repeat_n(0u8, padn)));
-            pos.extend(
-                (0..s.len() as u32)
-                    .chain(std::iter::repeat_n(s.len().saturating_sub(1) as u32, padn)),
+            let last = s.len().saturating_sub(1) as u32;
+            let pad_part = || {
+                (
+                    std::iter::repeat_n(pad, padn),
+                    std::iter::repeat_n(0u8, padn),
+                )
+            };
+            let (pad_ids, pad_mask) = pad_part();
+            let real = (
+                s.iter().copied(),
+                std::iter::repeat_n(1u8, s.len()),
+                0..s.len() as u32,
             );
+            if left {
+                ids.extend(pad_ids.chain(real.0));
+                mask.extend(pad_mask.chain(real.1));
+                pos.extend(std::iter::repeat_n(0u32, padn).chain(real.2));
+            } else {
+                ids.extend(real.0.chain(pad_ids));
+                mask.extend(real.1.chain(pad_mask));
+                pos.extend(real.2.chain(std::iter::repeat_n(last, padn)));
+            }
         }
         let b = seqs.len();
         Ok(Batch {

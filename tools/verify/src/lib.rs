@@ -85,12 +85,7 @@ fn text_column(
         return Err(VerifyError::MissingColumn {
             path: t.path.display().to_string(),
             column: name.into(),
-            present: schema
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            present: artifacts::schema::column_list(&schema),
             flag,
         });
     };
