@@ -227,9 +227,11 @@ fn strip_math_spans(s: &str) -> String {
 }
 
 /// The content of the last non-empty math span: `$...$`, `$$...$$`,
-/// `\(...\)` or `\[...\]`.
+/// `\(...\)` or `\[...\]`; spans just before it that only connectives
+/// separate (`$1$ and $2$ and $3$`) join it as a list.
 fn last_math_span(text: &str) -> Option<String> {
-    let mut best: Option<(usize, &str)> = None;
+    // (outer start, outer end, content)
+    let mut spans: Vec<(usize, usize, &str)> = Vec::new();
     for (open, close) in [("\\[", "\\]"), ("\\(", "\\)"), ("$$", "$$")] {
         let mut from = 0;
         while let Some(s) = text[from..].find(open) {
@@ -237,10 +239,11 @@ fn last_math_span(text: &str) -> Option<String> {
             let Some(e) = text[start..].find(close) else {
                 break;
             };
-            let inner = text[start..start + e].trim();
-            if !inner.is_empty() && best.is_none_or(|(p, _)| start > p) {
-                best = Some((start, inner));
-            }
+            spans.push((
+                from + s,
+                start + e + close.len(),
+                text[start..start + e].trim(),
+            ));
             from = start + e + close.len();
         }
     }
@@ -259,19 +262,33 @@ fn last_math_span(text: &str) -> Option<String> {
                 continue;
             }
             match open {
-                None => open = Some(i + 1),
+                None => open = Some(i),
                 Some(s) => {
-                    let inner = text[s..i].trim();
-                    if !inner.is_empty() && best.is_none_or(|(p, _)| s > p) {
-                        best = Some((s, inner));
-                    }
+                    spans.push((s, i + 1, text[s + 1..i].trim()));
                     open = None;
                 }
             }
         }
         i += 1;
     }
-    best.map(|(_, s)| s.to_string())
+    spans.retain(|s| !s.2.is_empty());
+    spans.sort_by_key(|s| s.0);
+    // Drop spans inside another (a `$` inside `\[...\]`).
+    let mut kept: Vec<(usize, usize, &str)> = Vec::new();
+    for sp in spans {
+        if kept.last().is_none_or(|k| sp.0 >= k.1) {
+            kept.push(sp);
+        }
+    }
+    let mut parts = vec![kept.last()?.2];
+    for w in kept.windows(2).rev() {
+        if !is_connective(&text[w[0].1..w[1].0]) {
+            break;
+        }
+        parts.push(w[0].2);
+    }
+    parts.reverse();
+    Some(parts.join(", "))
 }
 
 /// The last number in `text` (`-1,234.5` -> `-1234.5`), not counting

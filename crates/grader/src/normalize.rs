@@ -322,6 +322,8 @@ fn unwrap_text(s: &str) -> String {
         out = out.replace(", ,", ",");
     }
     out = out.replace(",,", ",");
+    // "(11,7)or(7,11)"
+    out = out.replace(")or(", "),(").replace(")and(", "),(");
     // Connectives between values written without \text ("21, 16 or 11"),
     // but not inside a text answer ("Evelyn and Briana").
     if out.contains(|c: char| c.is_ascii_digit()) {
