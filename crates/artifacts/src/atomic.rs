@@ -55,18 +55,6 @@ impl AtomicFile {
         &self.target
     }
 
-    /// The open temporary file, for writers that need an owned handle.
-    pub fn try_clone_file(&self) -> Result<File> {
-        self.file
-            .as_ref()
-            .expect("file present until commit")
-            .try_clone()
-            .map_err(|source| Error::Io {
-                path: self.tmp.clone(),
-                source,
-            })
-    }
-
     /// Flush to disk and rename into place.
     pub fn commit(mut self) -> Result<PathBuf> {
         let file = self.file.take().expect("file present until commit");

@@ -144,7 +144,7 @@ fn eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
         (Expr::Rel(..), other) | (other, Expr::Rel(..)) => {
             let rel = if matches!(g, Expr::Rel(..)) { g } else { p };
             if let Some(v) = equation_value(rel) {
-                return eq_oriented(g, p, v, other, fuel);
+                return eq_oriented(g, v, other, fuel);
             }
             match (inequality_interval(rel), other) {
                 (Some(iv), o) if is_interval_like(o) => {
@@ -208,7 +208,7 @@ fn eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
 }
 
 /// Compare keeping gold on the left: `rel` was one of (g, p) and `v` its value.
-fn eq_oriented(g: &Expr, _p: &Expr, v: &Expr, other: &Expr, fuel: &mut Fuel) -> bool {
+fn eq_oriented(g: &Expr, v: &Expr, other: &Expr, fuel: &mut Fuel) -> bool {
     if matches!(g, Expr::Rel(..)) {
         eq(v, other, fuel)
     } else {

@@ -251,7 +251,6 @@ pub struct Batch {
     pub ids: Tensor,
     pub mask: Tensor,
     pub positions: Tensor,
-    pub lens: Vec<usize>,
 }
 
 impl Batch {
@@ -300,7 +299,6 @@ impl Batch {
             ids: Tensor::from_vec(ids, (b, t), dev)?,
             mask: Tensor::from_vec(mask, (b, t), dev)?,
             positions: Tensor::from_vec(pos, (b, t), dev)?,
-            lens: seqs.iter().map(Vec::len).collect(),
         })
     }
 }

@@ -109,7 +109,7 @@ fn gradients_match_finite_differences() {
             .to_vec1::<f64>()
             .unwrap();
         for &idx in &[0usize, base.len() / 2, base.len() - 1] {
-            let mut at = |delta: f64| {
+            let at = |delta: f64| {
                 let mut v = base.clone();
                 v[idx] += delta;
                 var.set(&Tensor::from_vec(v, var.as_tensor().shape(), &Device::Cpu).unwrap())

@@ -1,7 +1,7 @@
 //! Prompt templates, by name. The one place that knows how a question is
 //! turned into the text a model sees.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::PrepError;
 
@@ -192,11 +192,6 @@ fn render_chat(chat: &ChatTemplate, user: &str) -> Result<String, PrepError> {
             eos_token => chat.eos_token.as_str(),
         })
         .map_err(err)
-}
-
-/// Where a model directory keeps its chat template.
-pub fn tokenizer_config_in(model_dir: &Path) -> PathBuf {
-    model_dir.join("tokenizer_config.json")
 }
 
 #[cfg(test)]
