@@ -29,7 +29,7 @@ pub struct Checkpoint {
     pub model: Model,
 }
 
-fn err(path: &Path, message: impl Into<String>) -> ModelError {
+pub(crate) fn err(path: &Path, message: impl Into<String>) -> ModelError {
     ModelError::Checkpoint {
         path: path.display().to_string(),
         message: message.into(),
@@ -74,32 +74,8 @@ impl Checkpoint {
     pub fn load(dir: impl AsRef<Path>, device: &Device, dtype: DType) -> Result<Checkpoint> {
         let dir = dir.as_ref().to_path_buf();
         let (config, raw_config) = read_config(&dir)?;
-        let mut tensors: HashMap<String, Tensor> = HashMap::new();
-        for f in weight_files(&dir)? {
-            let t =
-                candle_core::safetensors::load(&f, device).map_err(|e| err(&f, e.to_string()))?;
-            tensors.extend(t);
-        }
-        let varmap = VarMap::new();
-        {
-            let mut data = varmap.data().lock().expect("varmap lock");
-            for (name, t) in tensors {
-                data.insert(name, Var::from_tensor(&t.to_dtype(dtype)?)?);
-            }
-        }
-        let n_loaded = varmap.all_vars().len();
-        let vb = VarBuilder::from_varmap(&varmap, dtype, device);
-        let model = Model::new(&config, vb)
-            .map_err(|e| err(&dir, format!("weights do not match config.json: {e}")))?;
-        // Model::new creates any tensor the files lack: that is an error.
-        let after = varmap.all_vars().len();
-        if after != n_loaded {
-            let missing = after - n_loaded;
-            return Err(err(
-                &dir,
-                format!("{missing} weight tensors required by config.json are missing"),
-            ));
-        }
+        let varmap = load_varmap(&dir, device, dtype)?;
+        let model = build_complete(&dir, &varmap, dtype, device, |vb| Model::new(&config, vb))?;
         Ok(Checkpoint {
             dir,
             config,
@@ -128,45 +104,106 @@ impl Checkpoint {
     /// current weights, config.json as loaded, and the tokenizer files of
     /// `side_files_from` (default: where it was loaded from).
     pub fn save(&self, dir: impl AsRef<Path>, side_files_from: Option<&Path>) -> Result<()> {
-        let dir = dir.as_ref();
-        let parent = dir
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).map_err(|e| err(parent, e.to_string()))?;
-        let name = dir
-            .file_name()
-            .ok_or_else(|| err(dir, "not a directory path"))?
-            .to_string_lossy();
-        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|e| err(&tmp, e.to_string()))?;
-        let result = (|| -> Result<()> {
-            self.varmap.save(tmp.join("model.safetensors"))?;
-            let cfg = serde_json::to_string_pretty(&self.raw_config).expect("json");
-            std::fs::write(tmp.join("config.json"), cfg).map_err(|e| err(&tmp, e.to_string()))?;
-            let from = side_files_from.unwrap_or(&self.dir);
-            for f in SIDE_FILES {
-                let src = from.join(f);
-                if src.exists() {
-                    std::fs::copy(&src, tmp.join(f)).map_err(|e| err(&src, e.to_string()))?;
-                }
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-        // Replace: move the old one aside, rename the new one in, drop the old.
-        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-        if dir.exists() {
-            std::fs::rename(dir, &old).map_err(|e| err(dir, e.to_string()))?;
-        }
-        std::fs::rename(&tmp, dir).map_err(|e| err(dir, e.to_string()))?;
-        let _ = std::fs::remove_dir_all(&old);
-        Ok(())
+        self.save_with(dir, side_files_from, &|_| Ok(()))
     }
+
+    /// [`Checkpoint::save`], with `extra(tmp_dir)` writing more files
+    /// (optimizer state) into the directory before it is renamed in.
+    pub fn save_with(
+        &self,
+        dir: impl AsRef<Path>,
+        side_files_from: Option<&Path>,
+        extra: &dyn Fn(&Path) -> Result<()>,
+    ) -> Result<()> {
+        let from = side_files_from.unwrap_or(&self.dir);
+        save_dir(dir.as_ref(), &self.varmap, &self.raw_config, from, extra)
+    }
+}
+
+/// Every tensor of the safetensors files of `dir`, as trainable variables.
+pub(crate) fn load_varmap(dir: &Path, device: &Device, dtype: DType) -> Result<VarMap> {
+    let mut tensors: HashMap<String, Tensor> = HashMap::new();
+    for f in weight_files(dir)? {
+        let t = candle_core::safetensors::load(&f, device).map_err(|e| err(&f, e.to_string()))?;
+        tensors.extend(t);
+    }
+    let varmap = VarMap::new();
+    {
+        let mut data = varmap.data().lock().expect("varmap lock");
+        for (name, t) in tensors {
+            data.insert(name, Var::from_tensor(&t.to_dtype(dtype)?)?);
+        }
+    }
+    Ok(varmap)
+}
+
+/// Build a module over `varmap`; a tensor the module needs that the files
+/// lack is an error (the builder would otherwise create it).
+pub(crate) fn build_complete<M>(
+    dir: &Path,
+    varmap: &VarMap,
+    dtype: DType,
+    device: &Device,
+    build: impl FnOnce(VarBuilder) -> Result<M>,
+) -> Result<M> {
+    let n_loaded = varmap.all_vars().len();
+    let vb = VarBuilder::from_varmap(varmap, dtype, device);
+    let m = build(vb).map_err(|e| err(dir, format!("weights do not match config.json: {e}")))?;
+    let missing = varmap.all_vars().len() - n_loaded;
+    if missing > 0 {
+        return Err(err(
+            dir,
+            format!("{missing} weight tensors required by config.json are missing"),
+        ));
+    }
+    Ok(m)
+}
+
+/// Write `varmap` and `raw_config` as an HF-layout directory at `dir`,
+/// atomically: a temporary directory, then rename over the old one.
+pub(crate) fn save_dir(
+    dir: &Path,
+    varmap: &VarMap,
+    raw_config: &serde_json::Value,
+    side_files_from: &Path,
+    extra: &dyn Fn(&Path) -> Result<()>,
+) -> Result<()> {
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| err(parent, e.to_string()))?;
+    let name = dir
+        .file_name()
+        .ok_or_else(|| err(dir, "not a directory path"))?
+        .to_string_lossy();
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| err(&tmp, e.to_string()))?;
+    let result = (|| -> Result<()> {
+        varmap.save(tmp.join("model.safetensors"))?;
+        let cfg = serde_json::to_string_pretty(raw_config).expect("json");
+        std::fs::write(tmp.join("config.json"), cfg).map_err(|e| err(&tmp, e.to_string()))?;
+        for f in SIDE_FILES {
+            let src = side_files_from.join(f);
+            if src.exists() {
+                std::fs::copy(&src, tmp.join(f)).map_err(|e| err(&src, e.to_string()))?;
+            }
+        }
+        extra(&tmp)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    // Replace: move the old one aside, rename the new one in, drop the old.
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    if dir.exists() {
+        std::fs::rename(dir, &old).map_err(|e| err(dir, e.to_string()))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(|e| err(dir, e.to_string()))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
 }
 
 /// The config fields we know, written back as config.json for a model

@@ -15,6 +15,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod critic;
 pub mod generate;
 pub mod gguf;
 pub mod model;
@@ -24,6 +25,7 @@ pub mod tokenizer;
 pub use candle_core::{DType, Device, Tensor};
 pub use checkpoint::Checkpoint;
 pub use config::Config;
+pub use critic::Critic;
 pub use model::Model;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,312 @@
+//! Training machinery shared by ppo-step and sft-step (one copy):
+//!
+//! - [`Params`]: a model's variables in name order;
+//! - [`GradAccum`]: gradients summed over micro-batches, their global norm;
+//! - [`AdamW`]: a fused AdamW over flat buffers (one pass per tensor,
+//!   parallel), with its state saved beside a checkpoint so a run resumes
+//!   exactly;
+//! - [`LrSchedule`]: constant, or warmup then cosine or linear decay.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{backprop::GradStore, DType, Device, Tensor, Var};
+use candle_nn::VarMap;
+use rayon::prelude::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    #[error("{path}: {message}")]
+    State { path: String, message: String },
+    #[error("{0}")]
+    NonFinite(String),
+}
+
+pub type Result<T, E = TrainError> = std::result::Result<T, E>;
+
+/// The file beside a checkpoint's weights that holds its optimizer state.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+
+/// A model's trainable variables, sorted by name.
+#[derive(Clone)]
+pub struct Params {
+    pub names: Vec<String>,
+    pub vars: Vec<Var>,
+}
+
+impl Params {
+    pub fn from_varmap(varmap: &VarMap) -> Params {
+        let data = varmap.data().lock().expect("varmap lock");
+        let mut pairs: Vec<(String, Var)> =
+            data.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        let (names, vars) = pairs.into_iter().unzip();
+        Params { names, vars }
+    }
+
+    /// Number of scalar parameters.
+    pub fn count(&self) -> usize {
+        self.vars.iter().map(|v| v.elem_count()).sum()
+    }
+}
+
+fn flat(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?)
+}
+
+const CHUNK: usize = 1 << 15;
+
+/// Gradients summed over micro-batches, one flat buffer per parameter
+/// (None until a gradient arrives: such a parameter is not updated).
+pub struct GradAccum {
+    pub grads: Vec<Option<Vec<f32>>>,
+}
+
+impl GradAccum {
+    pub fn new(params: &Params) -> GradAccum {
+        GradAccum {
+            grads: vec![None; params.vars.len()],
+        }
+    }
+
+    /// Add the gradients of one backward pass.
+    pub fn add(&mut self, params: &Params, store: &GradStore) -> Result<()> {
+        for (slot, var) in self.grads.iter_mut().zip(&params.vars) {
+            let Some(g) = store.get(var.as_tensor()) else {
+                continue;
+            };
+            let g = flat(g)?;
+            match slot {
+                None => *slot = Some(g),
+                Some(acc) => acc
+                    .par_chunks_mut(CHUNK)
+                    .zip(g.par_chunks(CHUNK))
+                    .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, b)| *a += b)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Global L2 norm over every gradient.
+    pub fn norm(&self) -> f64 {
+        self.grads
+            .iter()
+            .flatten()
+            .map(|g| {
+                g.par_chunks(CHUNK)
+                    .map(|c| c.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>())
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            .sqrt()
+    }
+}
+
+/// The factor that brings a gradient of norm `norm` down to `max_norm`
+/// (1 when it is already within; `max_norm` <= 0 disables clipping).
+pub fn clip_coef(norm: f64, max_norm: f64) -> f64 {
+    if max_norm > 0.0 && norm > max_norm {
+        max_norm / (norm + 1e-6)
+    } else {
+        1.0
+    }
+}
+
+/// AdamW's hyperparameters (PyTorch's defaults but the learning rate).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamWConfig {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        Self {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+        }
+    }
+}
+
+/// AdamW (decoupled weight decay, bias-corrected moments), as
+/// torch.optim.AdamW, over flat buffers.
+pub struct AdamW {
+    pub cfg: AdamWConfig,
+    /// Completed optimizer steps (bias correction uses it).
+    pub step: u64,
+    m: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+}
+
+impl AdamW {
+    pub fn new(params: &Params, cfg: AdamWConfig) -> AdamW {
+        AdamW {
+            cfg,
+            step: 0,
+            m: vec![Vec::new(); params.vars.len()],
+            v: vec![Vec::new(); params.vars.len()],
+        }
+    }
+
+    /// One update with learning rate `lr`, the accumulated gradients
+    /// multiplied by `grad_scale` (the clipping factor). Parameters without
+    /// a gradient are left alone.
+    pub fn step(
+        &mut self,
+        params: &Params,
+        grads: &GradAccum,
+        lr: f64,
+        grad_scale: f64,
+    ) -> Result<()> {
+        self.step += 1;
+        let c = self.cfg;
+        let t = self.step as i32;
+        let bc1 = 1.0 - c.beta1.powi(t);
+        let bc2 = 1.0 - c.beta2.powi(t);
+        let (b1, b2, eps) = (c.beta1 as f32, c.beta2 as f32, c.eps as f32);
+        let step_size = (lr / bc1) as f32;
+        let bc2_sqrt = bc2.sqrt() as f32;
+        let decay = (1.0 - lr * c.weight_decay) as f32;
+        let gs = grad_scale as f32;
+        for (i, var) in params.vars.iter().enumerate() {
+            let Some(g) = &grads.grads[i] else { continue };
+            let mut p = flat(var.as_tensor())?;
+            let n = p.len();
+            if self.m[i].len() != n {
+                self.m[i] = vec![0.0; n];
+                self.v[i] = vec![0.0; n];
+            }
+            p.par_chunks_mut(CHUNK)
+                .zip(self.m[i].par_chunks_mut(CHUNK))
+                .zip(self.v[i].par_chunks_mut(CHUNK))
+                .zip(g.par_chunks(CHUNK))
+                .for_each(|(((p, m), v), g)| {
+                    for j in 0..p.len() {
+                        let gj = g[j] * gs;
+                        m[j] = b1 * m[j] + (1.0 - b1) * gj;
+                        v[j] = b2 * v[j] + (1.0 - b2) * gj * gj;
+                        let denom = v[j].sqrt() / bc2_sqrt + eps;
+                        p[j] = p[j] * decay - step_size * m[j] / denom;
+                    }
+                });
+            let t = var.as_tensor();
+            var.set(&Tensor::from_vec(p, t.shape(), t.device())?.to_dtype(t.dtype())?)?;
+        }
+        Ok(())
+    }
+
+    /// Write the moments and step count to `path` (safetensors).
+    pub fn save(&self, params: &Params, path: &Path) -> Result<()> {
+        let mut out: HashMap<String, Tensor> = HashMap::new();
+        out.insert(
+            "step".into(),
+            Tensor::new(&[self.step as i64], &Device::Cpu)?,
+        );
+        for (i, name) in params.names.iter().enumerate() {
+            if self.m[i].is_empty() {
+                continue;
+            }
+            out.insert(
+                format!("m.{name}"),
+                Tensor::from_slice(&self.m[i], self.m[i].len(), &Device::Cpu)?,
+            );
+            out.insert(
+                format!("v.{name}"),
+                Tensor::from_slice(&self.v[i], self.v[i].len(), &Device::Cpu)?,
+            );
+        }
+        candle_core::safetensors::save(&out, path).map_err(|e| TrainError::State {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The state saved at `path` for `params`.
+    pub fn load(params: &Params, cfg: AdamWConfig, path: &Path) -> Result<AdamW> {
+        let bad = |message: String| TrainError::State {
+            path: path.display().to_string(),
+            message,
+        };
+        let tensors =
+            candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| bad(e.to_string()))?;
+        let step = tensors
+            .get("step")
+            .ok_or_else(|| bad("no `step` tensor".into()))?
+            .to_vec1::<i64>()?[0] as u64;
+        let mut opt = AdamW::new(params, cfg);
+        opt.step = step;
+        for (i, name) in params.names.iter().enumerate() {
+            if let (Some(m), Some(v)) = (
+                tensors.get(&format!("m.{name}")),
+                tensors.get(&format!("v.{name}")),
+            ) {
+                let n = params.vars[i].elem_count();
+                if m.elem_count() != n || v.elem_count() != n {
+                    return Err(bad(format!(
+                        "state of `{name}` has {} values, the parameter {n}",
+                        m.elem_count()
+                    )));
+                }
+                opt.m[i] = m.to_vec1::<f32>()?;
+                opt.v[i] = v.to_vec1::<f32>()?;
+            }
+        }
+        Ok(opt)
+    }
+
+    /// The state beside the checkpoint `dir` if it has one, else new.
+    pub fn resume_or_new(params: &Params, cfg: AdamWConfig, dir: &Path) -> Result<AdamW> {
+        let path = dir.join(OPTIMIZER_FILE);
+        if path.exists() {
+            AdamW::load(params, cfg, &path)
+        } else {
+            Ok(AdamW::new(params, cfg))
+        }
+    }
+}
+
+/// How the learning rate moves over a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LrSchedule {
+    /// The base rate throughout (after warmup).
+    Constant,
+    /// Warmup, then cosine decay to `min_ratio` of the base rate.
+    Cosine,
+    /// Warmup, then linear decay to `min_ratio` of the base rate.
+    Linear,
+}
+
+impl LrSchedule {
+    /// The rate of (0-based) step `step` of `total`, with `warmup` steps of
+    /// linear warmup from base/warmup.
+    pub fn lr(self, base: f64, step: u64, total: u64, warmup: u64, min_ratio: f64) -> f64 {
+        if step < warmup {
+            return base * (step + 1) as f64 / warmup as f64;
+        }
+        let span = total.saturating_sub(warmup).max(1) as f64;
+        let progress = ((step - warmup) as f64 / span).min(1.0);
+        let factor = match self {
+            LrSchedule::Constant => return base,
+            LrSchedule::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+            LrSchedule::Linear => 1.0 - progress,
+        };
+        base * (min_ratio + (1.0 - min_ratio) * factor)
+    }
+}
+
+/// An error unless `x` is finite (`what` names it in the message).
+pub fn ensure_finite(x: f64, what: &str) -> Result<()> {
+    if x.is_finite() {
+        Ok(())
+    } else {
+        Err(TrainError::NonFinite(format!(
+            "{what} is {x}: step aborted, the previous checkpoint is left in place"
+        )))
+    }
+}

@@ -1,0 +1,128 @@
+use candle_core::{Device, Tensor, Var};
+use candle_nn::VarMap;
+use train::*;
+
+fn one_param(values: &[f32]) -> (VarMap, Params) {
+    let vm = VarMap::new();
+    vm.data().lock().unwrap().insert(
+        "w".into(),
+        Var::from_tensor(&Tensor::new(values, &Device::Cpu).unwrap()).unwrap(),
+    );
+    let p = Params::from_varmap(&vm);
+    (vm, p)
+}
+
+fn grads_of(p: &Params, scale: f32) -> GradAccum {
+    // loss = scale * sum(w^2) / 2 -> grad = scale * w
+    let w = p.vars[0].as_tensor();
+    let loss = ((w.sqr().unwrap().sum_all().unwrap()) * (scale as f64 / 2.0)).unwrap();
+    let mut acc = GradAccum::new(p);
+    acc.add(p, &loss.backward().unwrap()).unwrap();
+    acc
+}
+
+fn values(p: &Params) -> Vec<f32> {
+    p.vars[0].as_tensor().to_vec1::<f32>().unwrap()
+}
+
+#[test]
+fn adamw_first_step_matches_the_formula() {
+    let (_vm, p) = one_param(&[1.0]);
+    let mut acc = GradAccum::new(&p);
+    let loss = (p.vars[0].as_tensor().sum_all().unwrap() * 0.5).unwrap(); // grad 0.5
+    acc.add(&p, &loss.backward().unwrap()).unwrap();
+    let mut opt = AdamW::new(&p, AdamWConfig::default());
+    opt.step(&p, &acc, 0.1, 1.0).unwrap();
+    // decay 1 * (1 - 0.1 * 0.01) = 0.999; m_hat = 0.5, sqrt(v_hat) = 0.5 -> step 0.1
+    assert!((values(&p)[0] - 0.899).abs() < 1e-6, "{:?}", values(&p));
+}
+
+#[test]
+fn accumulation_sums_micro_batches() {
+    let (_vm, p) = one_param(&[1.0, -2.0]);
+    let w = p.vars[0].as_tensor();
+    let mut acc = GradAccum::new(&p);
+    for s in [0.25, 0.75] {
+        let loss = ((w.sqr().unwrap().sum_all().unwrap()) * (s / 2.0)).unwrap();
+        acc.add(&p, &loss.backward().unwrap()).unwrap();
+    }
+    assert_eq!(acc.grads[0].as_ref().unwrap(), &vec![1.0, -2.0]);
+    assert!((acc.norm() - 5f64.sqrt()).abs() < 1e-9);
+    assert_eq!(clip_coef(5f64.sqrt(), 10.0), 1.0);
+    assert!((clip_coef(5f64.sqrt(), 1.0) * 5f64.sqrt() - 1.0).abs() < 1e-5);
+}
+
+#[test]
+fn saved_state_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = AdamWConfig::default();
+    // Uninterrupted: four steps.
+    let (_a, pa) = one_param(&[1.0, -2.0, 3.0]);
+    let mut oa = AdamW::new(&pa, cfg);
+    for _ in 0..4 {
+        let g = grads_of(&pa, 1.0);
+        oa.step(&pa, &g, 0.05, 1.0).unwrap();
+    }
+    // Interrupted after two: state saved, a new optimizer loaded from it.
+    let (_b, pb) = one_param(&[1.0, -2.0, 3.0]);
+    let mut ob = AdamW::new(&pb, cfg);
+    for _ in 0..2 {
+        let g = grads_of(&pb, 1.0);
+        ob.step(&pb, &g, 0.05, 1.0).unwrap();
+    }
+    let path = dir.path().join(OPTIMIZER_FILE);
+    ob.save(&pb, &path).unwrap();
+    let mut ob = AdamW::resume_or_new(&pb, cfg, dir.path()).unwrap();
+    assert_eq!(ob.step, 2);
+    for _ in 0..2 {
+        let g = grads_of(&pb, 1.0);
+        ob.step(&pb, &g, 0.05, 1.0).unwrap();
+    }
+    assert_eq!(values(&pa), values(&pb));
+    // A fresh optimizer (state lost) gives a different trajectory.
+    let (_c, pc) = one_param(&[1.0, -2.0, 3.0]);
+    let mut oc = AdamW::new(&pc, cfg);
+    for i in 0..4 {
+        if i == 2 {
+            oc = AdamW::new(&pc, cfg);
+        }
+        let g = grads_of(&pc, 1.0);
+        oc.step(&pc, &g, 0.05, 1.0).unwrap();
+    }
+    assert_ne!(values(&pa), values(&pc));
+}
+
+#[test]
+fn state_for_other_parameters_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_a, pa) = one_param(&[1.0, 2.0]);
+    let mut oa = AdamW::new(&pa, AdamWConfig::default());
+    oa.step(&pa, &grads_of(&pa, 1.0), 0.1, 1.0).unwrap();
+    let path = dir.path().join(OPTIMIZER_FILE);
+    oa.save(&pa, &path).unwrap();
+    let (_b, pb) = one_param(&[1.0, 2.0, 3.0]);
+    let e = AdamW::load(&pb, AdamWConfig::default(), &path)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("optimizer.safetensors") && e.contains("`w`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn schedules() {
+    let s = LrSchedule::Cosine;
+    assert!((s.lr(1.0, 0, 10, 2, 0.0) - 0.5).abs() < 1e-12);
+    assert!((s.lr(1.0, 1, 10, 2, 0.0) - 1.0).abs() < 1e-12);
+    assert!((s.lr(1.0, 2, 10, 2, 0.0) - 1.0).abs() < 1e-12);
+    assert!((s.lr(1.0, 6, 10, 2, 0.0) - 0.5).abs() < 1e-12);
+    assert!((s.lr(1.0, 10, 10, 2, 0.1) - 0.1).abs() < 1e-12);
+    assert!((LrSchedule::Linear.lr(1.0, 6, 10, 2, 0.0) - 0.5).abs() < 1e-12);
+    assert_eq!(LrSchedule::Constant.lr(3e-4, 7, 10, 0, 0.0), 3e-4);
+    assert!(ensure_finite(f64::NAN, "loss")
+        .unwrap_err()
+        .to_string()
+        .contains("loss is NaN"));
+}
