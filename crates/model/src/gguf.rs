@@ -229,8 +229,9 @@ fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
 }
 
 /// tokenizer.json for a GGUF "gpt2" BPE vocabulary: byte-level BPE with
-/// the merges split on the space, type-3 tokens as special added tokens,
-/// digits pre-tokenised one by one (SmolLM2's reference tokenizer).
+/// the merges split on the space, type-3 tokens as special added tokens
+/// and type-4 (user-defined) ones as plain added tokens, digits
+/// pre-tokenised one by one (SmolLM2's reference tokenizer).
 pub fn tokenizer_json(tokens: &[String], merges: &[String], types: &[i64]) -> serde_json::Value {
     let vocab: serde_json::Map<String, serde_json::Value> = tokens
         .iter()
@@ -244,11 +245,11 @@ pub fn tokenizer_json(tokens: &[String], merges: &[String], types: &[i64]) -> se
     let added: Vec<serde_json::Value> = types
         .iter()
         .enumerate()
-        .filter(|(_, t)| **t == 3)
-        .map(|(i, _)| {
+        .filter(|(_, t)| **t == 3 || **t == 4)
+        .map(|(i, t)| {
             serde_json::json!({
                 "id": i, "content": tokens[i], "single_word": false, "lstrip": false,
-                "rstrip": false, "normalized": false, "special": true
+                "rstrip": false, "normalized": false, "special": *t == 3
             })
         })
         .collect();

@@ -35,10 +35,24 @@ pub const SPECIALS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
 /// Write a tiny Llama checkpoint (random weights from `seed`) with a
 /// byte-level tokenizer (256 bytes + [`SPECIALS`]; `<|im_end|>` is eos).
 pub fn write_tiny(dir: &Path, hidden: usize, layers: usize, seed: u64) -> Result<Checkpoint> {
+    write_tiny_with_words(dir, hidden, layers, seed, &[])
+}
+
+/// [`write_tiny`] with `words` added to the vocabulary as whole tokens
+/// after the specials (toy tasks whose answers are single tokens).
+pub fn write_tiny_with_words(
+    dir: &Path,
+    hidden: usize,
+    layers: usize,
+    seed: u64,
+    words: &[&str],
+) -> Result<Checkpoint> {
     let mut tokens: Vec<String> = byte_chars().into_iter().map(String::from).collect();
     tokens.extend(SPECIALS.iter().map(|s| s.to_string()));
+    tokens.extend(words.iter().map(|w| w.to_string()));
     let mut types = vec![1i64; 256];
     types.extend([3, 3, 3]);
+    types.extend(std::iter::repeat_n(4, words.len()));
     let eos = 256 + 2;
     let cfg: Config = serde_json::from_value(serde_json::json!({
         "model_type": "llama",

@@ -1,0 +1,69 @@
+//! The toy task and one rollout -> verify pass, shared by the tests.
+
+use std::path::{Path, PathBuf};
+
+use artifacts::prompts::PromptRow;
+
+/// The toy task's answers, each one token: `\boxed{0}` .. `\boxed{8}`.
+pub fn answers() -> Vec<String> {
+    (0..=8).map(|s| format!("\\boxed{{{s}}}")).collect()
+}
+
+/// A tiny random policy whose vocabulary has the toy answers, and the toy
+/// prompts (a+b= for digits 0..4) under `dir`: (policy, prompts).
+pub fn toy_task(dir: &Path) -> (PathBuf, PathBuf) {
+    let words: Vec<String> = answers();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let init = dir.join("init");
+    model::tiny::write_tiny_with_words(&init, 32, 2, 7, &words).unwrap();
+    let mut rows = Vec::new();
+    for a in 0..5 {
+        for b in 0..5 {
+            rows.push(PromptRow {
+                id: format!("toy/{a}+{b}"),
+                source: "toy".into(),
+                question: format!("{a}+{b}"),
+                answer: (a + b).to_string(),
+                level: None,
+                subject: None,
+                prompt: format!("<|im_start|>{a}+{b}="),
+                metadata: None,
+            });
+        }
+    }
+    let prompts = dir.join("prompts.parquet");
+    artifacts::prompts::write(&prompts, &rows).unwrap();
+    (init, prompts)
+}
+
+/// Sample 8 responses of up to `max_new_tokens` per prompt from `policy`
+/// with `seed`, and grade them: the scored file under `dir`.
+pub fn rollout_and_score(
+    policy: &Path,
+    prompts: &Path,
+    dir: &Path,
+    seed: u64,
+    max_new_tokens: usize,
+) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let rollouts = dir.join("rollouts.parquet");
+    let scored = dir.join("scored.parquet");
+    let opts = rollout::Options {
+        prompts: prompts.to_path_buf(),
+        policy: policy.to_path_buf(),
+        output: rollouts.clone(),
+        samples_per_prompt: 8,
+        max_new_tokens,
+        temperature: 1.0,
+        top_p: 1.0,
+        top_k: None,
+        seed,
+        batch_size: 64,
+        shard: rollout::Shard { k: 0, n: 1 },
+        device: "cpu".into(),
+        stop: vec![],
+    };
+    rollout::run(&opts, &mut |_, _| {}).unwrap();
+    verify::verify_file(&rollouts, &scored, &verify::Options::default(), &|_| {}).unwrap();
+    scored
+}
