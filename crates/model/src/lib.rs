@@ -18,6 +18,7 @@ pub mod config;
 pub mod critic;
 pub mod generate;
 pub mod gguf;
+pub mod logprob;
 pub mod model;
 pub mod tiny;
 pub mod tokenizer;

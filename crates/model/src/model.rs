@@ -187,7 +187,7 @@ impl Attention {
                 .reshape((b, 1, rep * t, s))?
         };
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
+        let scores = (q * scale)?.matmul(&k.t()?)?.broadcast_add(&mask)?;
         let att = softmax_last(&scores)?;
         let out = att
             .matmul(&v)?
@@ -435,31 +435,47 @@ impl Model {
 
     /// The training forward: per-token log-probs of each next token and the
     /// entropy of each predicted distribution, for a padded batch, with
-    /// logits divided by `temperature`. Gradients reach every parameter.
+    /// logits divided by `temperature`. Gradients reach every parameter
+    /// through the log-probs (through the entropy too when `entropy_grad`).
     ///
-    /// Shapes: `batch.ids` [B, T] -> logprobs, entropy [B, T-1]. Vocab-sized
-    /// tensors: the logits and their log-softmax, once.
-    pub fn token_logprobs(&self, batch: &Batch, temperature: f64) -> Result<TokenLogprobs> {
-        let (b, t) = batch.ids.dims2()?;
+    /// Shapes: `batch.ids` [B, T] -> logprobs, entropy [B, T-1]; with
+    /// `index` [B, R] (u32 positions into those T-1) only those positions
+    /// are computed: [B, R]. The only vocabulary-sized tensor kept for the
+    /// backward pass is the logits of the positions asked for.
+    pub fn token_logprobs_at(
+        &self,
+        batch: &Batch,
+        temperature: f64,
+        index: Option<&Tensor>,
+        entropy_grad: bool,
+    ) -> Result<TokenLogprobs> {
+        let t = batch.ids.dim(1)?;
         let key_mask: Vec<Vec<u8>> = batch.mask.to_vec2::<u8>()?;
         let mask = self.attention_mask(&key_mask, t)?;
         let hidden = self.forward_hidden(&batch.ids, &batch.positions, &mask, None)?;
         let hidden = hidden.i((.., ..t - 1, ..))?;
-        let mut logits = self.logits(&hidden)?;
-        if logits.dtype() != DType::F64 {
-            logits = logits.to_dtype(DType::F32)?;
-        }
-        if temperature != 1.0 {
-            logits = (logits / temperature)?;
-        }
-        let m = logits.max_keepdim(D::Minus1)?.detach();
-        let z = logits.broadcast_sub(&m)?;
-        let lse = z.exp()?.sum_keepdim(D::Minus1)?.log()?;
-        let logp = z.broadcast_sub(&lse)?; // [B, T-1, V]
-        let targets = batch.ids.i((.., 1..))?.contiguous()?.unsqueeze(D::Minus1)?;
-        let logprobs = logp.gather(&targets, D::Minus1)?.squeeze(D::Minus1)?;
-        let entropy = (logp.exp()? * &logp)?.sum(D::Minus1)?.neg()?;
-        debug_assert_eq!(logprobs.dims(), &[b, t - 1]);
+        let targets = batch.ids.i((.., 1..))?.contiguous()?;
+        let (hidden, targets) = match index {
+            Some(ix) => {
+                let (b, r) = ix.dims2()?;
+                let h = hidden.dim(2)?;
+                let ix3 = ix.unsqueeze(2)?.broadcast_as((b, r, h))?.contiguous()?;
+                (
+                    hidden.contiguous()?.gather(&ix3, 1)?,
+                    targets.gather(ix, 1)?,
+                )
+            }
+            None => (hidden, targets),
+        };
+        let logits = self.logits(&hidden)?;
+        let (logprobs, entropy) =
+            crate::logprob::logprobs_and_entropy(&logits, &targets, temperature, entropy_grad)?;
         Ok(TokenLogprobs { logprobs, entropy })
+    }
+
+    /// [`Model::token_logprobs_at`] at every position, entropy without
+    /// gradient: `batch.ids` [B, T] -> [B, T-1].
+    pub fn token_logprobs(&self, batch: &Batch, temperature: f64) -> Result<TokenLogprobs> {
+        self.token_logprobs_at(batch, temperature, None, false)
     }
 }

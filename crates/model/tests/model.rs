@@ -76,7 +76,7 @@ fn gradients_match_finite_differences() {
     let mask = batch.mask.to_dtype(DType::F64).unwrap();
     let valid = mask.narrow(1, 1, mask.dim(1).unwrap() - 1).unwrap();
     let loss_of = |m: &model::Model| -> Tensor {
-        let out = m.token_logprobs(&batch, 1.0).unwrap();
+        let out = m.token_logprobs_at(&batch, 1.0, None, true).unwrap();
         // A masked sum of both outputs, as a loss would use them.
         ((out.logprobs * &valid).unwrap().sum_all().unwrap()
             + (out.entropy * 0.3).unwrap().sum_all().unwrap())
@@ -127,6 +127,68 @@ fn gradients_match_finite_differences() {
                 "{name}[{idx}]: backward {} vs finite difference {numeric}",
                 g[idx]
             );
+        }
+    }
+}
+
+/// The fused log-prob op (f32 on CPU: only the logits kept for backward)
+/// gives the values and gradients of the plain differentiable path, at
+/// every position and at a chosen subset, at a temperature.
+#[test]
+fn fused_logprobs_match_the_plain_path() {
+    let ck = Checkpoint::random(tiny("llama", false), &Device::Cpu, DType::F32).unwrap();
+    let batch = Batch::right_padded(&seqs(), 0, &Device::Cpu).unwrap();
+    let index = Tensor::new(&[[0u32, 2, 3], [1, 1, 4], [2, 0, 0]], &Device::Cpu).unwrap();
+    for ix in [None, Some(&index)] {
+        let grads_of = |entropy_grad: bool| {
+            let out = ck
+                .model
+                .token_logprobs_at(&batch, 0.7, ix, entropy_grad)
+                .unwrap();
+            let weights =
+                Tensor::arange(1f32, 1.0 + out.logprobs.elem_count() as f32, &Device::Cpu)
+                    .unwrap()
+                    .reshape(out.logprobs.shape())
+                    .unwrap();
+            let loss = (&out.logprobs * &weights).unwrap().sum_all().unwrap();
+            let g = loss.backward().unwrap();
+            let v = ck.varmap.data().lock().unwrap();
+            let mut names: Vec<&String> = v.keys().collect();
+            names.sort();
+            let gs: Vec<Vec<f32>> = names
+                .iter()
+                .map(|n| {
+                    g.get(v[*n].as_tensor())
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1()
+                        .unwrap()
+                })
+                .collect();
+            (
+                out.logprobs
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap(),
+                out.entropy.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                gs,
+            )
+        };
+        let (lp_f, ent_f, g_f) = grads_of(false);
+        let (lp_p, ent_p, g_p) = grads_of(true);
+        for (a, b) in lp_f.iter().zip(&lp_p).chain(ent_f.iter().zip(&ent_p)) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+        for (ga, gb) in g_f.iter().zip(&g_p) {
+            let scale = gb.iter().fold(1e-3f32, |m, x| m.max(x.abs()));
+            for (a, b) in ga.iter().zip(gb) {
+                assert!(
+                    (a - b).abs() < 1e-3 * scale,
+                    "gradient {a} vs {b} (scale {scale})"
+                );
+            }
         }
     }
 }

@@ -416,8 +416,9 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
     // 2. Old log-probs, reference log-probs and values, without gradients.
     let all: Vec<usize> = (0..n).collect();
     let (mut old_lp, mut ref_lp, mut old_v) = (Vec::new(), Vec::new(), Vec::new());
+    // [b, Rm] response-aligned -> each row's response_len values
     let per_row = |x: &Tensor, m: &Micro| -> Result<Vec<Vec<f32>>> {
-        let v = responses(x, m)?.to_vec2::<f32>()?;
+        let v = x.to_vec2::<f32>()?;
         Ok(v.into_iter()
             .zip(&m.rows)
             .map(|(mut r, &i)| {
@@ -428,14 +429,18 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
     };
     for chunk in all.chunks(opts.micro_batch_size) {
         let m = micro(&samples, chunk, &dev)?;
-        let lp = policy.model.token_logprobs(&m.batch, temperature)?;
+        let lp = policy
+            .model
+            .token_logprobs_at(&m.batch, temperature, Some(&m.index), false)?;
         old_lp.extend(per_row(&lp.logprobs.detach(), &m)?);
         if let Some(r) = &reference {
-            let lp = r.model.token_logprobs(&m.batch, temperature)?;
+            let lp = r
+                .model
+                .token_logprobs_at(&m.batch, temperature, Some(&m.index), false)?;
             ref_lp.extend(per_row(&lp.logprobs.detach(), &m)?);
         }
         if let Some(c) = &critic {
-            old_v.extend(per_row(&c.values(&m.batch)?.detach(), &m)?);
+            old_v.extend(per_row(&responses(&c.values(&m.batch)?.detach(), &m)?, &m)?);
         }
     }
     let mask = stack(
@@ -565,38 +570,46 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
                 let m = micro(&samples, chunk, &dev)?;
                 let tokens: usize = chunk.iter().map(|&r| samples[r].response_len).sum();
                 let w = rl::micro_weight(opts.loss_agg, (chunk.len(), tokens), total);
-                let out = policy.model.token_logprobs(&m.batch, temperature)?;
-                let logp = responses(&out.logprobs, &m)?;
-                let entropy = responses(&out.entropy, &m)?;
-                let (pg_loss, pm) = rl::policy_loss(
-                    &rows_of(&old_logp, &m)?,
-                    &logp,
-                    &rows_of(&advantages, &m)?,
-                    &m.mask,
-                    clip,
-                    opts.loss_agg,
-                    norm_len,
-                )?;
-                let ent = rl::agg_loss(&entropy, &m.mask, opts.loss_agg, norm_len)?;
-                let mut loss = pg_loss.clone();
-                if opts.entropy_coef != 0.0 {
-                    loss = (loss - (&ent * opts.entropy_coef)?)?;
-                }
-                let mut kl_loss_value = f64::NAN;
-                if kl_in_loss {
-                    let r = rows_of(ref_logp.as_ref().expect("reference"), &m)?;
-                    let kl = rl::agg_loss(
-                        &rl::kl_penalty(&logp, &r, kl_est)?,
+                // The policy's graph lives in this block only, so it is
+                // freed before the critic's forward.
+                let (pg_loss, pm, ent, kl_loss_value) = {
+                    let out = policy.model.token_logprobs_at(
+                        &m.batch,
+                        temperature,
+                        Some(&m.index),
+                        opts.entropy_coef != 0.0,
+                    )?;
+                    let logp = out.logprobs;
+                    let (pg_loss, pm) = rl::policy_loss(
+                        &rows_of(&old_logp, &m)?,
+                        &logp,
+                        &rows_of(&advantages, &m)?,
                         &m.mask,
+                        clip,
                         opts.loss_agg,
                         norm_len,
                     )?;
-                    kl_loss_value = scalar(&kl)?;
-                    loss = (loss + (kl * kl_coef)?)?;
-                }
-                let loss_value = scalar(&loss)?;
-                train::ensure_finite(loss_value, "the policy loss")?;
-                actor_grads.add(&actor_params, &(loss * w)?.backward()?)?;
+                    let ent = rl::agg_loss(&out.entropy, &m.mask, opts.loss_agg, norm_len)?;
+                    let mut loss = pg_loss.clone();
+                    if opts.entropy_coef != 0.0 {
+                        loss = (loss - (&ent * opts.entropy_coef)?)?;
+                    }
+                    let mut kl_loss_value = f64::NAN;
+                    if kl_in_loss {
+                        let r = rows_of(ref_logp.as_ref().expect("reference"), &m)?;
+                        let kl = rl::agg_loss(
+                            &rl::kl_penalty(&logp, &r, kl_est)?,
+                            &m.mask,
+                            opts.loss_agg,
+                            norm_len,
+                        )?;
+                        kl_loss_value = scalar(&kl)?;
+                        loss = (loss + (kl * kl_coef)?)?;
+                    }
+                    train::ensure_finite(scalar(&loss)?, "the policy loss")?;
+                    actor_grads.add(&actor_params, &(loss * w)?.backward()?)?;
+                    (pg_loss.detach(), pm, ent.detach(), kl_loss_value)
+                };
                 let pg = scalar(&pg_loss)?;
                 means.add("pg_loss", pg, w);
                 means.add("pg_clipfrac", pm.pg_clipfrac, w);
