@@ -55,6 +55,8 @@ pub struct Options {
     pub shard: Shard,
     pub device: String,
     pub stop: Vec<String>,
+    /// Only the first `limit` rows of the prompts file (before sharding).
+    pub limit: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -99,7 +101,10 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
             "--samples-per-prompt and --batch-size must be at least 1".into(),
         ));
     }
-    let prompts: Vec<PromptRow> = artifacts::prompts::read(&opts.prompts)?;
+    let mut prompts: Vec<PromptRow> = artifacts::prompts::read(&opts.prompts)?;
+    if let Some(l) = opts.limit {
+        prompts.truncate(l);
+    }
     let device: Device = model::device(&opts.device)?;
     let ck = Checkpoint::load(&opts.policy, &device, DType::F32)?;
     let tok = Tokenizer::load(&opts.policy)?;

@@ -54,6 +54,9 @@ struct Cli {
     /// Also stop a response at this string (repeatable).
     #[arg(long)]
     stop: Vec<String>,
+    /// Only the first N prompts of the file (quick looks).
+    #[arg(long)]
+    limit: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         shard: cli.shard,
         device: cli.device,
         stop: cli.stop,
+        limit: cli.limit,
     };
     let bar = ProgressBar::new_spinner();
     bar.set_style(

@@ -32,6 +32,50 @@ pub enum VerifyError {
     },
 }
 
+/// An extraction fallback, as a flag value (evaluation only: the
+/// recipe's reward uses none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fallback {
+    /// "the answer is X", "final answer: X".
+    AnswerPhrase,
+    /// The last $...$, \(...\) or \[...\] span.
+    MathSpan,
+    /// The last number in the response.
+    LastNumber,
+}
+
+/// The grader's fallbacks for a list of flag values.
+pub fn fallbacks(list: &[Fallback]) -> Fallbacks {
+    let mut f = Fallbacks::NONE;
+    for x in list {
+        match x {
+            Fallback::AnswerPhrase => f.answer_phrase = true,
+            Fallback::MathSpan => f.math_span = true,
+            Fallback::LastNumber => f.last_number = true,
+        }
+    }
+    f
+}
+
+/// How answers are found, in words (for table headers).
+pub fn describe(f: Fallbacks) -> String {
+    let mut parts = vec!["last \\boxed{}"];
+    if f.answer_phrase {
+        parts.push("\"the answer is\" phrase");
+    }
+    if f.math_span {
+        parts.push("last math span");
+    }
+    if f.last_number {
+        parts.push("last number");
+    }
+    if parts.len() == 1 {
+        "last \\boxed{} only (no fallbacks)".into()
+    } else {
+        parts.join(", then ")
+    }
+}
+
 /// How to grade.
 #[derive(Debug, Clone)]
 pub struct Options {

@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
-use grader::{Fallbacks, RewardScheme};
+use clap::Parser;
+use grader::RewardScheme;
 use indicatif::{ProgressBar, ProgressStyle};
+use verify::Fallback;
 
 /// Grade every row of a Parquet file: extract the final answer from the
 /// response (the last \boxed{}), decide whether it equals the gold answer,
@@ -44,16 +45,6 @@ struct Cli {
     threads: Option<usize>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Fallback {
-    /// "the answer is X", "final answer: X".
-    AnswerPhrase,
-    /// The last $...$, \(...\) or \[...\] span.
-    MathSpan,
-    /// The last number in the response.
-    LastNumber,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
@@ -61,14 +52,7 @@ fn main() -> ExitCode {
             .num_threads(n)
             .build_global();
     }
-    let mut fallbacks = Fallbacks::NONE;
-    for f in &cli.fallback {
-        match f {
-            Fallback::AnswerPhrase => fallbacks.answer_phrase = true,
-            Fallback::MathSpan => fallbacks.math_span = true,
-            Fallback::LastNumber => fallbacks.last_number = true,
-        }
-    }
+    let fallbacks = verify::fallbacks(&cli.fallback);
     let opts = verify::Options {
         response_column: cli.response_column,
         answer_column: cli.answer_column,

@@ -62,6 +62,7 @@ pub fn rollout_and_score(
         shard: rollout::Shard { k: 0, n: 1 },
         device: "cpu".into(),
         stop: vec![],
+        limit: None,
     };
     rollout::run(&opts, &mut |_, _| {}).unwrap();
     verify::verify_file(&rollouts, &scored, &verify::Options::default(), &|_| {}).unwrap();

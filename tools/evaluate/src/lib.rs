@@ -1,0 +1,280 @@
+//! evaluate: a checkpoint on benchmark prompt files -> per-sample results
+//! (results.parquet) and a summary per benchmark: accuracy (pass@1 greedy,
+//! or avg@k over k samples), maj@k, unbiased pass@k, boxed-answer rate,
+//! mean response length and truncation rate.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use artifacts::eval::EvalRow;
+use grader::{Fallbacks, RewardScheme};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Artifact(#[from] artifacts::Error),
+    #[error(transparent)]
+    Rollout(#[from] rollout::RolloutError),
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = EvalError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub policy: PathBuf,
+    /// (benchmark name, prompts file)
+    pub benchmarks: Vec<(String, PathBuf)>,
+    pub output: PathBuf,
+    /// Samples per problem: 1 is greedy unless a temperature is given.
+    pub samples: usize,
+    pub temperature: Option<f64>,
+    pub top_p: f64,
+    pub max_new_tokens: usize,
+    pub limit: Option<usize>,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub fallbacks: Fallbacks,
+    pub device: String,
+}
+
+/// One benchmark's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchSummary {
+    pub benchmark: String,
+    pub problems: usize,
+    pub samples: usize,
+    /// mean correctness over all samples: pass@1 (greedy) or avg@k
+    pub accuracy: f64,
+    /// correctness of the most frequent extracted answer
+    pub maj_at_k: f64,
+    /// unbiased pass@k (Chen et al. 2021) with k = samples
+    pub pass_at_k: f64,
+    /// share of samples with a final answer found
+    pub boxed_rate: f64,
+    pub mean_response_length: f64,
+    /// share of samples cut at max new tokens
+    pub truncation_rate: f64,
+}
+
+impl BenchSummary {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "benchmark": self.benchmark,
+            "problems": self.problems,
+            "samples": self.samples,
+            "accuracy": self.accuracy,
+            "maj_at_k": self.maj_at_k,
+            "pass_at_k": self.pass_at_k,
+            "boxed_rate": self.boxed_rate,
+            "mean_response_length": self.mean_response_length,
+            "truncation_rate": self.truncation_rate,
+        })
+    }
+}
+
+/// Unbiased pass@k from n samples of which c are correct:
+/// 1 - C(n-c, k) / C(n, k).
+pub fn pass_at_k(n: usize, c: usize, k: usize) -> f64 {
+    if k == 0 || n < k {
+        return f64::NAN;
+    }
+    if n - c < k {
+        return 1.0;
+    }
+    // prod_{i = n-c+1}^{n} (1 - k / i)
+    1.0 - ((n - c + 1)..=n)
+        .map(|i| 1.0 - k as f64 / i as f64)
+        .product::<f64>()
+}
+
+/// Whether the most frequent extracted answer (ties: the one seen first)
+/// is correct; samples without an answer do not vote.
+pub fn majority_correct(samples: &[&EvalRow]) -> bool {
+    let mut counts: HashMap<&str, (usize, usize, bool)> = HashMap::new();
+    for (i, s) in samples.iter().enumerate() {
+        if let Some(a) = s.extracted_answer.as_deref() {
+            let e = counts.entry(a.trim()).or_insert((0, i, s.correct));
+            e.0 += 1;
+        }
+    }
+    counts
+        .values()
+        .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+        .is_some_and(|e| e.2)
+}
+
+/// The summary of one benchmark's rows.
+pub fn summarize(benchmark: &str, rows: &[EvalRow], samples: usize) -> BenchSummary {
+    let mut by_id: Vec<(&str, Vec<&EvalRow>)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for r in rows {
+        let i = *index.entry(r.id.as_str()).or_insert_with(|| {
+            by_id.push((r.id.as_str(), Vec::new()));
+            by_id.len() - 1
+        });
+        by_id[i].1.push(r);
+    }
+    let n = rows.len().max(1) as f64;
+    let p = by_id.len().max(1) as f64;
+    let frac = |f: &dyn Fn(&EvalRow) -> bool| rows.iter().filter(|r| f(r)).count() as f64 / n;
+    BenchSummary {
+        benchmark: benchmark.to_string(),
+        problems: by_id.len(),
+        samples,
+        accuracy: frac(&|r| r.correct),
+        maj_at_k: by_id.iter().filter(|(_, s)| majority_correct(s)).count() as f64 / p,
+        pass_at_k: by_id
+            .iter()
+            .map(|(_, s)| pass_at_k(s.len(), s.iter().filter(|r| r.correct).count(), samples))
+            .sum::<f64>()
+            / p,
+        boxed_rate: frac(&|r| r.extracted_answer.is_some()),
+        mean_response_length: rows.iter().map(|r| r.response_length as f64).sum::<f64>() / n,
+        truncation_rate: frac(&|r| r.finish_reason == "length"),
+    }
+}
+
+/// The summary as a Markdown table, its header naming the extraction.
+pub fn markdown(
+    summaries: &[BenchSummary],
+    policy: &Path,
+    fallbacks: Fallbacks,
+    samples: usize,
+    sampling: &str,
+) -> String {
+    let k = samples;
+    let acc = if k == 1 {
+        "pass@1".to_string()
+    } else {
+        format!("avg@{k}")
+    };
+    let mut s = format!(
+        "Evaluation of `{}` ({sampling}); answers: {}\n\n| benchmark | problems | {acc} | maj@{k} | pass@{k} | boxed | mean length | truncated |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        policy.display(),
+        verify::describe(fallbacks),
+    );
+    for b in summaries {
+        s += &format!(
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+            b.benchmark,
+            b.problems,
+            100.0 * b.accuracy,
+            100.0 * b.maj_at_k,
+            100.0 * b.pass_at_k,
+            100.0 * b.boxed_rate,
+            b.mean_response_length,
+            100.0 * b.truncation_rate
+        );
+    }
+    s
+}
+
+/// The file beside `output` that holds the summary as JSON.
+pub fn summary_path(output: &Path) -> PathBuf {
+    output.with_extension("summary.json")
+}
+
+/// Run every benchmark; `progress(benchmark, new_tokens, finished)`.
+pub fn run(
+    opts: &Options,
+    progress: &mut dyn FnMut(&str, u64, u64),
+) -> Result<(Vec<EvalRow>, Vec<BenchSummary>, String)> {
+    if opts.benchmarks.is_empty() {
+        return Err(EvalError::Invalid("no benchmark prompt files given".into()));
+    }
+    let temperature = opts
+        .temperature
+        .unwrap_or(if opts.samples > 1 { 0.6 } else { 0.0 });
+    if opts.samples > 1 && temperature == 0.0 {
+        return Err(EvalError::Invalid(
+            "--samples > 1 with greedy decoding gives k copies of one answer: set --temperature"
+                .into(),
+        ));
+    }
+    let scratch = opts.output.with_extension("rollouts.tmp");
+    std::fs::create_dir_all(&scratch).map_err(|e| EvalError::Io {
+        path: scratch.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut all = Vec::new();
+    let mut summaries = Vec::new();
+    let scheme = RewardScheme::default();
+    let result = (|| -> Result<()> {
+        for (name, prompts) in &opts.benchmarks {
+            let out = scratch.join(format!("{name}.parquet"));
+            let ro = rollout::Options {
+                prompts: prompts.clone(),
+                policy: opts.policy.clone(),
+                output: out.clone(),
+                samples_per_prompt: opts.samples,
+                max_new_tokens: opts.max_new_tokens,
+                temperature,
+                top_p: opts.top_p,
+                top_k: None,
+                seed: opts.seed,
+                batch_size: opts.batch_size,
+                shard: rollout::Shard { k: 0, n: 1 },
+                device: opts.device.clone(),
+                stop: vec![],
+                limit: opts.limit,
+            };
+            rollout::run(&ro, &mut |tokens, done| progress(name, tokens, done))?;
+            let rows: Vec<EvalRow> = artifacts::rollouts::read(&out)?
+                .into_iter()
+                .map(|r| {
+                    let g = grader::grade_with(&r.response, &r.answer, &scheme, opts.fallbacks);
+                    EvalRow {
+                        benchmark: name.clone(),
+                        id: r.prompt_id,
+                        sample_index: r.sample_index,
+                        answer: r.answer,
+                        response: r.response,
+                        extracted_answer: g.extracted_answer.filter(|_| g.has_answer),
+                        correct: g.correct,
+                        response_length: r.response_token_ids.len() as i64,
+                        finish_reason: r.finish_reason,
+                    }
+                })
+                .collect();
+            summaries.push(summarize(name, &rows, opts.samples));
+            all.extend(rows);
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    result?;
+    artifacts::eval::write(&opts.output, &all)?;
+    let sampling = if temperature == 0.0 {
+        "greedy".to_string()
+    } else {
+        format!(
+            "{} samples, temperature {temperature}, top-p {}",
+            opts.samples, opts.top_p
+        )
+    };
+    let md = markdown(
+        &summaries,
+        &opts.policy,
+        opts.fallbacks,
+        opts.samples,
+        &sampling,
+    );
+    let json = serde_json::json!({
+        "policy": opts.policy.display().to_string(),
+        "extraction": verify::describe(opts.fallbacks),
+        "sampling": sampling,
+        "max_new_tokens": opts.max_new_tokens,
+        "benchmarks": summaries.iter().map(BenchSummary::to_json).collect::<Vec<_>>(),
+    });
+    artifacts::atomic::write_bytes(
+        summary_path(&opts.output),
+        serde_json::to_string_pretty(&json)
+            .expect("json")
+            .as_bytes(),
+    )?;
+    Ok((all, summaries, md))
+}

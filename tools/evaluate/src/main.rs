@@ -1,0 +1,125 @@
+//! evaluate: benchmark a checkpoint.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use verify::Fallback;
+
+/// Evaluate a checkpoint on benchmark prompt files (prep-math's output,
+/// e.g. `make data-eval` writes data/eval/<benchmark>.parquet).
+///
+/// Writes one row per sample to --output (benchmark, id, response,
+/// extracted_answer, correct, response_length, finish_reason), the summary
+/// as JSON beside it (<output>.summary.json), and prints the summary as a
+/// Markdown table: pass@1 with greedy decoding by default; with --samples k,
+/// avg@k, maj@k and unbiased pass@k; the boxed-answer rate, mean response
+/// length and truncation rate. The table's header says how answers were
+/// extracted.
+#[derive(Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// Checkpoint directory (HF layout).
+    #[arg(long)]
+    policy: PathBuf,
+    /// Benchmark prompt files; the benchmark is named by the file stem, or
+    /// NAME=PATH.
+    #[arg(required = true)]
+    benchmarks: Vec<String>,
+    /// Per-sample results Parquet (written atomically).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Samples per problem (k).
+    #[arg(long, default_value_t = 1)]
+    samples: usize,
+    /// Sampling temperature [default: 0 (greedy) for one sample, 0.6 for k > 1].
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// Nucleus sampling threshold.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f64,
+    /// Longest response, in tokens.
+    #[arg(long, default_value_t = 1024)]
+    max_new_tokens: usize,
+    /// Only the first N problems of each benchmark (quick looks).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Sequences decoded together.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Extraction fallbacks when there is no \boxed{} (comma-separated);
+    /// the table's header names them.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    fallback: Vec<Fallback>,
+    /// cpu or cuda:N (needs the `cuda` cargo feature).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let benchmarks: Vec<(String, PathBuf)> = cli
+        .benchmarks
+        .iter()
+        .map(|b| match b.split_once('=') {
+            Some((name, path)) => (name.to_string(), PathBuf::from(path)),
+            None => {
+                let p = PathBuf::from(b);
+                let name = p
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| b.clone());
+                (name, p)
+            }
+        })
+        .collect();
+    let opts = evaluate::Options {
+        policy: cli.policy,
+        benchmarks,
+        output: cli.output.clone(),
+        samples: cli.samples.max(1),
+        temperature: cli.temperature,
+        top_p: cli.top_p,
+        max_new_tokens: cli.max_new_tokens,
+        limit: cli.limit,
+        batch_size: cli.batch_size,
+        seed: cli.seed,
+        fallbacks: verify::fallbacks(&cli.fallback),
+        device: cli.device,
+    };
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("evaluate {spinner} {msg} [{elapsed}]").expect("template"),
+    );
+    let (mut tokens, mut done, start) = (0u64, 0u64, std::time::Instant::now());
+    let result = evaluate::run(&opts, &mut |name, t, d| {
+        tokens += t;
+        done += d;
+        bar.set_message(format!(
+            "{name}: {done} responses, {:.1} tokens/s",
+            tokens as f64 / start.elapsed().as_secs_f64().max(1e-9)
+        ));
+        bar.tick();
+    });
+    bar.finish_and_clear();
+    match result {
+        Ok((rows, _, md)) => {
+            println!("{md}");
+            eprintln!(
+                "evaluate: {} samples -> {} (summary: {})",
+                rows.len(),
+                cli.output.display(),
+                evaluate::summary_path(&cli.output).display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("evaluate: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

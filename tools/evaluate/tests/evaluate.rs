@@ -1,0 +1,127 @@
+use artifacts::eval::EvalRow;
+use evaluate::*;
+
+fn row(id: &str, answer: Option<&str>, correct: bool, len: i64, finish: &str) -> EvalRow {
+    EvalRow {
+        benchmark: "b".into(),
+        id: id.into(),
+        sample_index: 0,
+        answer: "4".into(),
+        response: String::new(),
+        extracted_answer: answer.map(str::to_string),
+        correct,
+        response_length: len,
+        finish_reason: finish.into(),
+    }
+}
+
+#[test]
+fn unbiased_pass_at_k() {
+    // n = 4, c = 1: pass@1 = 1/4, pass@2 = 1 - C(3,2)/C(4,2) = 1/2, pass@4 = 1.
+    assert!((pass_at_k(4, 1, 1) - 0.25).abs() < 1e-12);
+    assert!((pass_at_k(4, 1, 2) - 0.5).abs() < 1e-12);
+    assert_eq!(pass_at_k(4, 1, 4), 1.0);
+    assert_eq!(pass_at_k(4, 0, 2), 0.0);
+    assert!(pass_at_k(1, 1, 2).is_nan());
+}
+
+#[test]
+fn majority_vote_ignores_missing_answers() {
+    let a = row("p", Some("5"), false, 1, "stop");
+    let b = row("p", Some(" 5"), false, 1, "stop");
+    let c = row("p", Some("4"), true, 1, "stop");
+    let d = row("p", None, false, 1, "length");
+    let e = row("p", None, false, 1, "length");
+    assert!(!majority_correct(&[&a, &b, &c, &d, &e]));
+    assert!(
+        majority_correct(&[&c, &a, &d]),
+        "ties go to the answer seen first"
+    );
+    assert!(!majority_correct(&[&d, &e]));
+}
+
+#[test]
+fn summary_figures() {
+    let rows = vec![
+        row("p", Some("4"), true, 10, "stop"),
+        row("p", Some("5"), false, 20, "stop"),
+        row("q", None, false, 30, "length"),
+        row("q", Some("4"), true, 40, "stop"),
+    ];
+    let s = summarize("b", &rows, 2);
+    assert_eq!((s.problems, s.samples), (2, 2));
+    assert_eq!(s.accuracy, 0.5);
+    assert_eq!(s.pass_at_k, 1.0);
+    assert_eq!(s.maj_at_k, 1.0); // p: tie 4 vs 5 -> first (4, correct); q: only 4
+    assert_eq!(s.boxed_rate, 0.75);
+    assert_eq!(s.mean_response_length, 25.0);
+    assert_eq!(s.truncation_rate, 0.25);
+    let md = markdown(
+        &[s],
+        std::path::Path::new("ckpt"),
+        grader::Fallbacks::NONE,
+        2,
+        "2 samples",
+    );
+    assert!(
+        md.contains("avg@2") && md.contains("maj@2") && md.contains("no fallbacks"),
+        "{md}"
+    );
+}
+
+#[test]
+fn end_to_end_on_a_tiny_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("tiny");
+    model::tiny::write_tiny(&ck, 16, 1, 3).unwrap();
+    let prompts = dir.path().join("sums.parquet");
+    let rows: Vec<artifacts::prompts::PromptRow> = (0..5)
+        .map(|i| artifacts::prompts::PromptRow {
+            id: format!("s{i}"),
+            source: "t".into(),
+            question: format!("{i}+{i}"),
+            answer: (2 * i).to_string(),
+            level: None,
+            subject: None,
+            prompt: format!("{i}+{i}="),
+            metadata: None,
+        })
+        .collect();
+    artifacts::prompts::write(&prompts, &rows).unwrap();
+    let out = dir.path().join("results.parquet");
+    let opts = Options {
+        policy: ck,
+        benchmarks: vec![("sums".into(), prompts)],
+        output: out.clone(),
+        samples: 3,
+        temperature: Some(1.0),
+        top_p: 1.0,
+        max_new_tokens: 4,
+        limit: Some(4),
+        batch_size: 8,
+        seed: 0,
+        fallbacks: grader::Fallbacks::ALL,
+        device: "cpu".into(),
+    };
+    let (rows, summaries, md) = run(&opts, &mut |_, _, _| {}).unwrap();
+    assert_eq!(rows.len(), 12);
+    assert_eq!(summaries[0].problems, 4);
+    assert_eq!(artifacts::eval::read(&out).unwrap(), rows);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(summary_path(&out)).unwrap()).unwrap();
+    assert_eq!(json["benchmarks"][0]["problems"], 4);
+    assert!(
+        md.contains("| sums | 4 |") && md.contains("last number"),
+        "{md}"
+    );
+    assert!(!out.with_extension("rollouts.tmp").exists());
+    // Greedy with several samples is refused.
+    let bad = Options {
+        temperature: Some(0.0),
+        ..opts
+    };
+    assert!(run(&bad, &mut |_, _, _| {})
+        .unwrap_err()
+        .to_string()
+        .contains("--temperature"));
+}
