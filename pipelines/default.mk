@@ -1,0 +1,28 @@
+# The default run: PPO on SmolLM2-135M-Instruct with the built-in
+# arithmetic set, sized so one iteration takes a few minutes on 2 cores.
+# Every variable can be overridden on the command line (make train ACTOR_LR=...).
+
+ALGO             ?= ppo
+POLICY0          ?= $(MODEL)
+TRAIN_PROMPTS    ?= $(DATA)/prompts.parquet
+# Each iteration samples one shard of the training prompts (rows i with
+# i % SHARDS == iteration % SHARDS): 800 prompts / 50 = 16 per iteration.
+SHARDS           ?= 50
+SAMPLES          ?= 4
+MAX_NEW_TOKENS   ?= 64
+TEMPERATURE      ?= 0.6
+TOP_P            ?= 1.0
+ROLLOUT_BATCH    ?= 64
+# A 135M model with 64 samples a step needs a larger step than the 7B
+# recipe's 5e-7 to move within an hour.
+ACTOR_LR         ?= 1e-5
+CRITIC_LR        ?= 1e-5
+KL_COEF          ?= 0.01
+TRAIN_BATCH      ?= 32
+MICRO_BATCH      ?= 16
+PPO_EPOCHS       ?= 1
+PPO_FLAGS        ?=
+# Benchmarks for `make eval` (NAME=prompts.parquet ...), greedy.
+EVAL_SETS        ?= holdout=$(DATA)/holdout.parquet
+EVAL_MAX_NEW_TOKENS ?= 64
+EVAL_FLAGS       ?=

@@ -1,0 +1,388 @@
+//! report: a run folder -> one self-contained HTML page.
+//!
+//! Reads `metrics.parquet` (ppo-step's rows), each `iter-NNNN/scored.parquet`
+//! (the responses of that iteration) and `eval/*.summary.json` (evaluate's
+//! summaries), and draws with plotters (inline SVG):
+//! reward, accuracy and no-answer rate; response length (mean and the
+//! 10th-90th percentile band); KL to the reference, entropy and clip
+//! fraction; the share of responses with reflection words per iteration
+//! (the recipe's "aha moment" analysis); a few sample responses per
+//! iteration; and the evaluation table.
+
+use std::path::{Path, PathBuf};
+
+use artifacts::metrics::MetricsRow;
+use artifacts::scored::ScoredRow;
+use plotters::prelude::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Artifact(#[from] artifacts::Error),
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+    #[error("chart `{0}`: {1}")]
+    Chart(String, String),
+}
+
+pub type Result<T, E = ReportError> = std::result::Result<T, E>;
+
+/// The reflection phrases of the recipe's analysis.
+pub const REFLECTION_WORDS: &[&str] = &[
+    "wait",
+    "let me check",
+    "re-evaluate",
+    "verify",
+    "however",
+    "alternatively",
+];
+
+/// Whether `response` has any of `words` (case-insensitive, whole words:
+/// "wait" does not match "awaited").
+pub fn has_reflection(response: &str, words: &[String]) -> bool {
+    let text = response.to_lowercase();
+    words.iter().any(|w| {
+        let w = w.to_lowercase();
+        text.match_indices(&w).any(|(i, _)| {
+            let before = text[..i].chars().next_back();
+            let after = text[i + w.len()..].chars().next();
+            !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+        })
+    })
+}
+
+/// One iteration's responses, summarised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IterStats {
+    pub iteration: i64,
+    pub responses: usize,
+    pub accuracy: f64,
+    pub boxed_rate: f64,
+    pub length_mean: f64,
+    pub length_p10: f64,
+    pub length_p90: f64,
+    pub reflection_share: f64,
+    /// (label, prompt question part, response, reward)
+    pub samples: Vec<(String, String, f64)>,
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i]
+}
+
+/// Stats of one iteration's scored rows; samples: the first correct, the
+/// first wrong and the first unanswered response (in file order).
+pub fn iter_stats(iteration: i64, rows: &[ScoredRow], words: &[String]) -> IterStats {
+    let n = rows.len().max(1) as f64;
+    let mut lens: Vec<f64> = rows
+        .iter()
+        .map(|r| r.rollout.response_token_ids.len() as f64)
+        .collect();
+    lens.sort_by(|a, b| a.total_cmp(b));
+    let mut samples = Vec::new();
+    for (label, pick) in [
+        (
+            "correct",
+            &(|r: &ScoredRow| r.correct) as &dyn Fn(&ScoredRow) -> bool,
+        ),
+        ("wrong", &|r: &ScoredRow| r.has_answer && !r.correct),
+        ("no answer", &|r: &ScoredRow| !r.has_answer),
+    ] {
+        if let Some(r) = rows.iter().find(|r| pick(r)) {
+            samples.push((
+                format!("{label} (gold {})", r.rollout.answer),
+                r.rollout.response.clone(),
+                r.reward,
+            ));
+        }
+    }
+    IterStats {
+        iteration,
+        responses: rows.len(),
+        accuracy: rows.iter().filter(|r| r.correct).count() as f64 / n,
+        boxed_rate: rows.iter().filter(|r| r.has_answer).count() as f64 / n,
+        length_mean: lens.iter().sum::<f64>() / n,
+        length_p10: percentile(&lens, 0.1),
+        length_p90: percentile(&lens, 0.9),
+        reflection_share: rows
+            .iter()
+            .filter(|r| has_reflection(&r.rollout.response, words))
+            .count() as f64
+            / n,
+        samples,
+    }
+}
+
+/// A line chart as SVG: `series` of (name, points), optional band
+/// (lower, upper points) drawn under the first series.
+pub fn line_chart(
+    title: &str,
+    y_label: &str,
+    series: &[(&str, Vec<(f64, f64)>)],
+    band: Option<(&[(f64, f64)], &[(f64, f64)])>,
+) -> Result<String> {
+    let mut svg = String::new();
+    let err = |e: &dyn std::fmt::Display| ReportError::Chart(title.to_string(), e.to_string());
+    {
+        let root = SVGBackend::with_string(&mut svg, (560, 320)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let pts = series
+            .iter()
+            .flat_map(|(_, p)| p.iter())
+            .chain(band.iter().flat_map(|(l, u)| l.iter().chain(u.iter())))
+            .filter(|(_, y)| y.is_finite());
+        let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        for &(x, y) in pts {
+            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+        }
+        if x0 > x1 {
+            (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+        }
+        if x1 - x0 < 1.0 {
+            x1 = x0 + 1.0;
+        }
+        let pad = ((y1 - y0) * 0.08).max(1e-3);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(32)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("iteration")
+            .y_desc(y_label)
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(|e| err(&e))?;
+        let palette = [&BLUE, &RED, &GREEN, &MAGENTA, &CYAN, &BLACK];
+        if let Some((lo, hi)) = band {
+            let mut poly: Vec<(f64, f64)> = lo.to_vec();
+            poly.extend(hi.iter().rev());
+            chart
+                .draw_series(std::iter::once(Polygon::new(poly, BLUE.mix(0.15).filled())))
+                .map_err(|e| err(&e))?;
+        }
+        for (i, (name, points)) in series.iter().enumerate() {
+            let color = palette[i % palette.len()];
+            let pts: Vec<(f64, f64)> = points.iter().copied().filter(|p| p.1.is_finite()).collect();
+            chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map_err(|e| err(&e))?
+                .label(*name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| err(&e))?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK.mix(0.3))
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(svg)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Iteration folders of `run` with a scored file, in order.
+fn iterations(run: &Path) -> Result<Vec<(i64, PathBuf)>> {
+    let rd = std::fs::read_dir(run).map_err(|e| ReportError::Io {
+        path: run.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut out: Vec<(i64, PathBuf)> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let n: i64 = name.strip_prefix("iter-")?.parse().ok()?;
+            let scored = e.path().join("scored.parquet");
+            scored.exists().then_some((n, scored))
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+fn metric(rows: &[MetricsRow], name: &str) -> Vec<(f64, f64)> {
+    rows.iter()
+        .filter_map(|r| r.values.get(name).map(|v| (r.step as f64, *v)))
+        .collect()
+}
+
+/// The evaluation summaries under `run/eval`: (name, JSON).
+fn evaluations(run: &Path) -> Vec<(String, serde_json::Value)> {
+    let Ok(rd) = std::fs::read_dir(run.join("eval")) else {
+        return vec![];
+    };
+    let mut out: Vec<(String, serde_json::Value)> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".summary.json")?.to_string();
+            let v = serde_json::from_str(&std::fs::read_to_string(e.path()).ok()?).ok()?;
+            Some((stem, v))
+        })
+        .collect();
+    // base first, then iterations in order
+    out.sort_by_key(|(n, _)| (n != "base", n.clone()));
+    out
+}
+
+/// The report page of run folder `run`.
+pub fn build(run: &Path, words: &[String]) -> Result<String> {
+    let metrics_path = run.join("metrics.parquet");
+    let metrics = if metrics_path.exists() {
+        artifacts::metrics::read(&metrics_path)?
+    } else {
+        vec![]
+    };
+    let mut stats = Vec::new();
+    for (n, path) in iterations(run)? {
+        stats.push(iter_stats(n, &artifacts::scored::read(&path)?, words));
+    }
+    let per_iter = |f: fn(&IterStats) -> f64| -> Vec<(f64, f64)> {
+        stats.iter().map(|s| (s.iteration as f64, f(s))).collect()
+    };
+    let mut charts = vec![
+        line_chart(
+            "Reward, accuracy, no-answer rate",
+            "",
+            &[
+                ("reward_mean", metric(&metrics, "reward_mean")),
+                ("accuracy", metric(&metrics, "accuracy")),
+                ("no_answer_rate", metric(&metrics, "no_answer_rate")),
+            ],
+            None,
+        )?,
+        line_chart(
+            "Response length (mean, 10th-90th percentile)",
+            "tokens",
+            &[("mean length", per_iter(|s| s.length_mean))],
+            Some((&per_iter(|s| s.length_p10), &per_iter(|s| s.length_p90))),
+        )?,
+        line_chart(
+            "Reflection words",
+            "share of responses",
+            &[(
+                "share with a reflection word",
+                per_iter(|s| s.reflection_share),
+            )],
+            None,
+        )?,
+        line_chart(
+            "KL to reference",
+            "nats/token",
+            &[("kl_to_ref", metric(&metrics, "kl_to_ref"))],
+            None,
+        )?,
+        line_chart(
+            "Entropy",
+            "nats/token",
+            &[("entropy", metric(&metrics, "entropy"))],
+            None,
+        )?,
+        line_chart(
+            "Clip fractions",
+            "share",
+            &[
+                ("pg_clipfrac", metric(&metrics, "pg_clipfrac")),
+                ("vf_clipfrac", metric(&metrics, "vf_clipfrac")),
+            ],
+            None,
+        )?,
+    ];
+    if metrics.iter().any(|m| m.values.contains_key("vf_loss")) {
+        charts.push(line_chart(
+            "Critic",
+            "",
+            &[
+                ("vf_loss", metric(&metrics, "vf_loss")),
+                ("vf_explained_var", metric(&metrics, "vf_explained_var")),
+            ],
+            None,
+        )?);
+    }
+    let name = run
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut html = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>run {0}</title>\n<style>\nbody {{ font-family: sans-serif; margin: 24px; color: #222; }}\n.grid {{ display: grid; grid-template-columns: repeat(auto-fill, 570px); gap: 8px; }}\ntable {{ border-collapse: collapse; margin: 8px 0 16px; }}\ntd, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}\nth:first-child, td:first-child {{ text-align: left; }}\npre {{ white-space: pre-wrap; background: #f6f6f6; padding: 6px; max-width: 1100px; }}\n</style></head><body>\n<h1>Run {0}</h1>\n<p>{1} iterations with responses, {2} metrics rows. Reflection words: {3}.</p>\n",
+        escape(&name),
+        stats.len(),
+        metrics.len(),
+        escape(&words.join(", "))
+    );
+    let evals = evaluations(run);
+    if !evals.is_empty() {
+        html += "<h2>Evaluations</h2>\n";
+        for (ename, v) in &evals {
+            html += &format!(
+                "<h3>{}</h3><p>{}; {}; answers: {}</p>\n<table><tr><th>benchmark</th><th>problems</th><th>accuracy</th><th>maj@k</th><th>pass@k</th><th>boxed</th><th>mean length</th><th>truncated</th></tr>\n",
+                escape(ename),
+                escape(v["policy"].as_str().unwrap_or("")),
+                escape(v["sampling"].as_str().unwrap_or("")),
+                escape(v["extraction"].as_str().unwrap_or(""))
+            );
+            for b in v["benchmarks"].as_array().into_iter().flatten() {
+                let pct = |k: &str| format!("{:.1}", 100.0 * b[k].as_f64().unwrap_or(f64::NAN));
+                html += &format!(
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td></tr>\n",
+                    escape(b["benchmark"].as_str().unwrap_or("")),
+                    b["problems"],
+                    pct("accuracy"),
+                    pct("maj_at_k"),
+                    pct("pass_at_k"),
+                    pct("boxed_rate"),
+                    b["mean_response_length"].as_f64().unwrap_or(f64::NAN),
+                    pct("truncation_rate")
+                );
+            }
+            html += "</table>\n";
+        }
+    }
+    html += "<h2>Training</h2>\n<div class=\"grid\">\n";
+    for c in &charts {
+        html += "<div>";
+        html += c;
+        html += "</div>\n";
+    }
+    html += "</div>\n<h2>Per iteration</h2>\n<table><tr><th>iteration</th><th>responses</th><th>accuracy</th><th>boxed</th><th>mean length</th><th>reflection</th></tr>\n";
+    for s in &stats {
+        html += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.1}</td><td>{:.3}</td></tr>\n",
+            s.iteration, s.responses, s.accuracy, s.boxed_rate, s.length_mean, s.reflection_share
+        );
+    }
+    html += "</table>\n<h2>Sample responses</h2>\n";
+    for s in &stats {
+        html += &format!("<details><summary>iteration {}</summary>\n", s.iteration);
+        for (label, response, reward) in &s.samples {
+            html += &format!(
+                "<p><b>{}</b>, reward {reward}</p><pre>{}</pre>\n",
+                escape(label),
+                escape(response)
+            );
+        }
+        html += "</details>\n";
+    }
+    html += "</body></html>\n";
+    Ok(html)
+}

@@ -1,0 +1,134 @@
+use std::collections::BTreeMap;
+
+use artifacts::metrics::MetricsRow;
+use artifacts::rollouts::RolloutRow;
+use artifacts::scored::ScoredRow;
+
+fn words() -> Vec<String> {
+    report::REFLECTION_WORDS
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+#[test]
+fn reflection_words_are_whole_words_any_case() {
+    let w = words();
+    assert!(report::has_reflection(
+        "3 + 4 = 7. Wait, let me redo it.",
+        &w
+    ));
+    assert!(report::has_reflection("Let me check: 7 - 4 = 3", &w));
+    assert!(report::has_reflection("we re-evaluate", &w));
+    assert!(!report::has_reflection("the awaited answer is 7", &w));
+    assert!(!report::has_reflection("verified", &w));
+    assert!(!report::has_reflection("", &w));
+}
+
+fn scored(response: &str, len: usize, has_answer: bool, correct: bool) -> ScoredRow {
+    ScoredRow {
+        rollout: RolloutRow {
+            prompt_id: "p".into(),
+            sample_index: 0,
+            prompt: "q".into(),
+            answer: "7".into(),
+            response: response.into(),
+            prompt_token_ids: vec![1],
+            response_token_ids: vec![5; len],
+            response_logprobs: vec![-1.0; len],
+            finish_reason: "stop".into(),
+            policy: "x".into(),
+            temperature: 1.0,
+            top_p: 1.0,
+            seed: 0,
+        },
+        extracted_answer: has_answer.then(|| "7".into()),
+        has_answer,
+        correct,
+        reward: if correct {
+            1.0
+        } else if has_answer {
+            -0.5
+        } else {
+            -1.0
+        },
+    }
+}
+
+#[test]
+fn iteration_stats() {
+    let rows = vec![
+        scored("\\boxed{7}", 10, true, true),
+        scored("wait \\boxed{8}", 20, true, false),
+        scored("no idea", 30, false, false),
+        scored("\\boxed{7}", 40, true, true),
+    ];
+    let s = report::iter_stats(3, &rows, &words());
+    assert_eq!((s.iteration, s.responses), (3, 4));
+    assert_eq!(
+        (s.accuracy, s.boxed_rate, s.reflection_share),
+        (0.5, 0.75, 0.25)
+    );
+    assert_eq!(s.length_mean, 25.0);
+    assert_eq!((s.length_p10, s.length_p90), (10.0, 40.0));
+    let labels: Vec<&str> = s.samples.iter().map(|x| x.0.as_str()).collect();
+    assert_eq!(
+        labels,
+        ["correct (gold 7)", "wrong (gold 7)", "no answer (gold 7)"]
+    );
+}
+
+#[test]
+fn page_of_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("myrun");
+    for it in 0..3 {
+        let d = run.join(format!("iter-{it:04}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let rows = vec![
+            scored("<b>\\boxed{7}</b>", 10 + it, true, true),
+            scored("however \\boxed{8}", 20, true, it > 0),
+        ];
+        artifacts::scored::write(d.join("scored.parquet"), &rows).unwrap();
+        let mut values = BTreeMap::new();
+        for (k, v) in [
+            ("reward_mean", 0.1 * it as f64),
+            ("accuracy", 0.5),
+            ("no_answer_rate", 0.0),
+            ("kl_to_ref", 0.01),
+            ("entropy", 1.0),
+            ("pg_clipfrac", 0.1),
+            ("vf_loss", 0.3),
+        ] {
+            values.insert(k.to_string(), v);
+        }
+        artifacts::metrics::append(
+            run.join("metrics.parquet"),
+            MetricsRow {
+                step: it as i64,
+                values,
+            },
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(run.join("eval")).unwrap();
+    std::fs::write(
+        run.join("eval/base.summary.json"),
+        r#"{"policy":"m","sampling":"greedy","extraction":"last \\boxed{} only","benchmarks":[{"benchmark":"holdout","problems":10,"accuracy":0.25,"maj_at_k":0.25,"pass_at_k":0.25,"boxed_rate":0.5,"mean_response_length":12.5,"truncation_rate":0.1}]}"#,
+    )
+    .unwrap();
+    let html = report::build(&run, &words()).unwrap();
+    assert!(html.matches("<svg").count() >= 7, "charts missing");
+    assert!(html.contains("Run myrun") && html.contains("3 iterations with responses"));
+    assert!(html.contains("<td>holdout</td><td>10</td><td>25.0</td>"));
+    // Responses are escaped, not rendered.
+    assert!(html.contains("&lt;b&gt;\\boxed{7}&lt;/b&gt;") && !html.contains("<b>\\boxed"));
+    assert!(html
+        .contains("<td>0</td><td>2</td><td>0.500</td><td>1.000</td><td>15.0</td><td>0.500</td>"));
+}
+
+#[test]
+fn a_missing_run_folder_is_named() {
+    let e = report::build(std::path::Path::new("/nonexistent/run"), &words()).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/run"), "{e}");
+}
