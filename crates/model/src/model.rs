@@ -303,6 +303,52 @@ impl Batch {
     }
 }
 
+/// Prompt + response sequences as one right-padded batch, with where each
+/// response sits in the training forward's `[B, T-1]` outputs: the input
+/// of the RL and SFT losses.
+#[derive(Debug, Clone)]
+pub struct ResponseBatch {
+    pub batch: Batch,
+    /// `[B, R]` u32: for response token k of row b, its position in the
+    /// forward's outputs (the logits that predict it); padding repeats
+    /// a valid position and is masked.
+    pub index: Tensor,
+    /// `[B, R]` f32: 1 on real response tokens.
+    pub mask: Tensor,
+    /// R: the longest response (at least 1).
+    pub width: usize,
+}
+
+impl ResponseBatch {
+    /// `(prompt, response)` token id pairs; every prompt must be non-empty.
+    pub fn new(pairs: &[(&[u32], &[u32])], pad: u32, dev: &Device) -> Result<ResponseBatch> {
+        let seqs: Vec<Vec<u32>> = pairs.iter().map(|(p, r)| [*p, *r].concat()).collect();
+        let batch = Batch::right_padded(&seqs, pad, dev)?;
+        let width = pairs.iter().map(|(_, r)| r.len()).max().unwrap_or(0).max(1);
+        let (mut index, mut mask) = (Vec::new(), Vec::new());
+        for (p, r) in pairs {
+            if p.is_empty() {
+                return Err(crate::ModelError::Invalid(
+                    "a response needs a non-empty prompt".into(),
+                ));
+            }
+            let start = (p.len() - 1) as u32;
+            for k in 0..width {
+                let real = k < r.len();
+                index.push(if real { start + k as u32 } else { start });
+                mask.push(if real { 1f32 } else { 0.0 });
+            }
+        }
+        let b = pairs.len();
+        Ok(ResponseBatch {
+            batch,
+            index: Tensor::from_vec(index, (b, width), dev)?,
+            mask: Tensor::from_vec(mask, (b, width), dev)?,
+            width,
+        })
+    }
+}
+
 /// Per-token outputs of the training forward.
 #[derive(Debug, Clone)]
 pub struct TokenLogprobs {

@@ -24,7 +24,7 @@ use std::time::Instant;
 use artifacts::metrics::MetricsRow;
 use artifacts::scored::ScoredRow;
 use candle_core::{DType, Device, Tensor};
-use model::model::Batch;
+use model::model::ResponseBatch;
 use model::{Checkpoint, Critic};
 use rl::{AdvantageEstimator, ClipRange, KlEstimator, KlPlacement, LossAgg};
 use train::{AdamW, AdamWConfig, GradAccum, Params, OPTIMIZER_FILE};
@@ -205,44 +205,30 @@ struct Sample {
     response_len: usize,
 }
 
-/// A micro-batch: the padded batch of its rows and where their responses
-/// sit in the forward's `[b, T-1]` outputs.
+/// A micro-batch: its rows and their prompt + response batch.
 struct Micro {
-    batch: Batch,
-    /// `[b, Rm]` u32: position in the forward output of each response token
-    index: Tensor,
-    /// `[b, Rm]` f32: 1 on real response tokens
-    mask: Tensor,
+    rb: ResponseBatch,
     rows: Vec<usize>,
-    width: usize,
+}
+
+impl std::ops::Deref for Micro {
+    type Target = ResponseBatch;
+    fn deref(&self) -> &ResponseBatch {
+        &self.rb
+    }
 }
 
 fn micro(samples: &[Sample], rows: &[usize], dev: &Device) -> Result<Micro> {
-    let seqs: Vec<Vec<u32>> = rows.iter().map(|&r| samples[r].ids.clone()).collect();
-    let batch = Batch::right_padded(&seqs, 0, dev)?;
-    let width = rows
+    let pairs: Vec<(&[u32], &[u32])> = rows
         .iter()
-        .map(|&r| samples[r].response_len)
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let (mut index, mut mask) = (Vec::new(), Vec::new());
-    for &r in rows {
-        let s = &samples[r];
-        let start = s.prompt_len.saturating_sub(1) as u32;
-        for k in 0..width {
-            let real = k < s.response_len;
-            index.push(if real { start + k as u32 } else { start });
-            mask.push(if real { 1f32 } else { 0.0 });
-        }
-    }
-    let b = rows.len();
+        .map(|&r| {
+            let s = &samples[r];
+            (&s.ids[..s.prompt_len], &s.ids[s.prompt_len..])
+        })
+        .collect();
     Ok(Micro {
-        batch,
-        index: Tensor::from_vec(index, (b, width), dev)?,
-        mask: Tensor::from_vec(mask, (b, width), dev)?,
+        rb: ResponseBatch::new(&pairs, 0, dev)?,
         rows: rows.to_vec(),
-        width,
     })
 }
 
