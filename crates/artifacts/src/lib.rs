@@ -5,6 +5,7 @@
 //! | stage     | file              | schema                  |
 //! |-----------|-------------------|-------------------------|
 //! | prep-math | prompts.parquet   | [`prompts::SCHEMA`]     |
+//! | prep-math | sft.parquet       | [`sft::SCHEMA`]         |
 //! | rollout   | rollouts.parquet  | [`rollouts::SCHEMA`]    |
 //! | verify    | scored.parquet    | [`scored::SCHEMA`]      |
 //! | ppo-step  | metrics.parquet   | [`metrics::SCHEMA`]     |
@@ -22,6 +23,7 @@ pub mod prompts;
 pub mod rollouts;
 pub mod schema;
 pub mod scored;
+pub mod sft;
 pub mod table;
 
 pub use atomic::AtomicFile;
@@ -79,8 +81,9 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Every stage's schema, in pipeline order.
-pub const ALL_SCHEMAS: [StageSchema; 5] = [
+pub const ALL_SCHEMAS: [StageSchema; 6] = [
     prompts::SCHEMA,
+    sft::SCHEMA,
     rollouts::SCHEMA,
     scored::SCHEMA,
     metrics::SCHEMA,

@@ -72,8 +72,13 @@ pub struct PromptRow {
 }
 
 pub fn write(path: impl AsRef<Path>, rows: &[PromptRow]) -> Result<()> {
+    write_table(path, &to_batch(rows))
+}
+
+/// The prompts columns of `rows`.
+pub(crate) fn to_batch(rows: &[PromptRow]) -> arrow::array::RecordBatch {
     let s = |f: fn(&PromptRow) -> &str| Arc::new(StringArray::from_iter_values(rows.iter().map(f)));
-    let b = batch(
+    batch(
         &SCHEMA,
         vec![
             s(|r| &r.id),
@@ -89,8 +94,7 @@ pub fn write(path: impl AsRef<Path>, rows: &[PromptRow]) -> Result<()> {
                 rows.iter().map(|r| r.metadata.as_deref()),
             )),
         ],
-    );
-    write_table(path, &b)
+    )
 }
 
 pub fn read(path: impl AsRef<Path>) -> Result<Vec<PromptRow>> {

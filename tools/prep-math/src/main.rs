@@ -138,6 +138,11 @@ struct OutputArgs {
     /// Skip bad rows (malformed JSON, missing field, empty answer) and count them, instead of failing.
     #[arg(long)]
     skip_bad: bool,
+    /// Also write a `response` column from this field of the raw record,
+    /// making an SFT set for sft-step: `--response-field solution` on MATH
+    /// gives the recipe's "8K MATH SFT" targets (solutions ending in \boxed{}).
+    #[arg(long)]
+    response_field: Option<String>,
 }
 
 /// A set of difficulty levels.
@@ -197,7 +202,32 @@ impl OutputArgs {
                 self.output.display()
             );
         }
-        artifacts::prompts::write(&self.output, &rows)?;
+        match &self.response_field {
+            None => artifacts::prompts::write(&self.output, &rows)?,
+            Some(field) => {
+                let pairs = rows
+                    .iter()
+                    .map(|r| {
+                        let meta: serde_json::Value = r
+                            .metadata
+                            .as_deref()
+                            .and_then(|m| serde_json::from_str(m).ok())
+                            .unwrap_or_default();
+                        match meta[field.as_str()].as_str() {
+                            Some(t) if !t.trim().is_empty() => Ok((r.clone(), t.to_string())),
+                            _ => bail!(
+                                "problem `{}` has no field `{field}` for --response-field (fields: {})",
+                                r.id,
+                                meta.as_object()
+                                    .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
+                                    .unwrap_or_default()
+                            ),
+                        }
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                artifacts::sft::write(&self.output, &pairs)?;
+            }
+        }
         let sources: Vec<String> = select::count_by_source(&rows)
             .iter()
             .map(|(s, n)| format!("{s} {n}"))

@@ -1,0 +1,12 @@
+# SimpleRL: long-CoT SFT on the recipe's questions first (`make sft`), then
+# the same RL from the SFT checkpoint (which is also the KL reference).
+# `make train CONFIG=simplerl` runs the SFT stage first when it is not done.
+# The SFT targets here are the MATH solutions of the 8K questions (the
+# seed's "8K MATH SFT" baseline); point SFT_DATA at a long-CoT set to
+# reproduce SimpleRL proper.
+SFT_DATA   ?= $(DATA)/sft-math.parquet
+SFT_OUT    ?= runs/$(RUN)/sft
+SFT_FLAGS  ?= --epochs 1 --batch-size 32 --micro-batch-size 2 --lr 1e-5 --warmup-steps 10 --save-every 20
+POLICY0    ?= $(SFT_OUT)
+PRE_TRAIN  ?= sft
+include pipelines/simplerl-zero.mk
