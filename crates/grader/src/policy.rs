@@ -17,6 +17,7 @@
 //! | Text | case-, space- and punctuation-insensitive; number words (`nine`) are numbers |
 //! | Multiple choice | `(C)`, `C`, `\textbf{(C)} 12` are the letter C |
 //! | Base subscripts | `1011_2` equals `1011_2` or `1011`, not its decimal value `11` |
+//! | An empty box (`\boxed{}`, `\boxed{{}}`, `\boxed{ \, }`) | **no answer** (reward -1, not -0.5): only braces and spacing is not a final answer, and rewarding it as a wrong answer pays a policy for copying the instruction's `\boxed{{}}` |
 
 use num_complex::Complex64;
 use num_traits::Signed;
@@ -41,6 +42,16 @@ const POINTS: [f64; 5] = [
 pub const FUEL: u64 = 200_000;
 /// Longest list compared element by element.
 const MAX_ITEMS: usize = 256;
+
+/// Whether an extracted answer has no content: only braces, whitespace
+/// and spacing commands.
+pub fn is_empty_answer(extracted: &str) -> bool {
+    let mut rest = extracted.to_string();
+    for spacing in ["\\,", "\\;", "\\:", "\\!", "\\quad", "\\qquad", "\\ ", "~"] {
+        rest = rest.replace(spacing, "");
+    }
+    rest.chars().all(|c| c.is_whitespace() || c == '{' || c == '}')
+}
 
 /// Whether `pred` is the same answer as `gold`.
 pub fn equivalent(gold: &Answer, pred: &Answer) -> bool {

@@ -56,7 +56,9 @@ pub fn grade_with(
     fallbacks: Fallbacks,
 ) -> Grade {
     let extracted = extract_answer(response, fallbacks).map(|(a, _)| a);
-    let has_answer = extracted.as_deref().is_some_and(|a| !a.trim().is_empty());
+    let has_answer = extracted
+        .as_deref()
+        .is_some_and(|a| !crate::policy::is_empty_answer(a));
     let correct = has_answer && crate::is_equivalent(gold, extracted.as_deref().unwrap_or(""));
     Grade {
         reward: scheme.reward(has_answer, correct),
@@ -77,6 +79,12 @@ mod tests {
         assert_eq!(grade(r"\boxed{5}", "4", &s).reward, -0.5);
         assert_eq!(grade("the answer is 4", "4", &s).reward, -1.0);
         assert_eq!(grade(r"\boxed{}", "4", &s).reward, -1.0);
+        // Empty boxes are no answer, however they are braced or spaced.
+        for empty in [r"\boxed{{}}", r"put it in \boxed{{}}.", r"\boxed{ \, }", r"\boxed{\quad}"] {
+            let g = grade(empty, "4", &s);
+            assert!(!g.has_answer && g.reward == -1.0, "{empty}: {g:?}");
+        }
+        assert_eq!(grade(r"\boxed{{4}}", "4", &s).reward, 1.0);
         let custom = RewardScheme {
             correct: 2.0,
             wrong: 0.0,
