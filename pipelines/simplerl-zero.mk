@@ -6,6 +6,9 @@
 # temperature 0.6, max 3000 new tokens, train batch 128... as below.
 
 ALGO             ?= ppo
+# The recipe's template for its prompts and the evaluation suite
+# (`make data-simplerl data-eval CONFIG=simplerl-zero`).
+TEMPLATE         = qwen-math-cot
 POLICY0          ?= $(MODEL)
 TRAIN_PROMPTS    ?= $(DATA)/simplerl-zero.parquet
 # 8,884 prompts / 128 per iteration.
