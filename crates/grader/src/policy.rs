@@ -50,7 +50,8 @@ pub fn is_empty_answer(extracted: &str) -> bool {
     for spacing in ["\\,", "\\;", "\\:", "\\!", "\\quad", "\\qquad", "\\ ", "~"] {
         rest = rest.replace(spacing, "");
     }
-    rest.chars().all(|c| c.is_whitespace() || c == '{' || c == '}')
+    rest.chars()
+        .all(|c| c.is_whitespace() || c == '{' || c == '}')
 }
 
 /// Whether `pred` is the same answer as `gold`.

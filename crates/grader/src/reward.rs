@@ -80,7 +80,12 @@ mod tests {
         assert_eq!(grade("the answer is 4", "4", &s).reward, -1.0);
         assert_eq!(grade(r"\boxed{}", "4", &s).reward, -1.0);
         // Empty boxes are no answer, however they are braced or spaced.
-        for empty in [r"\boxed{{}}", r"put it in \boxed{{}}.", r"\boxed{ \, }", r"\boxed{\quad}"] {
+        for empty in [
+            r"\boxed{{}}",
+            r"put it in \boxed{{}}.",
+            r"\boxed{ \, }",
+            r"\boxed{\quad}",
+        ] {
             let g = grade(empty, "4", &s);
             assert!(!g.has_answer && g.reward == -1.0, "{empty}: {g:?}");
         }

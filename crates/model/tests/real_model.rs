@@ -45,7 +45,7 @@ fn top1_agrees_with_candle_quantized_llama() {
     assert!(ids.len() > 60);
 
     let ck = model::Checkpoint::load(&dir, &Device::Cpu, DType::F32).unwrap();
-    let batch = Batch::right_padded(&[ids.clone()], 0, &Device::Cpu).unwrap();
+    let batch = Batch::right_padded(std::slice::from_ref(&ids), 0, &Device::Cpu).unwrap();
     let mask = ck
         .model
         .attention_mask(&[vec![1u8; ids.len()]], ids.len())

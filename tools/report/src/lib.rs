@@ -117,13 +117,16 @@ pub fn iter_stats(iteration: i64, rows: &[ScoredRow], words: &[String]) -> IterS
     }
 }
 
+/// Points of a chart line: (x, y).
+pub type Points = [(f64, f64)];
+
 /// A line chart as SVG: `series` of (name, points), optional band
 /// (lower, upper points) drawn under the first series.
 pub fn line_chart(
     title: &str,
     y_label: &str,
     series: &[(&str, Vec<(f64, f64)>)],
-    band: Option<(&[(f64, f64)], &[(f64, f64)])>,
+    band: Option<(&Points, &Points)>,
 ) -> Result<String> {
     let mut svg = String::new();
     let err = |e: &dyn std::fmt::Display| ReportError::Chart(title.to_string(), e.to_string());

@@ -4,8 +4,8 @@
 //!
 //! Cross-entropy on response tokens only (the prompt is context, never a
 //! target), micro-batches with gradient accumulation, AdamW and a warmup
-//! + cosine or linear schedule from the `train` crate (the same machinery
-//! as ppo-step). The output checkpoint carries its optimizer state, whose
+//! then cosine or linear schedule from the `train` crate (the same
+//! machinery as ppo-step). The output checkpoint carries its optimizer state, whose
 //! step count tells a restarted run where the schedule and the data order
 //! stand: re-running the same command resumes.
 

@@ -174,7 +174,7 @@ pub fn verify_file(
             };
             let g = grader::grade_with(response, gold, &opts.scheme, opts.fallbacks);
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if n % 256 == 0 {
+            if n.is_multiple_of(256) {
                 progress(n);
             }
             g
