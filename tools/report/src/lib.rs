@@ -149,16 +149,20 @@ pub fn line_chart(
             x1 = x0 + 1.0;
         }
         let pad = ((y1 - y0) * 0.08).max(1e-3);
+        // Headroom above the data for the legend.
+        let top = pad + (y1 - y0).max(1e-3) * 0.12 * series.len() as f64;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 18))
             .margin(10)
             .x_label_area_size(32)
             .y_label_area_size(56)
-            .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
+            .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + top))
             .map_err(|e| err(&e))?;
         chart
             .configure_mesh()
             .x_desc("iteration")
+            .x_labels(((x1 - x0) as usize + 1).min(13))
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .y_desc(y_label)
             .light_line_style(WHITE.mix(0.0))
             .draw()
