@@ -17,6 +17,7 @@
 //! | Text | case-, space- and punctuation-insensitive; number words (`nine`) are numbers |
 //! | Multiple choice | `(C)`, `C`, `\textbf{(C)} 12` are the letter C |
 //! | Base subscripts | `1011_2` equals `1011_2` or `1011`, not its decimal value `11` |
+//! | Unevaluated arithmetic (`65 + 21`, `5 \times 6`) for a number gold (`86`) | **wrong**: sums and products of plain numbers are the question, not its answer (a policy rewarded for them learns to copy the question into the box). Fractions, mixed numbers, scientific notation, radicals and powers are final forms and still compare by value |
 //! | An empty box (`\boxed{}`, `\boxed{{}}`, `\boxed{ \, }`) | **no answer** (reward -1, not -0.5): only braces and spacing is not a final answer, and rewarding it as a wrong answer pays a policy for copying the instruction's `\boxed{{}}` |
 
 use num_complex::Complex64;
@@ -62,6 +63,9 @@ pub fn equivalent(gold: &Answer, pred: &Answer) -> bool {
     if gold.text == pred.text && gold.percent == pred.percent {
         return true;
     }
+    if is_number(&gold.expr) && is_unevaluated_arithmetic(&pred.expr) {
+        return false;
+    }
     let mut fuel = Fuel(FUEL);
     let fuel = &mut fuel;
     match (gold.percent, pred.percent) {
@@ -72,6 +76,31 @@ pub fn equivalent(gold: &Answer, pred: &Answer) -> bool {
             eq(&gold.expr, &pred.expr, fuel) || eq(&hundredth(&gold.expr), &pred.expr, fuel)
         }
         _ => eq(&gold.expr, &pred.expr, fuel),
+    }
+}
+
+/// A plain number: `7`, `-3`, `2.5`, `\frac{3}{4}`.
+fn is_number(e: &Expr) -> bool {
+    match e {
+        Expr::Num { .. } => true,
+        Expr::Neg(a) => matches!(**a, Expr::Num { .. }),
+        Expr::Div(a, b) => matches!(**a, Expr::Num { .. }) && matches!(**b, Expr::Num { .. }),
+        _ => false,
+    }
+}
+
+/// A sum or product whose terms are all plain integers or decimals
+/// (`65 + 21`, `15 - 8`, `5 \times 6`); not a mixed number or fraction
+/// (whose parts are a fraction), nor scientific notation (a power).
+fn is_unevaluated_arithmetic(e: &Expr) -> bool {
+    let literal = |x: &Expr| match x {
+        Expr::Num { .. } => true,
+        Expr::Neg(a) => matches!(**a, Expr::Num { .. }),
+        _ => false,
+    };
+    match e {
+        Expr::Add(xs) | Expr::Mul(xs) => xs.len() >= 2 && xs.iter().all(literal),
+        _ => false,
     }
 }
 

@@ -90,6 +90,14 @@ mod tests {
             assert!(!g.has_answer && g.reward == -1.0, "{empty}: {g:?}");
         }
         assert_eq!(grade(r"\boxed{{4}}", "4", &s).reward, 1.0);
+        // The question copied into the box is not its answer; final forms are.
+        assert_eq!(grade(r"\boxed{65 + 21}", "86", &s).reward, -0.5);
+        assert_eq!(grade(r"\boxed{5 \times 6}", "30", &s).reward, -0.5);
+        for ok in [r"\boxed{86}", r"\boxed{86.0}", r"\boxed{\frac{172}{2}}"] {
+            assert_eq!(grade(ok, "86", &s).reward, 1.0, "{ok}");
+        }
+        assert_eq!(grade(r"\boxed{1\frac{4}{5}}", "9/5", &s).reward, 1.0);
+        assert_eq!(grade(r"\boxed{3 \times 10^{5}}", "300000", &s).reward, 1.0);
         let custom = RewardScheme {
             correct: 2.0,
             wrong: 0.0,
