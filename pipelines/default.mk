@@ -15,7 +15,7 @@ TOP_P            ?= 1.0
 ROLLOUT_BATCH    ?= 64
 # A 135M model with 64 samples a step needs a larger step than the 7B
 # recipe's 5e-7 to move within an hour.
-ACTOR_LR         ?= 1e-5
+ACTOR_LR         ?= 2e-5
 CRITIC_LR        ?= 1e-5
 KL_COEF          ?= 0.01
 TRAIN_BATCH      ?= 32
