@@ -9,6 +9,7 @@ ALGO             ?= ppo
 # The recipe's template for its prompts and the evaluation suite
 # (`make data-simplerl data-eval CONFIG=simplerl-zero`).
 TEMPLATE         = qwen-math-cot
+INSTRUCTION      =
 POLICY0          ?= $(MODEL)
 TRAIN_PROMPTS    ?= $(DATA)/simplerl-zero.parquet
 # 8,884 prompts / 128 per iteration.
