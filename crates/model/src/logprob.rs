@@ -27,11 +27,11 @@ fn contiguous_rows<'a>(
     Ok((&s[start..end], n, v))
 }
 
-/// (max, log-sum-exp) of a row scaled by `inv_t`.
-fn lse(row: &[f32], inv_t: f32) -> (f32, f32) {
+/// Log-sum-exp of a row scaled by `inv_t`.
+fn lse(row: &[f32], inv_t: f32) -> f32 {
     let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) * inv_t;
     let s: f32 = row.iter().map(|&x| (x * inv_t - m).exp()).sum();
-    (m, m + s.ln())
+    m + s.ln()
 }
 
 impl CustomOp1 for TargetLogprob {
@@ -48,7 +48,7 @@ impl CustomOp1 for TargetLogprob {
         let out: Vec<f32> = x
             .par_chunks(v)
             .zip(self.targets.par_iter())
-            .map(|(row, &t)| row[t as usize] * self.inv_t - lse(row, self.inv_t).1)
+            .map(|(row, &t)| row[t as usize] * self.inv_t - lse(row, self.inv_t))
             .collect();
         Ok((CpuStorage::F32(out), Shape::from(n)))
     }
@@ -70,7 +70,7 @@ impl CustomOp1 for TargetLogprob {
             .zip(x.par_chunks(v))
             .zip(self.targets.par_iter().zip(g.par_iter()))
             .for_each(|((o, row), (&t, &gi))| {
-                let (_, l) = lse(row, self.inv_t);
+                let l = lse(row, self.inv_t);
                 let k = gi * self.inv_t;
                 for (o, &xj) in o.iter_mut().zip(row) {
                     *o = -k * (xj * self.inv_t - l).exp();
@@ -101,7 +101,7 @@ impl CustomOp1 for RowEntropy {
         let out: Vec<f32> = x
             .par_chunks(v)
             .map(|row| {
-                let (_, l) = lse(row, self.inv_t);
+                let l = lse(row, self.inv_t);
                 // H = lse - sum p z
                 let pz: f32 = row
                     .iter()
