@@ -7,6 +7,9 @@ use candle_core::{DType, IndexOp, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use rayon::prelude::*;
+
+use crate::cpu::{CpuCache, CpuDecoder};
 use crate::model::{Batch, KvCache, Model};
 use crate::Result;
 
@@ -61,78 +64,191 @@ pub struct Generation {
     pub finish_reason: FinishReason,
 }
 
-/// Generate for every prompt; `seeds[i]` seeds row i's sampler, so a row's
-/// output does not depend on which other rows share its batch.
-/// `stop(i, tokens)` may end row i early (stop strings).
+/// What generation runs on: the packed [`CpuDecoder`] for an f32 model on
+/// the CPU (built once, so keep the engine across calls), candle's forward
+/// otherwise (CUDA, bf16).
+pub enum Engine<'a> {
+    Cpu(Box<CpuDecoder>),
+    Candle(&'a Model),
+}
+
+impl<'a> Engine<'a> {
+    /// The fastest engine for `model`; it copies the weights, so build a
+    /// new one after the model is updated.
+    pub fn new(model: &'a Model) -> Result<Engine<'a>> {
+        if model.device().is_cpu() && model.dtype() == DType::F32 {
+            Ok(Engine::Cpu(Box::new(CpuDecoder::new(model)?)))
+        } else {
+            Ok(Engine::Candle(model))
+        }
+    }
+
+    /// Generate for every prompt; `seeds[i]` seeds row i's sampler, so a
+    /// row's output does not depend on which other rows share its batch.
+    /// `stop(i, tokens)` may end row i early (stop strings); `on_step` is
+    /// told how many rows are still running after each token.
+    pub fn generate(
+        &self,
+        prompts: &[Vec<u32>],
+        seeds: &[u64],
+        params: &SamplingParams,
+        stop: &dyn Fn(usize, &[u32]) -> bool,
+        mut on_step: impl FnMut(usize),
+    ) -> Result<Vec<Generation>> {
+        let b = prompts.len();
+        let mut rngs: Vec<ChaCha8Rng> = seeds
+            .iter()
+            .map(|&s| ChaCha8Rng::seed_from_u64(s))
+            .collect();
+        let mut out: Vec<Generation> = (0..b)
+            .map(|_| Generation {
+                tokens: vec![],
+                logprobs: vec![],
+                finish_reason: FinishReason::Length,
+            })
+            .collect();
+        if b == 0 || params.max_new_tokens == 0 {
+            return Ok(out);
+        }
+        let mut state = State::prefill(self, prompts, params.max_new_tokens)?;
+        let mut done = vec![false; b];
+        for _step in 0..params.max_new_tokens {
+            let logits = state.logits();
+            let vocab = logits.len() / b;
+            let picks: Vec<Option<(u32, f32)>> = rngs
+                .par_iter_mut()
+                .enumerate()
+                .map(|(i, rng)| {
+                    (!done[i]).then(|| sample(&logits[i * vocab..(i + 1) * vocab], params, rng))
+                })
+                .collect();
+            let mut next = vec![0u32; b];
+            for (i, pick) in picks.into_iter().enumerate() {
+                let Some((tok, lp)) = pick else { continue };
+                next[i] = tok;
+                out[i].tokens.push(tok);
+                out[i].logprobs.push(lp);
+                if params.stop_token_ids.contains(&tok) || stop(i, &out[i].tokens) {
+                    done[i] = true;
+                    out[i].finish_reason = FinishReason::Stop;
+                }
+            }
+            on_step(b - done.iter().filter(|d| **d).count());
+            if done.iter().all(|d| *d)
+                || out.iter().all(|o| o.tokens.len() >= params.max_new_tokens)
+            {
+                break;
+            }
+            state.step(next)?;
+        }
+        Ok(out)
+    }
+}
+
+/// A batch being generated: its cache, positions and the logits of the
+/// last token of each row ([B, V] row-major).
+enum State<'e> {
+    Cpu {
+        dec: &'e CpuDecoder,
+        cache: CpuCache,
+        next_pos: Vec<u32>,
+        logits: Vec<f32>,
+    },
+    Candle {
+        model: &'e Model,
+        cache: KvCache,
+        key_mask: Vec<Vec<u8>>,
+        next_pos: Vec<u32>,
+        logits: Vec<f32>,
+    },
+}
+
+impl<'e> State<'e> {
+    /// Run the left-padded prompts through the model.
+    fn prefill(engine: &'e Engine, prompts: &[Vec<u32>], max_new: usize) -> Result<State<'e>> {
+        let b = prompts.len();
+        let t = prompts.iter().map(Vec::len).max().unwrap_or(0);
+        let next_pos: Vec<u32> = prompts.iter().map(|p| p.len() as u32).collect();
+        match engine {
+            Engine::Cpu(dec) => {
+                let (mut ids, mut pos, mut valid) = (vec![0u32; b * t], vec![0u32; b * t], vec![false; b * t]);
+                for (r, p) in prompts.iter().enumerate() {
+                    let pad = t - p.len();
+                    for (j, &id) in p.iter().enumerate() {
+                        ids[r * t + pad + j] = id;
+                        pos[r * t + pad + j] = j as u32;
+                        valid[r * t + pad + j] = true;
+                    }
+                }
+                let mut cache = dec.new_cache(b, t + max_new);
+                let logits = dec.forward(&ids, &pos, &valid, t, &mut cache)?;
+                Ok(State::Cpu { dec, cache, next_pos, logits })
+            }
+            Engine::Candle(model) => {
+                let dev = model.device().clone();
+                let batch = Batch::left_padded(prompts, 0, &dev)?;
+                let key_mask: Vec<Vec<u8>> = batch.mask.to_vec2::<u8>()?;
+                let mask = model.attention_mask(&key_mask, t)?;
+                let mut cache = KvCache::new(model, b, t + max_new)?;
+                let hidden =
+                    model.forward_hidden(&batch.ids, &batch.positions, &mask, Some(&mut cache))?;
+                let logits = candle_logits(model, &hidden.i((.., t - 1..t, ..))?)?;
+                Ok(State::Candle { model, cache, key_mask, next_pos, logits })
+            }
+        }
+    }
+
+    fn logits(&self) -> &[f32] {
+        match self {
+            State::Cpu { logits, .. } | State::Candle { logits, .. } => logits,
+        }
+    }
+
+    /// Append one token to every row.
+    fn step(&mut self, next: Vec<u32>) -> Result<()> {
+        match self {
+            State::Cpu { dec, cache, next_pos, logits } => {
+                let valid = vec![true; next.len()];
+                *logits = dec.forward(&next, next_pos, &valid, 1, cache)?;
+                next_pos.iter_mut().for_each(|p| *p += 1);
+            }
+            State::Candle { model, cache, key_mask, next_pos, logits } => {
+                let (b, dev) = (next.len(), model.device().clone());
+                for km in key_mask.iter_mut() {
+                    km.push(1);
+                }
+                let ids = Tensor::from_vec(next, (b, 1), &dev)?;
+                let pos = Tensor::from_vec(next_pos.clone(), (b, 1), &dev)?;
+                next_pos.iter_mut().for_each(|p| *p += 1);
+                let mask = model.attention_mask(key_mask, 1)?;
+                let hidden = model.forward_hidden(&ids, &pos, &mask, Some(cache))?;
+                *logits = candle_logits(model, &hidden)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Logits of hidden states [B, 1, H] as [B, V] row-major f32.
+fn candle_logits(model: &Model, hidden: &Tensor) -> Result<Vec<f32>> {
+    Ok(model
+        .logits(hidden)?
+        .to_dtype(DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?)
+}
+
+/// [`Engine::generate`] on a new engine for `model` (which copies the
+/// weights on the CPU: callers that generate repeatedly keep an engine).
 pub fn generate(
     model: &Model,
     prompts: &[Vec<u32>],
     seeds: &[u64],
     params: &SamplingParams,
     stop: &dyn Fn(usize, &[u32]) -> bool,
-    mut on_step: impl FnMut(usize),
+    on_step: impl FnMut(usize),
 ) -> Result<Vec<Generation>> {
-    let b = prompts.len();
-    let dev = model.device().clone();
-    let mut rngs: Vec<ChaCha8Rng> = seeds
-        .iter()
-        .map(|&s| ChaCha8Rng::seed_from_u64(s))
-        .collect();
-    let mut out: Vec<Generation> = (0..b)
-        .map(|_| Generation {
-            tokens: vec![],
-            logprobs: vec![],
-            finish_reason: FinishReason::Length,
-        })
-        .collect();
-    if b == 0 || params.max_new_tokens == 0 {
-        return Ok(out);
-    }
-    let batch = Batch::left_padded(prompts, 0, &dev)?;
-    let t = batch.ids.dim(1)?;
-    let mut key_mask: Vec<Vec<u8>> = batch.mask.to_vec2::<u8>()?;
-    let mask = model.attention_mask(&key_mask, t)?;
-    let mut cache = KvCache::new(model, b, t + params.max_new_tokens)?;
-    let hidden = model.forward_hidden(&batch.ids, &batch.positions, &mask, Some(&mut cache))?;
-    let mut last_hidden = hidden.i((.., t - 1..t, ..))?;
-    let mut next_pos: Vec<u32> = prompts.iter().map(|p| p.len() as u32).collect();
-    let mut done = vec![false; b];
-    for _step in 0..params.max_new_tokens {
-        let logits = model
-            .logits(&last_hidden)?
-            .squeeze(1)?
-            .to_dtype(DType::F32)?
-            .to_vec2::<f32>()?;
-        let mut next = vec![0u32; b];
-        for i in 0..b {
-            if done[i] {
-                continue;
-            }
-            let (tok, lp) = sample(&logits[i], params, &mut rngs[i]);
-            next[i] = tok;
-            out[i].tokens.push(tok);
-            out[i].logprobs.push(lp);
-            if params.stop_token_ids.contains(&tok) || stop(i, &out[i].tokens) {
-                done[i] = true;
-                out[i].finish_reason = FinishReason::Stop;
-            }
-        }
-        on_step(b - done.iter().filter(|d| **d).count());
-        if done.iter().all(|d| *d) || out.iter().all(|o| o.tokens.len() >= params.max_new_tokens) {
-            break;
-        }
-        for km in key_mask.iter_mut() {
-            km.push(1);
-        }
-        let ids = Tensor::from_vec(next, (b, 1), &dev)?;
-        let pos = Tensor::from_vec(next_pos.clone(), (b, 1), &dev)?;
-        for p in next_pos.iter_mut() {
-            *p += 1;
-        }
-        let mask = model.attention_mask(&key_mask, 1)?;
-        last_hidden = model.forward_hidden(&ids, &pos, &mask, Some(&mut cache))?;
-    }
-    Ok(out)
+    Engine::new(model)?.generate(prompts, seeds, params, stop, on_step)
 }
 
 /// Sample one token from `logits`; returns it and its log-prob under the

@@ -11,10 +11,13 @@
 //! - [`model::Model`]: the decoder; [`model::Model::token_logprobs`] is the
 //!   training forward;
 //! - [`generate`]: batched KV-cache sampling with per-token log-probs;
+//! - [`cpu`]: the inference forward generation runs on the CPU (packed
+//!   weights, a register-blocked matmul, fused attention);
 //! - [`checkpoint`]: load and save an HF-layout directory.
 
 pub mod checkpoint;
 pub mod config;
+pub mod cpu;
 pub mod critic;
 pub mod generate;
 pub mod gguf;

@@ -11,8 +11,8 @@ use crate::{Config, Result};
 const MASKED: f64 = -1e9;
 
 #[derive(Debug, Clone)]
-struct RmsNorm {
-    weight: Tensor,
+pub(crate) struct RmsNorm {
+    pub(crate) weight: Tensor,
     eps: f64,
 }
 
@@ -32,9 +32,9 @@ impl RmsNorm {
 
 /// Rotary embeddings in HF's rotate-half layout, from a cos/sin table.
 #[derive(Debug, Clone)]
-struct Rope {
-    cos: Tensor,
-    sin: Tensor,
+pub(crate) struct Rope {
+    pub(crate) cos: Tensor,
+    pub(crate) sin: Tensor,
 }
 
 impl Rope {
@@ -77,11 +77,11 @@ pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
 }
 
 #[derive(Debug, Clone)]
-struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
-    o_proj: Linear,
+pub(crate) struct Attention {
+    pub(crate) q_proj: Linear,
+    pub(crate) k_proj: Linear,
+    pub(crate) v_proj: Linear,
+    pub(crate) o_proj: Linear,
     n_heads: usize,
     n_kv: usize,
     head_dim: usize,
@@ -199,10 +199,10 @@ impl Attention {
 }
 
 #[derive(Debug, Clone)]
-struct Mlp {
-    gate_proj: Linear,
-    up_proj: Linear,
-    down_proj: Linear,
+pub(crate) struct Mlp {
+    pub(crate) gate_proj: Linear,
+    pub(crate) up_proj: Linear,
+    pub(crate) down_proj: Linear,
 }
 
 impl Mlp {
@@ -224,21 +224,21 @@ impl Mlp {
 }
 
 #[derive(Debug, Clone)]
-struct Layer {
-    self_attn: Attention,
-    mlp: Mlp,
-    input_layernorm: RmsNorm,
-    post_attention_layernorm: RmsNorm,
+pub(crate) struct Layer {
+    pub(crate) self_attn: Attention,
+    pub(crate) mlp: Mlp,
+    pub(crate) input_layernorm: RmsNorm,
+    pub(crate) post_attention_layernorm: RmsNorm,
 }
 
 /// The decoder.
 #[derive(Debug, Clone)]
 pub struct Model {
-    embed_tokens: Embedding,
-    layers: Vec<Layer>,
-    norm: RmsNorm,
-    lm_head: Option<Linear>,
-    rope: Rope,
+    pub(crate) embed_tokens: Embedding,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) norm: RmsNorm,
+    pub(crate) lm_head: Option<Linear>,
+    pub(crate) rope: Rope,
     cfg: Config,
     device: Device,
     dtype: DType,
@@ -409,6 +409,9 @@ impl Model {
     }
     pub fn device(&self) -> &Device {
         &self.device
+    }
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     /// The additive attention mask [B, 1, T, S] for `t` new queries over

@@ -4,7 +4,7 @@
 //! checkpoints round-trip.
 
 use candle_core::{DType, Device, Tensor};
-use model::generate::{generate, SamplingParams};
+use model::generate::{generate, Engine, SamplingParams};
 use model::model::Batch;
 use model::{Checkpoint, Config};
 
@@ -193,47 +193,53 @@ fn fused_logprobs_match_the_plain_path() {
     }
 }
 
+/// Both engines (the packed CPU decoder and candle's forward, which CUDA
+/// uses) on Llama tied / untied and Qwen2 (q/k/v biases), left-padded
+/// prompts of different lengths, GQA.
 #[test]
 fn sampled_logprobs_equal_the_training_forward() {
-    let ck = Checkpoint::random(tiny("llama", false), &Device::Cpu, DType::F32).unwrap();
-    let prompts = seqs();
-    let params = SamplingParams {
-        max_new_tokens: 12,
-        temperature: 1.0,
-        top_p: 1.0,
-        top_k: None,
-        stop_token_ids: vec![],
-    };
-    let gens = generate(
-        &ck.model,
-        &prompts,
-        &[1, 2, 3],
-        &params,
-        &|_, _| false,
-        |_| {},
-    )
-    .unwrap();
-    let full: Vec<Vec<u32>> = prompts
-        .iter()
-        .zip(&gens)
-        .map(|(p, g)| [p.clone(), g.tokens.clone()].concat())
-        .collect();
-    let batch = Batch::right_padded(&full, 0, &Device::Cpu).unwrap();
-    let lp = ck
-        .model
-        .token_logprobs(&batch, 1.0)
-        .unwrap()
-        .logprobs
-        .to_vec2::<f32>()
-        .unwrap();
-    let mut max_diff = 0f32;
-    for (i, (p, g)) in prompts.iter().zip(&gens).enumerate() {
-        assert_eq!(g.tokens.len(), 12);
-        for (j, &l) in g.logprobs.iter().enumerate() {
-            max_diff = max_diff.max((lp[i][p.len() - 1 + j] - l).abs());
+    for (ty, tied) in [("llama", false), ("llama", true), ("qwen2", false)] {
+        let ck = Checkpoint::random(tiny(ty, tied), &Device::Cpu, DType::F32).unwrap();
+        let prompts = seqs();
+        let params = SamplingParams {
+            max_new_tokens: 12,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: None,
+            stop_token_ids: vec![],
+        };
+        let engines = [Engine::new(&ck.model).unwrap(), Engine::Candle(&ck.model)];
+        assert!(matches!(engines[0], Engine::Cpu(_)), "f32 on the CPU uses the packed decoder");
+        for (e, engine) in engines.iter().enumerate() {
+            let gens = engine
+                .generate(&prompts, &[1, 2, 3], &params, &|_, _| false, |_| {})
+                .unwrap();
+            let full: Vec<Vec<u32>> = prompts
+                .iter()
+                .zip(&gens)
+                .map(|(p, g)| [p.clone(), g.tokens.clone()].concat())
+                .collect();
+            let batch = Batch::right_padded(&full, 0, &Device::Cpu).unwrap();
+            let lp = ck
+                .model
+                .token_logprobs(&batch, 1.0)
+                .unwrap()
+                .logprobs
+                .to_vec2::<f32>()
+                .unwrap();
+            let mut max_diff = 0f32;
+            for (i, (p, g)) in prompts.iter().zip(&gens).enumerate() {
+                assert_eq!(g.tokens.len(), 12);
+                for (j, &l) in g.logprobs.iter().enumerate() {
+                    max_diff = max_diff.max((lp[i][p.len() - 1 + j] - l).abs());
+                }
+            }
+            assert!(
+                max_diff < 1e-4,
+                "{ty} tied={tied} engine {e}: max |sampled - forward| = {max_diff}"
+            );
         }
     }
-    assert!(max_diff < 1e-4, "max |sampled - forward| = {max_diff}");
 }
 
 #[test]
