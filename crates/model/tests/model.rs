@@ -195,12 +195,14 @@ fn fused_logprobs_match_the_plain_path() {
 
 /// Both engines (the packed CPU decoder and candle's forward, which CUDA
 /// uses) on Llama tied / untied and Qwen2 (q/k/v biases), left-padded
-/// prompts of different lengths, GQA.
+/// prompts of different lengths, GQA, a prompt sampled twice.
 #[test]
 fn sampled_logprobs_equal_the_training_forward() {
     for (ty, tied) in [("llama", false), ("llama", true), ("qwen2", false)] {
         let ck = Checkpoint::random(tiny(ty, tied), &Device::Cpu, DType::F32).unwrap();
-        let prompts = seqs();
+        // Two samples of one prompt: they share its prefill.
+        let mut prompts = seqs();
+        prompts.push(prompts[1].clone());
         let params = SamplingParams {
             max_new_tokens: 12,
             temperature: 1.0,
@@ -209,10 +211,13 @@ fn sampled_logprobs_equal_the_training_forward() {
             stop_token_ids: vec![],
         };
         let engines = [Engine::new(&ck.model).unwrap(), Engine::Candle(&ck.model)];
-        assert!(matches!(engines[0], Engine::Cpu(_)), "f32 on the CPU uses the packed decoder");
+        assert!(
+            matches!(engines[0], Engine::Cpu(_)),
+            "f32 on the CPU uses the packed decoder"
+        );
         for (e, engine) in engines.iter().enumerate() {
             let gens = engine
-                .generate(&prompts, &[1, 2, 3], &params, &|_, _| false, |_| {})
+                .generate(&prompts, &[1, 2, 3, 4], &params, &|_, _| false, |_| {})
                 .unwrap();
             let full: Vec<Vec<u32>> = prompts
                 .iter()

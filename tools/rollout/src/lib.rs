@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use artifacts::prompts::PromptRow;
 use artifacts::rollouts::RolloutRow;
-use model::generate::{generate, SamplingParams};
+use model::generate::{Engine, SamplingParams};
 use model::tokenizer::Tokenizer;
 use model::{Checkpoint, DType, Device};
 
@@ -141,6 +141,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
     let policy = opts.policy.display().to_string();
     let mut rows: Vec<RolloutRow> = Vec::with_capacity(jobs.len());
     let mut summary = Summary::default();
+    let engine = Engine::new(&ck.model)?;
     for chunk in jobs.chunks(opts.batch_size) {
         let batch_prompts: Vec<Vec<u32>> = chunk.iter().map(|&(w, _)| work[w].1.clone()).collect();
         let seeds: Vec<u64> = chunk
@@ -155,14 +156,9 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
             let text = tok.decode(tail).unwrap_or_default();
             opts.stop.iter().any(|s| text.contains(s.as_str()))
         };
-        let gens = generate(
-            &ck.model,
-            &batch_prompts,
-            &seeds,
-            &params,
-            &stop,
-            |active| progress(active as u64, 0),
-        )?;
+        let gens = engine.generate(&batch_prompts, &seeds, &params, &stop, |active| {
+            progress(active as u64, 0)
+        })?;
         for (&(w, s), g) in chunk.iter().zip(gens) {
             let (p, ids) = &work[w];
             let content: Vec<u32> = g

@@ -182,7 +182,14 @@ mod x86 {
 mod tests {
     use super::*;
 
-    fn reference(x: &[f32], w: &[f32], b: Option<&[f32]>, m: usize, n: usize, k: usize) -> Vec<f32> {
+    fn reference(
+        x: &[f32],
+        w: &[f32],
+        b: Option<&[f32]>,
+        m: usize,
+        n: usize,
+        k: usize,
+    ) -> Vec<f32> {
         let mut y = vec![0f32; m * n];
         for i in 0..m {
             for j in 0..n {
@@ -200,11 +207,20 @@ mod tests {
     fn matches_the_definition_on_ragged_shapes() {
         let mut seed = 7u64;
         let mut rnd = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
         };
         // Rows around MR and MC, outputs around NR, odd k.
-        for &(m, n, k) in &[(1, 1, 1), (5, 17, 3), (7, 33, 9), (16, 48, 64), (100, 31, 13), (193, 70, 5)] {
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (5, 17, 3),
+            (7, 33, 9),
+            (16, 48, 64),
+            (100, 31, 13),
+            (193, 70, 5),
+        ] {
             let x: Vec<f32> = (0..m * k).map(|_| rnd()).collect();
             let w: Vec<f32> = (0..n * k).map(|_| rnd()).collect();
             let b: Vec<f32> = (0..n).map(|_| rnd()).collect();

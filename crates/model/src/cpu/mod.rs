@@ -131,6 +131,33 @@ impl CpuDecoder {
         }
     }
 
+    /// A cache of `rows.len()` rows, row i a copy of `self`'s row `rows[i]`
+    /// (so prompts shared by several samples are run through the model
+    /// once), with room for `capacity` positions.
+    pub fn gather(&self, src: &CpuCache, rows: &[usize], capacity: usize) -> CpuCache {
+        assert!(capacity >= src.len, "capacity below the cached length");
+        let mut dst = self.new_cache(rows.len(), capacity);
+        let (nkv, hd) = (self.cfg.num_kv_heads(), self.cfg.head_dim());
+        let copy = |from: &[f32], to: &mut [f32]| {
+            for (r, &s) in rows.iter().enumerate() {
+                for g in 0..nkv {
+                    let a = (s * nkv + g) * src.capacity * hd;
+                    let b = (r * nkv + g) * capacity * hd;
+                    to[b..b + src.len * hd].copy_from_slice(&from[a..a + src.len * hd]);
+                }
+            }
+        };
+        for l in 0..src.k.len() {
+            copy(&src.k[l], &mut dst.k[l]);
+            copy(&src.v[l], &mut dst.v[l]);
+        }
+        for (r, &s) in rows.iter().enumerate() {
+            dst.valid[r][..src.len].copy_from_slice(&src.valid[s][..src.len]);
+        }
+        dst.len = src.len;
+        dst
+    }
+
     /// Append `t` new tokens to every row of `cache` and return the logits
     /// of each row's last one: [B, V], row-major.
     ///
@@ -224,7 +251,14 @@ impl CpuDecoder {
 
     /// Rotate q and k of each new token (HF's rotate-half layout) in place
     /// and write k and v into the cache at `cache.len + t_i`.
-    fn rope_and_store(&self, qkv: &mut [f32], positions: &[u32], t: usize, li: usize, cache: &mut CpuCache) {
+    fn rope_and_store(
+        &self,
+        qkv: &mut [f32],
+        positions: &[u32],
+        t: usize,
+        li: usize,
+        cache: &mut CpuCache,
+    ) {
         let cfg = &self.cfg;
         let (hd, nh, nkv) = (cfg.head_dim(), cfg.num_attention_heads, cfg.num_kv_heads());
         let half = hd / 2;
@@ -265,45 +299,47 @@ impl CpuDecoder {
         let scale = 1.0 / (hd as f32).sqrt();
         let (kc, vc) = (&cache.k[li], &cache.v[li]);
         // One task per row: its [t, nh, hd] block of the output.
-        out.par_chunks_mut(t * nh * hd).enumerate().for_each(|(r, rows)| {
-            let valid = &cache.valid[r];
-            let mut scores = vec![0f32; len + t];
-            for ti in 0..t {
-                let q_pos = len + ti;
-                let q_row = &qkv[(r * t + ti) * row_w..(r * t + ti + 1) * row_w];
-                for head in 0..nh {
-                    let g = head / rep;
-                    let q = &q_row[head * hd..(head + 1) * hd];
-                    let keys = &kc[(r * nkv + g) * cap * hd..];
-                    let vals = &vc[(r * nkv + g) * cap * hd..];
-                    let mut max = f32::NEG_INFINITY;
-                    for s in 0..=q_pos {
-                        if s == q_pos || valid[s] {
-                            let d = dot(q, &keys[s * hd..(s + 1) * hd]) * scale;
-                            scores[s] = d;
-                            max = max.max(d);
-                        } else {
-                            scores[s] = f32::NEG_INFINITY;
+        out.par_chunks_mut(t * nh * hd)
+            .enumerate()
+            .for_each(|(r, rows)| {
+                let valid = &cache.valid[r];
+                let mut scores = vec![0f32; len + t];
+                for ti in 0..t {
+                    let q_pos = len + ti;
+                    let q_row = &qkv[(r * t + ti) * row_w..(r * t + ti + 1) * row_w];
+                    for head in 0..nh {
+                        let g = head / rep;
+                        let q = &q_row[head * hd..(head + 1) * hd];
+                        let keys = &kc[(r * nkv + g) * cap * hd..];
+                        let vals = &vc[(r * nkv + g) * cap * hd..];
+                        let mut max = f32::NEG_INFINITY;
+                        for s in 0..=q_pos {
+                            if s == q_pos || valid[s] {
+                                let d = dot(q, &keys[s * hd..(s + 1) * hd]) * scale;
+                                scores[s] = d;
+                                max = max.max(d);
+                            } else {
+                                scores[s] = f32::NEG_INFINITY;
+                            }
                         }
-                    }
-                    let mut sum = 0f32;
-                    for sc in scores[..=q_pos].iter_mut() {
-                        *sc = (*sc - max).exp();
-                        sum += *sc;
-                    }
-                    let o = &mut rows[(ti * nh + head) * hd..(ti * nh + head + 1) * hd];
-                    o.fill(0.0);
-                    for (s, &p) in scores[..=q_pos].iter().enumerate() {
-                        if p != 0.0 {
-                            let w = p / sum;
-                            for (o, &v) in o.iter_mut().zip(&vals[s * hd..(s + 1) * hd]) {
-                                *o += w * v;
+                        let mut sum = 0f32;
+                        for sc in scores[..=q_pos].iter_mut() {
+                            *sc = (*sc - max).exp();
+                            sum += *sc;
+                        }
+                        let o = &mut rows[(ti * nh + head) * hd..(ti * nh + head + 1) * hd];
+                        o.fill(0.0);
+                        for (s, &p) in scores[..=q_pos].iter().enumerate() {
+                            if p != 0.0 {
+                                let w = p / sum;
+                                for (o, &v) in o.iter_mut().zip(&vals[s * hd..(s + 1) * hd]) {
+                                    *o += w * v;
+                                }
                             }
                         }
                     }
                 }
-            }
-        });
+            });
     }
 }
 
