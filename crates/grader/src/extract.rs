@@ -45,39 +45,51 @@ pub enum Method {
 /// The final answer of `response`: the last boxed answer, else the enabled
 /// fallbacks in order.
 pub fn extract_answer(response: &str, fallbacks: Fallbacks) -> Option<(String, Method)> {
-    if fallbacks != Fallbacks::NONE {
-        let all = boxed_all(response);
-        if let Some((_, _, last)) = all.last() {
-            let mut parts = vec![last.clone()];
-            for w in all.windows(2).rev() {
-                let between = &response[w[0].1..w[1].0];
-                if !is_connective(between) {
-                    break;
+    if fallbacks == Fallbacks::NONE {
+        return last_boxed(response).map(|b| (b, Method::Boxed));
+    }
+    let all = boxed_all(response);
+    if let Some(&(_, last_end, ref last)) = all.last() {
+        // "Final Answer: The final answer is $X$" after the boxes (Minerva's
+        // format, with intermediate results boxed on the way) states it.
+        if fallbacks.answer_phrase {
+            if let Some((at, a)) = answer_phrase_in(response, &FINAL_ANSWER) {
+                if at > last_end {
+                    return Some((a, Method::AnswerPhrase));
                 }
-                parts.push(w[0].2.clone());
             }
-            parts.reverse();
-            return Some((parts.join(", "), Method::Boxed));
         }
-    } else if let Some(b) = last_boxed(response) {
-        return Some((b, Method::Boxed));
+        let mut parts = vec![last.clone()];
+        for w in all.windows(2).rev() {
+            let between = &response[w[0].1..w[1].0];
+            if !is_connective(between) && !joins_answers(between) {
+                break;
+            }
+            parts.push(w[0].2.clone());
+        }
+        parts.reverse();
+        return Some((parts.join(", "), Method::Boxed));
     }
     if fallbacks.answer_phrase {
-        if let Some(a) = answer_phrase(response) {
+        if let Some((_, a)) = answer_phrase(response) {
             return Some((a, Method::AnswerPhrase));
         }
     }
-    if fallbacks.math_span {
-        if let Some(a) = last_math_span(response) {
-            return Some((a, Method::MathSpan));
-        }
+    // The last math span or the last number, whichever comes later.
+    let span = fallbacks
+        .math_span
+        .then(|| last_math_span(response))
+        .flatten();
+    let number = fallbacks
+        .last_number
+        .then(|| last_number_at(response))
+        .flatten();
+    match (span, number) {
+        (Some((span_end, _)), Some((at, n))) if at >= span_end => Some((n, Method::LastNumber)),
+        (Some((_, a)), _) => Some((a, Method::MathSpan)),
+        (None, Some((_, n))) => Some((n, Method::LastNumber)),
+        (None, None) => None,
     }
-    if fallbacks.last_number {
-        if let Some(n) = last_number(response) {
-            return Some((n, Method::LastNumber));
-        }
-    }
-    None
 }
 
 /// The content of the last `\boxed{...}` (or `\fbox{...}`, or the
@@ -153,6 +165,96 @@ fn is_connective(between: &str) -> bool {
         .all(|w| w.is_empty() || w == "and" || w == "or")
 }
 
+/// Text between two boxed answers that lists them in prose: `\boxed{1}
+/// papers and \boxed{2} bins`, `\boxed{(3,3)} \text{ for part (a) and }
+/// \boxed{(1,1)}`, `\( y_1 = \boxed{..} \) and \( y_2 = \boxed{..} \)`:
+/// "and" with at most four other short words, part labels and the name
+/// assigned to the next answer, nothing else (no numbers, no "or", which
+/// offers an alternative, no sentence break, no word that judges or
+/// corrects: `\boxed{5} is wrong, and \boxed{7}` keeps 7).
+fn joins_answers(between: &str) -> bool {
+    let mut t = between.to_string();
+    for tok in [
+        r"\text{",
+        r"\textbf{",
+        r"\(",
+        r"\)",
+        r"\[",
+        r"\]",
+        r"\,",
+        r"\ ",
+        "$",
+        "}",
+        "{",
+    ] {
+        t = t.replace(tok, " ");
+    }
+    // The name the next answer is assigned to: `y_2 =`, `x=`.
+    let t = t.trim_end();
+    let t = match t.strip_suffix('=') {
+        Some(rest) => {
+            let rest = rest.trim_end();
+            let name_start = rest
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map_or(0, |i| i + 1);
+            let name = &rest[name_start..];
+            if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                return false;
+            }
+            &rest[..name_start]
+        }
+        None => t,
+    };
+    let words: Vec<&str> = t
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let label = |w: &str| {
+        w.len() == 3
+            && w.starts_with('(')
+            && w.ends_with(')')
+            && w.as_bytes()[1].is_ascii_alphabetic()
+    };
+    // Words that judge, correct or reason about an answer rather than
+    // name what it counts.
+    const REASONING: [&str; 24] = [
+        "is",
+        "was",
+        "are",
+        "were",
+        "be",
+        "not",
+        "no",
+        "wrong",
+        "incorrect",
+        "correct",
+        "right",
+        "but",
+        "instead",
+        "actually",
+        "then",
+        "so",
+        "therefore",
+        "thus",
+        "hence",
+        "should",
+        "would",
+        "could",
+        "gives",
+        "get",
+    ];
+    words.contains(&"and")
+        && !words
+            .iter()
+            .any(|w| REASONING.contains(&w.to_ascii_lowercase().as_str()))
+        && words.iter().filter(|w| **w != "and").count() <= 4
+        && words.iter().all(|w| {
+            *w == "and"
+                || label(w)
+                || (w.len() <= 12 && w.chars().all(|c| c.is_ascii_alphabetic()) && *w != "or")
+        })
+}
+
 /// For each byte that is an unescaped `{`, the index of its matching `}`.
 fn matching_braces(b: &[u8]) -> Vec<Option<usize>> {
     let mut out = vec![None; b.len()];
@@ -180,14 +282,25 @@ fn matching_braces(b: &[u8]) -> Vec<Option<usize>> {
 /// "The answer is X." / "Final answer: X" / "answer: X": the text after the
 /// last such phrase, to the end of its sentence. When that sentence is
 /// words ("The largest $n$ is 34."), its last number.
-fn answer_phrase(text: &str) -> Option<String> {
+fn answer_phrase(text: &str) -> Option<(usize, String)> {
+    answer_phrase_in(
+        text,
+        &[
+            "the answer is",
+            "final answer is",
+            "final answer:",
+            "answer:",
+        ],
+    )
+}
+
+/// The phrases that state a final answer even after boxed results.
+const FINAL_ANSWER: [&str; 2] = ["final answer is", "final answer:"];
+
+/// [`answer_phrase`] for the given (lower-case) phrases: where the last one
+/// starts, and the answer after it.
+fn answer_phrase_in(text: &str, phrases: &[&str]) -> Option<(usize, String)> {
     let lower = text.to_ascii_lowercase();
-    let phrases = [
-        "the answer is",
-        "final answer is",
-        "final answer:",
-        "answer:",
-    ];
     let (pos, len) = phrases
         .iter()
         .filter_map(|p| lower.rfind(p).map(|i| (i, p.len())))
@@ -208,10 +321,22 @@ fn answer_phrase(text: &str) -> Option<String> {
         .split(|c: char| !c.is_ascii_alphabetic())
         .any(|w| w.len() >= 3 && w != "and");
     if wordy {
-        return last_number(&outside);
+        return last_number(&outside).map(|n| (pos, n));
     }
-    let ans = ans.trim().trim_matches('$').trim();
-    (!ans.is_empty()).then(|| ans.to_string())
+    // Quoted (`"$12$ and $13$"`), or several math spans joined by words.
+    let mut ans = ans.trim();
+    for q in ["\\\"", "\""] {
+        if let Some(inner) = ans.strip_prefix(q).and_then(|a| a.strip_suffix(q)) {
+            ans = inner.trim();
+        }
+    }
+    if ans.matches('$').count() > 2 {
+        if let Some((_, spans)) = last_math_span(ans) {
+            return Some((pos, spans));
+        }
+    }
+    let ans = ans.trim_matches('$').trim();
+    (!ans.is_empty()).then(|| (pos, ans.to_string()))
 }
 
 /// `s` without its `$...$` spans.
@@ -229,7 +354,7 @@ fn strip_math_spans(s: &str) -> String {
 /// The content of the last non-empty math span: `$...$`, `$$...$$`,
 /// `\(...\)` or `\[...\]`; spans just before it that only connectives
 /// separate (`$1$ and $2$ and $3$`) join it as a list.
-fn last_math_span(text: &str) -> Option<String> {
+fn last_math_span(text: &str) -> Option<(usize, String)> {
     // (outer start, outer end, content)
     let mut spans: Vec<(usize, usize, &str)> = Vec::new();
     for (open, close) in [("\\[", "\\]"), ("\\(", "\\)"), ("$$", "$$")] {
@@ -280,7 +405,8 @@ fn last_math_span(text: &str) -> Option<String> {
             kept.push(sp);
         }
     }
-    let mut parts = vec![kept.last()?.2];
+    let &(_, end, last) = kept.last()?;
+    let mut parts = vec![last];
     for w in kept.windows(2).rev() {
         if !is_connective(&text[w[0].1..w[1].0]) {
             break;
@@ -288,12 +414,18 @@ fn last_math_span(text: &str) -> Option<String> {
         parts.push(w[0].2);
     }
     parts.reverse();
-    Some(parts.join(", "))
+    Some((end, parts.join(", ")))
 }
 
 /// The last number in `text` (`-1,234.5` -> `-1234.5`), not counting
-/// digits inside a word (`AZYUK2A`).
+/// digits inside a word (`AZYUK2A`); a fraction of integers (`2/3`) and a
+/// trailing `%` are part of it.
 fn last_number(text: &str) -> Option<String> {
+    last_number_at(text).map(|(_, n)| n)
+}
+
+/// [`last_number`] and the byte offset where it starts.
+fn last_number_at(text: &str) -> Option<(usize, String)> {
     let b = text.as_bytes();
     let mut end = b.len();
     while end > 0 && !b[end - 1].is_ascii_digit() {
@@ -302,31 +434,48 @@ fn last_number(text: &str) -> Option<String> {
     if end == 0 {
         return None;
     }
-    let mut start = end;
-    while start > 0 {
-        let c = b[start - 1];
-        let digit_follows = start < end && b[start].is_ascii_digit();
-        if c.is_ascii_digit()
-            || ((c == b'.' || c == b',')
-                && digit_follows
-                && start >= 2
-                && b[start - 2].is_ascii_digit())
-        {
-            start -= 1;
-        } else {
-            break;
+    let number_start = |end: usize| {
+        let mut start = end;
+        while start > 0 {
+            let c = b[start - 1];
+            let digit_follows = start < end && b[start].is_ascii_digit();
+            if c.is_ascii_digit()
+                || ((c == b'.' || c == b',')
+                    && digit_follows
+                    && start >= 2
+                    && b[start - 2].is_ascii_digit())
+            {
+                start -= 1;
+            } else {
+                break;
+            }
+        }
+        start
+    };
+    let mut start = number_start(end);
+    // `2/3`: an integer over an integer.
+    let integer = !text[start..end].contains(['.', ',']);
+    if integer && start >= 2 && b[start - 1] == b'/' && b[start - 2].is_ascii_digit() {
+        let num = number_start(start - 1);
+        if !text[num..start - 1].contains(['.', ',']) {
+            start = num;
         }
     }
     if start > 0 && b[start - 1] == b'.' {
         start -= 1;
     }
     if start > 0 && b[start - 1].is_ascii_alphabetic() {
-        return last_number(&text[..start]);
+        return last_number_at(&text[..start]);
     }
     if start > 0 && b[start - 1] == b'-' {
         start -= 1;
     }
-    Some(text[start..end].replace(',', ""))
+    let percent = b.get(end) == Some(&b'%');
+    let mut n = text[start..end].replace(',', "");
+    if percent {
+        n.push('%');
+    }
+    Some((start, n))
 }
 
 #[cfg(test)]
@@ -382,6 +531,55 @@ mod tests {
                 .unwrap()
                 .0,
             "7"
+        );
+        // Boxed intermediate results, then Minerva's final-answer line.
+        let r = r"so $\boxed{200}$ ... $\boxed{255}$. Final Answer: The final answer is $10,455$. I hope it is correct.";
+        assert_eq!(
+            extract_answer(r, Fallbacks::ALL).unwrap(),
+            ("10,455".into(), Method::AnswerPhrase)
+        );
+        assert_eq!(extract_answer(r, Fallbacks::NONE).unwrap().0, "255");
+    }
+
+    #[test]
+    fn fallbacks_take_the_later_of_math_span_and_number() {
+        let r = "so $d = \\frac{90}{n}$ for each divisor. Therefore, there are 12 sequences.";
+        assert_eq!(
+            extract_answer(r, Fallbacks::ALL).unwrap(),
+            ("12".into(), Method::LastNumber)
+        );
+        let r = "There are 12 divisors, so $d = 15$.";
+        assert_eq!(
+            extract_answer(r, Fallbacks::ALL).unwrap(),
+            ("d = 15".into(), Method::MathSpan)
+        );
+        assert_eq!(last_number("P(A) = 2/3. Done"), Some("2/3".into()));
+        assert_eq!(last_number("it grows by 100%."), Some("100%".into()));
+        assert_eq!(last_number("ratio 1.5/2"), Some("2".into()));
+    }
+
+    #[test]
+    fn boxes_listed_in_prose_join() {
+        let all = |r: &str| extract_answer(r, Fallbacks::ALL).unwrap().0;
+        assert_eq!(all(r"\boxed{1} papers and \boxed{2} bins"), "1, 2");
+        assert_eq!(
+            all(r"$\boxed{(3, 3)} \text{ for part (a) and } \boxed{(1, 1)}$"),
+            "(3, 3), (1, 1)"
+        );
+        assert_eq!(
+            all(r"\( y_1 = \boxed{x+1} \) and \( y_2 = \boxed{x-1} \)"),
+            "x+1, x-1"
+        );
+        // An alternative, a correction or a sentence break keeps the last box.
+        assert_eq!(all(r"\boxed{5} or maybe \boxed{7}"), "7");
+        assert_eq!(all(r"\boxed{5} is wrong, and \boxed{7} is right"), "7");
+        assert_eq!(all(r"\boxed{5}. Then 3 and \boxed{7}"), "7");
+        // The training reward never joins.
+        assert_eq!(
+            extract_answer(r"\boxed{1} papers and \boxed{2} bins", Fallbacks::NONE)
+                .unwrap()
+                .0,
+            "2"
         );
     }
 }

@@ -30,7 +30,7 @@ const NOT_UNITS: [&str; 20] = [
 ];
 
 pub fn normalize(answer: &str) -> Normalized {
-    let mut s = answer.trim().to_string();
+    let mut s = join_brace_thousands(answer.trim());
     // Math delimiters around the whole answer.
     for (open, close) in [("\\[", "\\]"), ("\\(", "\\)"), ("$$", "$$")] {
         if let Some(inner) = s.strip_prefix(open).and_then(|t| t.strip_suffix(close)) {
@@ -153,6 +153,42 @@ pub fn normalize(answer: &str) -> Normalized {
         text: s.split_whitespace().collect::<Vec<_>>().join(" "),
         percent,
     }
+}
+
+/// `14 {, }916` -> `14916`: a `{,}` thousands separator (with any spaces
+/// inside or around it) between digits.
+fn join_brace_thousands(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while let Some(off) = s[i..].find("{,") {
+        let open = i + off;
+        let mut close = open + 2;
+        while close < b.len() && b[close] == b' ' {
+            close += 1;
+        }
+        i = open + 2;
+        if b.get(close) != Some(&b'}') {
+            continue;
+        }
+        let mut left = open;
+        while left > 0 && b[left - 1] == b' ' {
+            left -= 1;
+        }
+        let mut right = close + 1;
+        while right < b.len() && b[right] == b' ' {
+            right += 1;
+        }
+        if left > 0 && b[left - 1].is_ascii_digit() && b.get(right).is_some_and(u8::is_ascii_digit)
+        {
+            out.push_str(&s[copied..left]);
+            copied = right;
+            i = right;
+        }
+    }
+    out.push_str(&s[copied..]);
+    out
 }
 
 fn is_spaced_thousands(s: &str) -> bool {
@@ -386,6 +422,8 @@ mod tests {
         assert_eq!(n(r"11,\! 111,\! 111,\! 100"), "11,111,111,100");
         assert_eq!(n(r"2\,220"), "2220");
         assert_eq!(n(r"2{,}220"), "2220");
+        assert_eq!(n(r"14 {, }916"), "14916");
+        assert_eq!(n(r"\{,1\}"), r"\{,1\}");
         assert_eq!(n(r"\$18.90"), "18.90");
     }
 
