@@ -30,7 +30,7 @@ const NOT_UNITS: [&str; 20] = [
 ];
 
 pub fn normalize(answer: &str) -> Normalized {
-    let mut s = join_brace_thousands(answer.trim());
+    let mut s = join_brace_thousands(&undouble_commands(answer.trim()));
     // Math delimiters around the whole answer.
     for (open, close) in [("\\[", "\\]"), ("\\(", "\\)"), ("$$", "$$")] {
         if let Some(inner) = s.strip_prefix(open).and_then(|t| t.strip_suffix(close)) {
@@ -153,6 +153,43 @@ pub fn normalize(answer: &str) -> Normalized {
         text: s.split_whitespace().collect::<Vec<_>>().join(" "),
         percent,
     }
+}
+
+/// Commands a double-escaped answer (`\\frac{1}{2}`, as a Python source
+/// writes LaTeX) spells with two backslashes.
+const DOUBLED: [&str; 30] = [
+    "frac", "dfrac", "tfrac", "sqrt", "left", "right", "le", "ge", "leq", "geq", "ne", "neq", "pi",
+    "boxed", "text", "textbf", "mathrm", "cdot", "times", "infty", "in", "cup", "cap", "pm",
+    "circ", "approx", "sin", "cos", "tan", "log",
+];
+
+/// `\\frac{1}{2}` -> `\frac{1}{2}`: two backslashes directly before a known
+/// command name are that command (a row break `\\` followed by letters
+/// is only legitimate inside a matrix, which is left alone).
+fn undouble_commands(s: &str) -> String {
+    if s.contains("\\begin") || !s.contains("\\\\") {
+        return s.to_string();
+    }
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'\\') && (i == 0 || b[i - 1] != b'\\') {
+            let name_end = (i + 2..b.len())
+                .find(|&j| !b[j].is_ascii_alphabetic())
+                .unwrap_or(b.len());
+            if DOUBLED.contains(&&s[i + 2..name_end]) {
+                out.push('\\');
+                out.push_str(&s[i + 2..name_end]);
+                i = name_end;
+                continue;
+            }
+        }
+        let c = s[i..].chars().next().expect("in bounds");
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
 }
 
 /// `14 {, }916` -> `14916`: a `{,}` thousands separator (with any spaces
@@ -423,6 +460,15 @@ mod tests {
         assert_eq!(n(r"2\,220"), "2220");
         assert_eq!(n(r"2{,}220"), "2220");
         assert_eq!(n(r"14 {, }916"), "14916");
+        assert_eq!(
+            n(r"\\left( \\frac{4}{3}, -\\frac{1}{3} \\right)"),
+            n(r"\left( \frac{4}{3}, -\frac{1}{3} \right)")
+        );
+        // A row break before a variable in a matrix stays one.
+        assert_eq!(
+            n(r"\begin{pmatrix}a\\b\end{pmatrix}"),
+            r"\begin{pmatrix}a\\b\end{pmatrix}"
+        );
         assert_eq!(n(r"\{,1\}"), r"\{,1\}");
         assert_eq!(n(r"\$18.90"), "18.90");
     }
