@@ -12,7 +12,8 @@
 //! | Expressions with variables | equal when they agree at several fixed random points and mention the same variables (`2t` is not `2s`) |
 //! | Bare lists `1, 2` and sets `\{1, 2\}` | unordered, repeats count (`16,3,1,1` is not `16,3,1`) |
 //! | Tuples `(1, 2)` | ordered; `(a, b)` also reads as an open interval; `[a, b]` is a closed interval, never a tuple |
-//! | Intervals | bounds and closedness must match; unions are unordered |
+//! | Solutions as assignments `p=5, q=2; p=7, q=2` | the tuples `(5, 2), (7, 2)` when the same variables repeat in order |
+//! | Intervals | bounds and closedness must match; unions are unordered; an inequality in one variable (or `f(x)`, or `\|x\|`) is its interval or union: `1 \le \|z\| \le 2` = `[-2,-1] \cup [1,2]` |
 //! | `a \pm b` | the list `a + b, a - b` |
 //! | Text | case-, space- and punctuation-insensitive; number words (`nine`) are numbers |
 //! | Multiple choice | `(C)`, `C`, `\textbf{(C)} 12` are the letter C |
@@ -24,7 +25,7 @@ use num_complex::Complex64;
 use num_traits::Signed;
 
 use crate::eval::{exact, float, Fuel};
-use crate::expr::{Const, Expr, RelOp};
+use crate::expr::{Const, Expr, Func, RelOp};
 use crate::{Answer, Rat};
 
 /// Relative tolerance for comparing irrational constants.
@@ -156,9 +157,40 @@ fn is_function_call(e: &Expr) -> bool {
 
 fn items(e: &Expr) -> Option<Vec<Expr>> {
     match e {
-        Expr::List(_) | Expr::Set(_) | Expr::Pm(_, _) => Some(expand(e)),
+        Expr::List(_) | Expr::Set(_) | Expr::Pm(_, _) => {
+            let xs = expand(e);
+            Some(solutions_as_tuples(&xs).unwrap_or(xs))
+        }
         _ => None,
     }
+}
+
+/// Several solutions written as assignments, `p=5, q=2; p=7, q=2`: the
+/// tuples (5, 2), (7, 2). Only when the same variables repeat in the same
+/// order at least twice (one group `x=1, y=2` stays the list 1, 2).
+fn solutions_as_tuples(xs: &[Expr]) -> Option<Vec<Expr>> {
+    let assignment = |x: &Expr| match x {
+        Expr::Rel(parts, ops) if ops == &[RelOp::Eq] => match &parts[0] {
+            Expr::Var(v) => Some((v.clone(), parts[1].clone())),
+            _ => None,
+        },
+        _ => None,
+    };
+    let pairs: Vec<(String, Expr)> = xs.iter().map(assignment).collect::<Option<_>>()?;
+    let first = &pairs.first()?.0;
+    let k = pairs.iter().skip(1).position(|(v, _)| v == first)? + 1;
+    if k < 2 || pairs.len() % k != 0 {
+        return None;
+    }
+    let names: Vec<&String> = pairs[..k].iter().map(|(v, _)| v).collect();
+    let mut tuples = Vec::with_capacity(pairs.len() / k);
+    for group in pairs.chunks(k) {
+        if group.iter().map(|(v, _)| v).ne(names.iter().copied()) {
+            return None;
+        }
+        tuples.push(Expr::Tuple(group.iter().map(|(_, x)| x.clone()).collect()));
+    }
+    Some(tuples)
 }
 
 fn eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
@@ -188,7 +220,7 @@ fn eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
                 return eq_oriented(g, v, other, fuel);
             }
             match (inequality_interval(rel), other) {
-                (Some(iv), o) if is_interval_like(o) => {
+                (Some(iv), o) if is_interval_like(o) || matches!(o, Expr::Union(_)) => {
                     if matches!(g, Expr::Rel(..)) {
                         eq(&iv, o, fuel)
                     } else {
@@ -295,14 +327,26 @@ fn as_interval(e: &Expr) -> Option<(&Expr, &Expr, bool, bool)> {
     }
 }
 
-/// `a < x \le b` -> (a, b]; `x \le 3` -> (-\infty, 3]; `x > 5` -> (5, \infty).
+/// `a < x \le b` -> (a, b]; `x \le 3` -> (-\infty, 3]; `x > 5` -> (5, \infty);
+/// `0 < f(x) < 1` -> (0, 1) (the variable may be a function value);
+/// `1 \le |z| \le 2` -> [-2, -1] \cup [1, 2], `|x| < 3` -> (-3, 3).
 fn inequality_interval(e: &Expr) -> Option<Expr> {
     let Expr::Rel(parts, ops) = e else {
         return None;
     };
+    let abs_of_var =
+        |x: &Expr| matches!(x, Expr::Func(Func::Abs, v) if matches!(**v, Expr::Var(_)));
+    if parts.len() <= 3 && parts.iter().any(abs_of_var) {
+        let t = Expr::Var("|t|".into());
+        let plain: Vec<Expr> = parts
+            .iter()
+            .map(|x| if abs_of_var(x) { t.clone() } else { x.clone() })
+            .collect();
+        return abs_interval(inequality_interval(&Expr::Rel(plain, ops.clone()))?);
+    }
     let inf = || Box::new(Expr::Const(Const::Infinity));
     let neg_inf = || Box::new(Expr::Neg(Box::new(Expr::Const(Const::Infinity))));
-    let var = |x: &Expr| matches!(x, Expr::Var(_));
+    let var = |x: &Expr| matches!(x, Expr::Var(_)) || is_function_call(x);
     let iv = |lo: Box<Expr>, hi: Box<Expr>, lo_closed, hi_closed| Expr::Interval {
         lo,
         hi,
@@ -347,6 +391,54 @@ fn inequality_interval(e: &Expr) -> Option<Expr> {
         },
         _ => None,
     }
+}
+
+/// The values of x whose |x| lies in `iv`: [a, b] with a > 0 is
+/// [-b, -a] \cup [a, b]; a lower bound at or below 0 (`|x| \le b`,
+/// `0 \le |x| < b`) gives the one interval (-b, b) with b's closedness.
+fn abs_interval(iv: Expr) -> Option<Expr> {
+    let Expr::Interval {
+        lo,
+        hi,
+        lo_closed,
+        hi_closed,
+    } = iv
+    else {
+        return None;
+    };
+    let neg = |x: &Expr| match x {
+        Expr::Neg(inner) => (**inner).clone(),
+        other => Expr::Neg(Box::new(other.clone())),
+    };
+    let lo_value = match inf_sign(&lo) {
+        Some(s) if s < 0 => None,
+        Some(_) => return None,
+        None => Some(exact(&lo, &mut Fuel(FUEL))?),
+    };
+    let zero = Rat::from_integer(0.into());
+    let spans_zero = lo_value.is_none_or(|a| a < zero || (a == zero && lo_closed));
+    if spans_zero {
+        return Some(Expr::Interval {
+            lo: Box::new(neg(&hi)),
+            hi,
+            lo_closed: hi_closed,
+            hi_closed,
+        });
+    }
+    Some(Expr::Union(vec![
+        Expr::Interval {
+            lo: Box::new(neg(&hi)),
+            hi: Box::new(neg(&lo)),
+            lo_closed: hi_closed,
+            hi_closed: lo_closed,
+        },
+        Expr::Interval {
+            lo,
+            hi,
+            lo_closed,
+            hi_closed,
+        },
+    ]))
 }
 
 /// Two relations: `x = 5` vs `5 = x`, `y = 2x + 3` vs `2x - y + 3 = 0`,

@@ -104,6 +104,21 @@ fn probe_cases_follow_the_policy() {
         (r"\cot x", r"\frac{\cos x}{\sin x}", true),
         ("", "", false),
         ("2", "", false),
+        (r"0<f(x)<1", "(0,1)", true),
+        (r"0<f(x)\le 1", "(0,1)", false),
+        (
+            r"1\leq|z|\leq \frac{3}{2}",
+            r"z \in \left[-\frac{3}{2}, -1\right] \cup \left[1, \frac{3}{2}\right]",
+            true,
+        ),
+        (r"1\leq|z|\leq 2", r"[1, 2]", false),
+        (r"|x| < 3", "(-3, 3)", true),
+        (r"|x| \ge 2", r"(-\infty,-2] \cup [2, \infty)", true),
+        (r"|x| \le 2", "(-2, 2)", false),
+        ("p=5,q=2;p=7,q=2", "(5,2),(7,2)", true),
+        ("p=5,q=2;p=7,q=2", "(7,2),(5,2)", true),
+        ("p=5,q=2;p=7,q=2", "(2,5),(7,2)", false),
+        ("x=1, y=2", "1, 2", true),
     ];
     let mut wrong = Vec::new();
     for (g, p, want) in expect {
