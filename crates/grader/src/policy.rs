@@ -18,7 +18,7 @@
 //! | Text | case-, space- and punctuation-insensitive; number words (`nine`) are numbers |
 //! | Multiple choice | `(C)`, `C`, `\textbf{(C)} 12` are the letter C |
 //! | Base subscripts | `1011_2` equals `1011_2` or `1011`, not its decimal value `11` |
-//! | Unevaluated arithmetic (`65 + 21`, `5 \times 6`) for a number gold (`86`) | **wrong**: sums and products of plain numbers are the question, not its answer (a policy rewarded for them learns to copy the question into the box). Fractions, mixed numbers, scientific notation, radicals and powers are final forms and still compare by value |
+//! | Unevaluated arithmetic (`65 + 21`, `5 \times 6`) for a number gold (`86`) | **wrong**: sums and products of plain numbers are the question, not its answer (a policy rewarded for them learns to copy the question into the box). Fractions, mixed numbers, scientific notation, radicals and powers are final forms and still compare by value. Sums and products of number matrices are likewise not a matrix answer |
 //! | An empty box (`\boxed{}`, `\boxed{{}}`, `\boxed{ \, }`) | **no answer** (reward -1, not -0.5): only braces and spacing is not a final answer, and rewarding it as a wrong answer pays a policy for copying the instruction's `\boxed{{}}` |
 
 use num_complex::Complex64;

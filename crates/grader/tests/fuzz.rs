@@ -66,6 +66,17 @@ const PIECES: &[&str] = &[
     "0.5",
     r"\binom",
     "_2",
+    "{, }",
+    r"\\frac",
+    r"\\le",
+    ";",
+    "/3",
+    "f(x)",
+    r"\ge",
+    r"\$",
+    "Final Answer: The final answer is ",
+    " papers and ",
+    "\"",
 ];
 
 fn latexish() -> impl Strategy<Value = String> {
@@ -117,6 +128,12 @@ fn adversarial_inputs_are_bounded() {
         (&long_list, &long_list),
         (r"\frac{\frac{\frac{1}{2}}{", r"}}}\left(\right"),
         (r"\begin{pmatrix}", r"\end{pmatrix}"),
+        (&"\\".repeat(100_000), &r"\\frac".repeat(20_000)),
+        (&"1{, }".repeat(30_000), &"{,".repeat(50_000)),
+        (&"1/".repeat(50_000), &"1%".repeat(50_000)),
+        (&"p=5,q=2;".repeat(5_000), &r"|x|\le".repeat(10_000)),
+        ("1", &r"\boxed{1} papers and ".repeat(10_000)),
+        ("1", &"Final Answer: The final answer is $".repeat(10_000)),
         ("", ""),
     ] {
         check(gold, pred);
