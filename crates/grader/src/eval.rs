@@ -13,6 +13,8 @@ use crate::expr::{Const, Expr, Func, Rat};
 const MAX_BITS: u64 = 4096;
 /// Largest n for which n! is computed exactly.
 const MAX_FACTORIAL: u64 = 300;
+/// Most terms a `\sum` is evaluated over.
+const MAX_SUM_TERMS: i64 = 1000;
 
 /// A budget of evaluation steps shared by one comparison.
 #[derive(Debug)]
@@ -241,6 +243,26 @@ pub fn float(e: &Expr, vars: &[(String, Complex64)], fuel: &mut Fuel) -> Option<
             }
         }
         Expr::Factorial(_) | Expr::Binom(_, _) => Complex64::new(exact(e, fuel)?.to_f64()?, 0.0),
+        Expr::Sum { var, lo, hi, body } => {
+            // Integer bounds only, and a bounded number of terms.
+            let integer = |x: Complex64| {
+                (x.im == 0.0 && x.re.fract() == 0.0 && x.re.abs() < 1e9).then_some(x.re as i64)
+            };
+            let lo = integer(float(lo, vars, fuel)?)?;
+            let hi = integer(float(hi, vars, fuel)?)?;
+            if hi - lo >= MAX_SUM_TERMS {
+                return None;
+            }
+            let mut env = vars.to_vec();
+            env.retain(|(n, _)| n != var);
+            env.push((var.clone(), Complex64::new(0.0, 0.0)));
+            let mut acc = Complex64::new(0.0, 0.0);
+            for k in lo..=hi {
+                env.last_mut().expect("pushed").1 = Complex64::new(k as f64, 0.0);
+                acc += float(body, &env, fuel)?;
+            }
+            acc
+        }
         _ => return None,
     };
     (v.re.is_finite() && v.im.is_finite()).then_some(v)
@@ -272,5 +294,19 @@ mod tests {
         assert_eq!(ex("10^{10^{10}}"), None);
         assert_eq!(ex("10000!"), None);
         assert!(float(&parse("10^{10^{10}}").unwrap(), &[], &mut Fuel(10_000)).is_none());
+        assert!(float(
+            &parse(r"\sum_{k=1}^{10^{12}} k").unwrap(),
+            &[],
+            &mut Fuel(10_000)
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn sums_over_integer_bounds() {
+        let f = |s: &str| float(&parse(s).unwrap(), &[], &mut Fuel(10_000)).map(|c| c.re);
+        assert_eq!(f(r"\sum_{k=1}^{10} k"), Some(55.0));
+        assert_eq!(f(r"\sum_{k=1}^{3} k^2 + 1"), Some(15.0));
+        assert_eq!(f(r"\sum_{k=1}^{n} k"), None);
     }
 }

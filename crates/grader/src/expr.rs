@@ -115,6 +115,13 @@ pub enum Expr {
     Text(String),
     /// A multiple-choice letter, (C).
     Letter(char),
+    /// `\sum_{var=lo}^{hi} body`
+    Sum {
+        var: String,
+        lo: Box<Expr>,
+        hi: Box<Expr>,
+        body: Box<Expr>,
+    },
 }
 
 impl Expr {
@@ -135,6 +142,7 @@ impl Expr {
             Expr::Div(a, b) | Expr::Pow(a, b) | Expr::Root(a, b) | Expr::Binom(a, b) => {
                 a.is_scalar() && b.is_scalar()
             }
+            Expr::Sum { lo, hi, body, .. } => lo.is_scalar() && hi.is_scalar() && body.is_scalar(),
             _ => false,
         }
     }
@@ -186,6 +194,13 @@ impl Expr {
                 hi.collect_vars(out)
             }
             Expr::Matrix(rows) => rows.iter().flatten().for_each(|x| x.collect_vars(out)),
+            Expr::Sum { var, lo, hi, body } => {
+                lo.collect_vars(out);
+                hi.collect_vars(out);
+                let mut inner = Vec::new();
+                body.collect_vars(&mut inner);
+                out.extend(inner.into_iter().filter(|v| v != var));
+            }
         }
     }
 }

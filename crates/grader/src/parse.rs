@@ -607,6 +607,28 @@ fn command(i: &str, d: u32) -> Res<'_, Expr> {
                 Expr::Root(Box::new(index.unwrap_or_else(|| Expr::int(2))), Box::new(x)),
             ))
         }
+        "sum" => {
+            // \sum_{k=a}^{b} body: the body is the product that follows.
+            let (rest, _) = sym("_").parse(rest)?;
+            let (rest, _) = sym("{").parse(rest)?;
+            let (rest, var) =
+                preceded(ws, take_while1(|c: char| c.is_ascii_alphabetic())).parse(rest)?;
+            let (rest, _) = sym("=").parse(rest)?;
+            let (rest, lo) = sum(rest, d + 1)?;
+            let (rest, _) = sym("}").parse(rest)?;
+            let (rest, _) = sym("^").parse(rest)?;
+            let (rest, hi) = arg(rest, d + 1)?;
+            let (rest, body) = term(rest, d + 1)?;
+            Ok((
+                rest,
+                Expr::Sum {
+                    var: var.to_string(),
+                    lo: Box::new(lo),
+                    hi: Box::new(hi),
+                    body: Box::new(body),
+                },
+            ))
+        }
         "pi" => Ok((rest, Expr::Const(Const::Pi))),
         "infty" | "inf" => Ok((rest, Expr::Const(Const::Infinity))),
         "e" => Ok((rest, Expr::Const(Const::E))),

@@ -9,7 +9,7 @@
 //! | Degrees, dollars, trailing units, `\text{}` | stripped before comparing (`48^\circ` = `48`, `\$10.00` = `10`, `9 \text{ cm}` = `9`) |
 //! | `x = 3` vs `3` | equal when one side of the equation is a lone variable; chains `x = 5+5+1 = 11` take the last value |
 //! | Equations vs equations | equal when `lhs - rhs` of each are proportional (`y = 2x+3` = `2x - y + 3 = 0`); inequalities need a positive factor |
-//! | Expressions with variables | equal when they agree at several fixed random points and mention the same variables (`2t` is not `2s`) |
+//! | Expressions with variables | equal when they agree at several fixed random points and mention the same variables (`2t` is not `2s`); `\sum`s with the same index and bounds when their summands are equal expressions (a renamed index or a closed form of a symbolic sum is not recognised) |
 //! | Bare lists `1, 2` and sets `\{1, 2\}` | unordered, repeats count (`16,3,1,1` is not `16,3,1`) |
 //! | Tuples `(1, 2)` | ordered; `(a, b)` also reads as an open interval; `[a, b]` is a closed interval, never a tuple |
 //! | Solutions as assignments `p=5, q=2; p=7, q=2` | the tuples `(5, 2), (7, 2)` when the same variables repeat in order |
@@ -18,7 +18,7 @@
 //! | Text | case-, space- and punctuation-insensitive; number words (`nine`) are numbers |
 //! | Multiple choice | `(C)`, `C`, `\textbf{(C)} 12` are the letter C |
 //! | Base subscripts | `1011_2` equals `1011_2` or `1011`, not its decimal value `11` |
-//! | Unevaluated arithmetic (`65 + 21`, `5 \times 6`) for a number gold (`86`) | **wrong**: sums and products of plain numbers are the question, not its answer (a policy rewarded for them learns to copy the question into the box). Fractions, mixed numbers, scientific notation, radicals and powers are final forms and still compare by value. Sums and products of number matrices are likewise not a matrix answer |
+//! | Unevaluated arithmetic (`65 + 21`, `5 \times 6`, `\sum_{k=1}^{10} k`) for a number gold (`86`) | **wrong**: sums and products of plain numbers are the question, not its answer (a policy rewarded for them learns to copy the question into the box). Fractions, mixed numbers, scientific notation, radicals and powers are final forms and still compare by value. Sums and products of number matrices are likewise not a matrix answer |
 //! | An empty box (`\boxed{}`, `\boxed{{}}`, `\boxed{ \, }`) | **no answer** (reward -1, not -0.5): only braces and spacing is not a final answer, and rewarding it as a wrong answer pays a policy for copying the instruction's `\boxed{{}}` |
 
 use num_complex::Complex64;
@@ -92,7 +92,8 @@ fn is_number(e: &Expr) -> bool {
 
 /// A sum or product whose terms are all plain integers or decimals
 /// (`65 + 21`, `15 - 8`, `5 \times 6`); not a mixed number or fraction
-/// (whose parts are a fraction), nor scientific notation (a power).
+/// (whose parts are a fraction), nor scientific notation (a power). A
+/// `\sum` with no free variable is one too (`\sum_{k=1}^{10} k` for 55).
 fn is_unevaluated_arithmetic(e: &Expr) -> bool {
     let literal = |x: &Expr| match x {
         Expr::Num { .. } => true,
@@ -101,6 +102,7 @@ fn is_unevaluated_arithmetic(e: &Expr) -> bool {
     };
     match e {
         Expr::Add(xs) | Expr::Mul(xs) => xs.len() >= 2 && xs.iter().all(literal),
+        Expr::Sum { .. } => e.vars().is_empty(),
         _ => false,
     }
 }
@@ -275,6 +277,22 @@ fn eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
             ),
             None => false,
         },
+        // The same bounds and summands equal as expressions (in the index
+        // and any free variable): `\sum_{k=0}^{n-1} F_k F_{n-k-1}` either way round.
+        (
+            Expr::Sum {
+                var: v,
+                lo: l1,
+                hi: h1,
+                body: b1,
+            },
+            Expr::Sum {
+                var: w,
+                lo: l2,
+                hi: h2,
+                body: b2,
+            },
+        ) if v == w && eq(l1, l2, fuel) && eq(h1, h2, fuel) && scalar_eq(b1, b2, fuel) => true,
         (a, b) if a.is_scalar() && b.is_scalar() => scalar_eq(a, b, fuel),
         _ => false,
     }

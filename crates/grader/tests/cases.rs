@@ -119,6 +119,19 @@ fn probe_cases_follow_the_policy() {
         ("p=5,q=2;p=7,q=2", "(7,2),(5,2)", true),
         ("p=5,q=2;p=7,q=2", "(2,5),(7,2)", false),
         ("x=1, y=2", "1, 2", true),
+        (
+            r"F_n = \sum_{k=0}^{n-1} F_k F_{n-k-1}",
+            r"F_n = \sum_{k=0}^{n-1} F_{n-k-1} F_k",
+            true,
+        ),
+        (
+            r"F_n = \sum_{k=0}^{n-1} F_k F_{n-k-1}",
+            r"F_n = \sum_{k=0}^{n} F_k F_{n-k-1}",
+            false,
+        ),
+        // A sum left unevaluated is the question, not its answer.
+        ("55", r"\sum_{k=1}^{10} k", false),
+        (r"\sum_{k=1}^{10} k", r"\sum_{k=1}^{10} k", true),
     ];
     let mut wrong = Vec::new();
     for (g, p, want) in expect {

@@ -76,6 +76,8 @@ const PIECES: &[&str] = &[
     r"\$",
     "Final Answer: The final answer is ",
     " papers and ",
+    r"\sum_{k=",
+    "}^{",
     "\"",
 ];
 
@@ -134,6 +136,11 @@ fn adversarial_inputs_are_bounded() {
         (&"p=5,q=2;".repeat(5_000), &r"|x|\le".repeat(10_000)),
         ("1", &r"\boxed{1} papers and ".repeat(10_000)),
         ("1", &"Final Answer: The final answer is $".repeat(10_000)),
+        (
+            r"\sum_{k=1}^{999} \sum_{j=1}^{999} \sum_{i=1}^{999} ijk",
+            "1",
+        ),
+        (&r"\sum_{k=1}^{9}".repeat(2_000), "1"),
         ("", ""),
     ] {
         check(gold, pred);
