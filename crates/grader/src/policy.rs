@@ -181,7 +181,7 @@ fn solutions_as_tuples(xs: &[Expr]) -> Option<Vec<Expr>> {
     let pairs: Vec<(String, Expr)> = xs.iter().map(assignment).collect::<Option<_>>()?;
     let first = &pairs.first()?.0;
     let k = pairs.iter().skip(1).position(|(v, _)| v == first)? + 1;
-    if k < 2 || pairs.len() % k != 0 {
+    if k < 2 || !pairs.len().is_multiple_of(k) {
         return None;
     }
     let names: Vec<&String> = pairs[..k].iter().map(|(v, _)| v).collect();

@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     // Warm-up: page the weights in, start the thread pool.
     engine.generate(
-        &[ids.clone()],
+        std::slice::from_ref(&ids),
         &[0],
         &SamplingParams {
             max_new_tokens: 4,
