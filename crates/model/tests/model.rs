@@ -26,6 +26,16 @@ fn tiny(model_type: &str, tied: bool) -> Config {
     .unwrap()
 }
 
+/// The training forward's per-token log-probs at temperature 1.
+fn logprobs(model: &model::Model, batch: &Batch) -> Vec<Vec<f32>> {
+    model
+        .token_logprobs(batch, 1.0)
+        .unwrap()
+        .logprobs
+        .to_vec2::<f32>()
+        .unwrap()
+}
+
 fn seqs() -> Vec<Vec<u32>> {
     vec![
         vec![5, 9, 13, 7, 21, 3],
@@ -225,13 +235,7 @@ fn sampled_logprobs_equal_the_training_forward() {
                 .map(|(p, g)| [p.clone(), g.tokens.clone()].concat())
                 .collect();
             let batch = Batch::right_padded(&full, 0, &Device::Cpu).unwrap();
-            let lp = ck
-                .model
-                .token_logprobs(&batch, 1.0)
-                .unwrap()
-                .logprobs
-                .to_vec2::<f32>()
-                .unwrap();
+            let lp = logprobs(&ck.model, &batch);
             let mut max_diff = 0f32;
             for (i, (p, g)) in prompts.iter().zip(&gens).enumerate() {
                 assert_eq!(g.tokens.len(), 12);
@@ -340,20 +344,8 @@ fn checkpoints_round_trip() {
     ck.save(&path, None).unwrap();
     let back = Checkpoint::load(&path, &Device::Cpu, DType::F32).unwrap();
     let batch = Batch::right_padded(&seqs(), 0, &Device::Cpu).unwrap();
-    let a = ck
-        .model
-        .token_logprobs(&batch, 1.0)
-        .unwrap()
-        .logprobs
-        .to_vec2::<f32>()
-        .unwrap();
-    let b = back
-        .model
-        .token_logprobs(&batch, 1.0)
-        .unwrap()
-        .logprobs
-        .to_vec2::<f32>()
-        .unwrap();
+    let a = logprobs(&ck.model, &batch);
+    let b = logprobs(&back.model, &batch);
     assert_eq!(a, b);
     let cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path.join("config.json")).unwrap()).unwrap();
