@@ -115,13 +115,13 @@ impl<'a> Engine<'a> {
         let mut state = State::prefill(self, prompts, params.max_new_tokens)?;
         let mut done = vec![false; b];
         for _step in 0..params.max_new_tokens {
-            let logits = state.logits();
-            let vocab = logits.len() / b;
+            let state_ref = &state;
             let picks: Vec<Option<(u32, f32)>> = rngs
                 .par_iter_mut()
                 .enumerate()
                 .map(|(i, rng)| {
-                    (!done[i]).then(|| sample(&logits[i * vocab..(i + 1) * vocab], params, rng))
+                    let logits = state_ref.row_logits(i).filter(|_| !done[i])?;
+                    Some(sample(logits, params, rng))
                 })
                 .collect();
             let mut next = vec![0u32; b];
@@ -141,18 +141,20 @@ impl<'a> Engine<'a> {
             {
                 break;
             }
-            state.step(next)?;
+            state.step(next, &done)?;
         }
         Ok(out)
     }
 }
 
 /// A batch being generated: its cache, positions and the logits of the
-/// last token of each row ([B, V] row-major).
+/// last token of each row ([B, V] row-major). On the CPU, finished rows
+/// are dropped from the cache: `rows[j]` is the batch row in cache row j.
 enum State<'e> {
     Cpu {
         dec: &'e CpuDecoder,
         cache: CpuCache,
+        rows: Vec<usize>,
         next_pos: Vec<u32>,
         logits: Vec<f32>,
     },
@@ -212,6 +214,7 @@ impl<'e> State<'e> {
                 Ok(State::Cpu {
                     dec,
                     cache,
+                    rows: (0..b).collect(),
                     next_pos,
                     logits,
                 })
@@ -236,23 +239,39 @@ impl<'e> State<'e> {
         }
     }
 
-    fn logits(&self) -> &[f32] {
-        match self {
-            State::Cpu { logits, .. } | State::Candle { logits, .. } => logits,
-        }
+    /// The logits of batch row `i`'s next token (`None` once it was dropped).
+    fn row_logits(&self, i: usize) -> Option<&[f32]> {
+        let (logits, slot, rows) = match self {
+            State::Cpu { logits, rows, .. } => (logits, rows.binary_search(&i).ok()?, rows.len()),
+            State::Candle {
+                logits, next_pos, ..
+            } => (logits, i, next_pos.len()),
+        };
+        let vocab = logits.len().checked_div(rows)?;
+        logits.get(slot * vocab..(slot + 1) * vocab)
     }
 
-    /// Append one token to every row.
-    fn step(&mut self, next: Vec<u32>) -> Result<()> {
+    /// Append `next[i]` to every row that is not `done`.
+    fn step(&mut self, next: Vec<u32>, done: &[bool]) -> Result<()> {
         match self {
             State::Cpu {
                 dec,
                 cache,
+                rows,
                 next_pos,
                 logits,
             } => {
-                let valid = vec![true; next.len()];
-                *logits = dec.forward(&next, next_pos, &valid, 1, cache)?;
+                // Drop finished rows once they are a quarter of the batch.
+                let finished = rows.iter().filter(|&&r| done[r]).count();
+                if finished > 0 && finished * 4 >= rows.len() {
+                    let keep: Vec<usize> = (0..rows.len()).filter(|&j| !done[rows[j]]).collect();
+                    cache.retain_rows(&keep);
+                    *rows = keep.iter().map(|&j| rows[j]).collect();
+                    *next_pos = keep.iter().map(|&j| next_pos[j]).collect();
+                }
+                let ids: Vec<u32> = rows.iter().map(|&r| next[r]).collect();
+                let valid = vec![true; ids.len()];
+                *logits = dec.forward(&ids, next_pos, &valid, 1, cache)?;
                 next_pos.iter_mut().for_each(|p| *p += 1);
             }
             State::Candle {

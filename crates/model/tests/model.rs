@@ -251,6 +251,41 @@ fn sampled_logprobs_equal_the_training_forward() {
     }
 }
 
+/// Rows that stop early leave the batch (the CPU engine drops them from its
+/// cache); the rows still running give what they give alone.
+#[test]
+fn rows_that_stop_leave_the_others_unchanged() {
+    let ck = Checkpoint::random(tiny("llama", false), &Device::Cpu, DType::F32).unwrap();
+    let prompts: Vec<Vec<u32>> = (0..8u32).map(|i| vec![5 + i, 9, 13 + i, 7]).collect();
+    let seeds: Vec<u64> = (0..8).collect();
+    let params = SamplingParams {
+        max_new_tokens: 12,
+        temperature: 1.0,
+        ..Default::default()
+    };
+    // Row i stops after i + 1 tokens, so the batch shrinks step by step.
+    let engine = Engine::new(&ck.model).unwrap();
+    let batched = engine
+        .generate(&prompts, &seeds, &params, &|i, t| t.len() > i, |_| {})
+        .unwrap();
+    for (i, p) in prompts.iter().enumerate() {
+        assert_eq!(batched[i].tokens.len(), (i + 1).min(12), "row {i}");
+        let alone = engine
+            .generate(
+                std::slice::from_ref(p),
+                &seeds[i..=i],
+                &params,
+                &|_, t| t.len() > i,
+                |_| {},
+            )
+            .unwrap();
+        assert_eq!(alone[0].tokens, batched[i].tokens, "row {i}");
+        for (a, b) in alone[0].logprobs.iter().zip(&batched[i].logprobs) {
+            assert!((a - b).abs() < 1e-5, "row {i}: {a} vs {b}");
+        }
+    }
+}
+
 #[test]
 fn batched_greedy_equals_each_prompt_alone() {
     let ck = Checkpoint::random(tiny("qwen2", true), &Device::Cpu, DType::F32).unwrap();

@@ -50,8 +50,41 @@ pub struct CpuCache {
     valid: Vec<Vec<bool>>,
     batch: usize,
     capacity: usize,
+    kv_heads: usize,
+    head_dim: usize,
     /// Positions filled so far (the same for every row).
     pub len: usize,
+}
+
+impl CpuCache {
+    /// Keep only rows `keep` (increasing), renumbered 0.., in place: the
+    /// rows of finished samples stop costing compute.
+    pub fn retain_rows(&mut self, keep: &[usize]) {
+        assert!(
+            keep.windows(2).all(|w| w[0] < w[1]),
+            "rows to keep must increase"
+        );
+        assert!(
+            keep.last().is_none_or(|&r| r < self.batch),
+            "row out of range"
+        );
+        let head = self.capacity * self.head_dim;
+        let row = self.kv_heads * head;
+        let used = self.len * self.head_dim;
+        for buf in self.k.iter_mut().chain(self.v.iter_mut()) {
+            for (to, &from) in keep.iter().enumerate().filter(|(to, from)| to != *from) {
+                for g in 0..self.kv_heads {
+                    let src = from * row + g * head;
+                    buf.copy_within(src..src + used, to * row + g * head);
+                }
+            }
+        }
+        self.valid = keep
+            .iter()
+            .map(|&r| std::mem::take(&mut self.valid[r]))
+            .collect();
+        self.batch = keep.len();
+    }
 }
 
 fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
@@ -127,6 +160,8 @@ impl CpuDecoder {
             valid: vec![vec![false; capacity]; batch],
             batch,
             capacity,
+            kv_heads: self.cfg.num_kv_heads(),
+            head_dim: self.cfg.head_dim(),
             len: 0,
         }
     }
