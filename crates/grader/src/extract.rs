@@ -155,28 +155,20 @@ fn boxed_all(text: &str) -> Vec<(usize, usize, String)> {
 /// Text between two answers that only joins them: commas, "and", "or",
 /// spacing, math delimiters.
 fn is_connective(between: &str) -> bool {
-    let mut t = between.to_string();
-    for tok in [
-        "\\text{", "\\quad", "\\qquad", "\\(", "\\)", "\\[", "\\]", "\\,", "\\ ", "$", "}", "{",
-    ] {
-        t = t.replace(tok, " ");
-    }
-    t.split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+    without_markup(between)
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
         .all(|w| w.is_empty() || w == "and" || w == "or")
 }
 
-/// Text between two boxed answers that lists them in prose: `\boxed{1}
-/// papers and \boxed{2} bins`, `\boxed{(3,3)} \text{ for part (a) and }
-/// \boxed{(1,1)}`, `\( y_1 = \boxed{..} \) and \( y_2 = \boxed{..} \)`:
-/// "and" with at most four other short words, part labels and the name
-/// assigned to the next answer, nothing else (no numbers, no "or", which
-/// offers an alternative, no sentence break, no word that judges or
-/// corrects: `\boxed{5} is wrong, and \boxed{7}` keeps 7).
-fn joins_answers(between: &str) -> bool {
+/// `between` with math delimiters, `\text{}` wrappers, braces and spacing
+/// commands turned into spaces.
+fn without_markup(between: &str) -> String {
     let mut t = between.to_string();
     for tok in [
         r"\text{",
         r"\textbf{",
+        r"\quad",
+        r"\qquad",
         r"\(",
         r"\)",
         r"\[",
@@ -189,6 +181,18 @@ fn joins_answers(between: &str) -> bool {
     ] {
         t = t.replace(tok, " ");
     }
+    t
+}
+
+/// Text between two boxed answers that lists them in prose: `\boxed{1}
+/// papers and \boxed{2} bins`, `\boxed{(3,3)} \text{ for part (a) and }
+/// \boxed{(1,1)}`, `\( y_1 = \boxed{..} \) and \( y_2 = \boxed{..} \)`:
+/// "and" with at most four other short words, part labels and the name
+/// assigned to the next answer, nothing else (no numbers, no "or", which
+/// offers an alternative, no sentence break, no word that judges or
+/// corrects: `\boxed{5} is wrong, and \boxed{7}` keeps 7).
+fn joins_answers(between: &str) -> bool {
+    let t = without_markup(between);
     // The name the next answer is assigned to: `y_2 =`, `x=`.
     let t = t.trim_end();
     let t = match t.strip_suffix('=') {
