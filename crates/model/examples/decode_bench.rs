@@ -51,7 +51,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let secs = t0.elapsed().as_secs_f64();
         let n: usize = gens.iter().map(|g| g.tokens.len()).sum();
         println!(
-            "ours batch={b} prompt_tokens={} new_tokens={n} seconds={secs:.2} tok_per_s={:.1} first_ids={}",
+            "{} batch={b} prompt_tokens={} new_tokens={n} seconds={secs:.2} tok_per_s={:.1} first_ids={}",
+            if candle { "ours-candle" } else { "ours" },
             ids.len(),
             n as f64 / secs,
             gens[0].tokens.iter().take(16).map(u32::to_string).collect::<Vec<_>>().join(",")
