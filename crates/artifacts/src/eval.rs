@@ -102,3 +102,69 @@ pub fn read(path: impl AsRef<Path>) -> Result<Vec<EvalRow>> {
         })
         .collect())
 }
+
+/// One benchmark's figures: an entry of `benchmarks` in
+/// `<results>.summary.json`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BenchSummary {
+    pub benchmark: String,
+    pub problems: usize,
+    /// samples per problem (k)
+    #[serde(default = "one")]
+    pub samples: usize,
+    /// mean correctness over all samples: pass@1 (greedy) or avg@k
+    pub accuracy: f64,
+    /// correctness of the most frequent extracted answer
+    pub maj_at_k: f64,
+    /// unbiased pass@k (Chen et al. 2021) with k = samples
+    pub pass_at_k: f64,
+    /// share of samples with a final answer found
+    pub boxed_rate: f64,
+    pub mean_response_length: f64,
+    /// share of samples cut at max new tokens
+    pub truncation_rate: f64,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// `<results>.summary.json`, written by evaluate beside its results and
+/// read by report: how the run sampled and graded, and each benchmark's
+/// figures.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EvalSummary {
+    /// the evaluated checkpoint
+    pub policy: String,
+    /// how final answers were extracted, in words
+    pub extraction: String,
+    /// how responses were sampled, in words
+    pub sampling: String,
+    #[serde(default)]
+    pub max_new_tokens: usize,
+    pub benchmarks: Vec<BenchSummary>,
+}
+
+/// The summary file beside the results file `results`.
+pub fn summary_path(results: &Path) -> std::path::PathBuf {
+    results.with_extension("summary.json")
+}
+
+/// Write `summary` to `path` (atomically).
+pub fn write_summary(path: impl AsRef<Path>, summary: &EvalSummary) -> Result<()> {
+    let json = serde_json::to_string_pretty(summary).expect("a summary serialises");
+    crate::atomic::write_bytes(path, json.as_bytes())
+}
+
+/// The summary at `path`.
+pub fn read_summary(path: impl AsRef<Path>) -> Result<EvalSummary> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|source| crate::Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| crate::Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}

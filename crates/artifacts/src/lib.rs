@@ -10,6 +10,7 @@
 //! | verify    | scored.parquet    | [`scored::SCHEMA`]      |
 //! | ppo-step  | metrics.parquet   | [`metrics::SCHEMA`]     |
 //! | evaluate  | results.parquet   | [`eval::SCHEMA`]        |
+//! | evaluate  | results.summary.json | [`eval::EvalSummary`] |
 //!
 //! Every column listed in a schema must be present with a compatible type
 //! (strings may be `Utf8`, `LargeUtf8` or `Utf8View`; integers and floats of
@@ -68,6 +69,12 @@ pub enum Error {
         column: String,
         expected: String,
         found: String,
+    },
+    #[error("{path}: not a valid summary: {source}")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
     },
     #[error("{path}: row {row}, column `{column}`: {message}")]
     BadValue {

@@ -1,173 +1,210 @@
-//! metrics.parquet, appended to by ppo-step (and sft-step): one row per
+//! metrics.parquet, appended to by ppo-step and sft-step: one row per
 //! optimizer step, named the way the field names them.
+//!
+//! [`Metric`] is the one list of names: the schema's columns are made from
+//! it, and a row holds values keyed by it, so a misspelt name does not
+//! compile.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
+use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 
 use crate::schema::{col, ColType::*, StageSchema};
-use crate::table::{read_table, write_table, Cols};
+use crate::table::{read_table, write_table};
 use crate::{Error, Result};
 
-pub const SCHEMA: StageSchema = StageSchema {
-    stage: "metrics",
-    columns: &[
-        col("step", Int64, false, "optimizer step, from 0"),
-        col("pg_loss", Float64, true, "PPO clipped policy-gradient loss"),
-        col(
-            "pg_clipfrac",
-            Float64,
-            true,
-            "share of tokens whose ratio was clipped",
-        ),
-        col(
-            "ppo_kl",
-            Float64,
-            true,
-            "mean KL between the old and the updated policy on the batch",
-        ),
-        col(
-            "kl_to_ref",
-            Float64,
-            true,
-            "mean KL to the frozen reference",
-        ),
-        col("entropy", Float64, true, "mean token entropy of the policy"),
-        col("vf_loss", Float64, true, "clipped value loss"),
-        col("vf_clipfrac", Float64, true, "share of values clipped"),
-        col(
-            "vf_explained_var",
-            Float64,
-            true,
-            "explained variance of the returns by the critic",
-        ),
-        col(
-            "grad_norm",
-            Float64,
-            true,
-            "global gradient norm before clipping",
-        ),
-        col("reward_mean", Float64, true, "mean sequence reward"),
-        col("reward_std", Float64, true, "std of the sequence reward"),
-        col("accuracy", Float64, true, "share of correct responses"),
-        col(
-            "no_answer_rate",
-            Float64,
-            true,
-            "share of responses without a final answer",
-        ),
-        col(
-            "response_length_mean",
-            Float64,
-            true,
-            "mean response length, tokens",
-        ),
-        col(
-            "response_length_max",
-            Float64,
-            true,
-            "max response length, tokens",
-        ),
-        col(
-            "response_clip_ratio",
-            Float64,
-            true,
-            "share of responses cut at max new tokens",
-        ),
-        col(
-            "advantage_mean",
-            Float64,
-            true,
-            "mean advantage over response tokens",
-        ),
-        col(
-            "advantage_std",
-            Float64,
-            true,
-            "std of the advantage over response tokens",
-        ),
-        col(
-            "logprob_gap",
-            Float64,
-            true,
-            "mean |recomputed old log-prob - rollout log-prob|",
-        ),
-        col(
-            "loss",
-            Float64,
-            true,
-            "total loss (SFT: cross-entropy per response token)",
-        ),
-        col("lr", Float64, true, "learning rate used for the step"),
-        col("elapsed_s", Float64, true, "wall time of the step, seconds"),
-        col("tokens_per_s", Float64, true, "trained tokens per second"),
-    ],
-};
+/// Declares [`Metric`] and [`SCHEMA`] from one table of (variant, column
+/// name, meaning).
+macro_rules! metrics {
+    ($($variant:ident => $name:literal, $doc:literal;)*) => {
+        /// A column of metrics.parquet (every one a nullable Float64).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Metric {
+            $(#[doc = $doc] $variant,)*
+        }
 
-/// One step's metrics. Names not in [`SCHEMA`] are kept as extra columns.
+        impl Metric {
+            /// Every metric, in the file's column order.
+            pub const ALL: &'static [Metric] = &[$(Metric::$variant,)*];
+
+            /// The column name.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Metric::$variant => $name,)*
+                }
+            }
+
+            /// What the column means.
+            pub const fn doc(self) -> &'static str {
+                match self {
+                    $(Metric::$variant => $doc,)*
+                }
+            }
+        }
+
+        pub const SCHEMA: StageSchema = StageSchema {
+            stage: "metrics",
+            columns: &[
+                col("step", Int64, false, "optimizer step, from 0"),
+                $(col($name, Float64, true, $doc),)*
+            ],
+        };
+    };
+}
+
+metrics! {
+    // The policy update (ppo-step).
+    PgLoss => "pg_loss", "PPO clipped policy-gradient loss";
+    PgClipfrac => "pg_clipfrac", "share of tokens whose ratio was clipped";
+    PgClipfracLower => "pg_clipfrac_lower", "share of negative-advantage tokens held by the dual clip";
+    PpoKl => "ppo_kl", "mean KL between the old and the updated policy on the batch";
+    KlToRef => "kl_to_ref", "mean KL to the frozen reference (k1, over response tokens)";
+    KlLoss => "kl_loss", "the KL term of the loss, when the KL is a loss term";
+    KlCoef => "kl_coef", "KL coefficient used for the step";
+    Entropy => "entropy", "mean token entropy of the policy";
+    // The critic (ppo-step with GAE).
+    VfLoss => "vf_loss", "clipped value loss";
+    VfClipfrac => "vf_clipfrac", "share of values clipped";
+    VfExplainedVar => "vf_explained_var", "explained variance of the returns by the critic";
+    VfGradNorm => "vf_grad_norm", "the critic's global gradient norm before clipping";
+    // The batch (ppo-step).
+    RewardMean => "reward_mean", "mean sequence reward";
+    RewardStd => "reward_std", "std of the sequence reward";
+    Accuracy => "accuracy", "share of correct responses";
+    NoAnswerRate => "no_answer_rate", "share of responses without a final answer";
+    ResponseLengthMean => "response_length_mean", "mean response length, tokens";
+    ResponseLengthMax => "response_length_max", "max response length, tokens";
+    ResponseClipRatio => "response_clip_ratio", "share of responses cut at max new tokens";
+    AdvantageMean => "advantage_mean", "mean advantage over response tokens";
+    AdvantageStd => "advantage_std", "std of the advantage over response tokens";
+    LogprobGap => "logprob_gap", "mean |recomputed old log-prob - rollout log-prob|";
+    // Both trainers.
+    Loss => "loss", "total loss (SFT: cross-entropy per response token)";
+    GradNorm => "grad_norm", "global gradient norm before clipping (the policy's, in ppo-step)";
+    Lr => "lr", "learning rate used for the step (the actor's, in ppo-step)";
+    CriticLr => "critic_lr", "the critic's learning rate";
+    Epoch => "epoch", "epoch of the step, from 0 (sft-step)";
+    ElapsedS => "elapsed_s", "wall time of the step, seconds";
+    TokensPerS => "tokens_per_s", "trained tokens per second";
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Metric, String> {
+        Metric::ALL
+            .iter()
+            .copied()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("`{s}` is not a metric of the metrics schema"))
+    }
+}
+
+/// One step's metrics: the values it has (a metric a step does not
+/// measure is absent, and null in the file).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricsRow {
     pub step: i64,
-    pub values: BTreeMap<String, f64>,
+    pub values: BTreeMap<Metric, f64>,
+}
+
+impl MetricsRow {
+    /// The value of `m`, if the step has it.
+    pub fn get(&self, m: Metric) -> Option<f64> {
+        self.values.get(&m).copied()
+    }
 }
 
 fn to_batch(rows: &[MetricsRow]) -> RecordBatch {
-    let mut names: Vec<String> = SCHEMA.columns[1..]
-        .iter()
-        .map(|c| c.name.to_string())
-        .collect();
-    for r in rows {
-        for k in r.values.keys() {
-            if !names.contains(k) {
-                names.push(k.clone());
-            }
-        }
-    }
     let mut fields = vec![Field::new("step", DataType::Int64, false)];
     let mut cols: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(
         rows.iter().map(|r| r.step),
     ))];
-    for n in &names {
-        fields.push(Field::new(n, DataType::Float64, true));
+    for &m in Metric::ALL {
+        fields.push(Field::new(m.name(), DataType::Float64, true));
         cols.push(Arc::new(Float64Array::from_iter(
-            rows.iter().map(|r| r.values.get(n).copied()),
+            rows.iter().map(|r| r.get(m)),
         )));
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("consistent metrics batch")
 }
 
+/// The rows of a metrics file. Columns that are not metrics are ignored; a
+/// metric the file lacks (written by an older version) is absent in every
+/// row.
 pub fn read(path: impl AsRef<Path>) -> Result<Vec<MetricsRow>> {
     let t = read_table(path)?;
-    let b = SCHEMA.conform(&t.path, &t.batch)?;
-    let c = Cols { batch: &b };
+    let b = &t.batch;
     let schema = b.schema();
+    let Some((idx, field)) = schema.column_with_name("step") else {
+        return Err(Error::MissingColumn {
+            path: t.path.clone(),
+            stage: SCHEMA.stage,
+            column: "step".into(),
+            present: crate::schema::column_list(&schema),
+        });
+    };
+    if !Int64.accepts(field.data_type()) {
+        return Err(Error::WrongType {
+            path: t.path.clone(),
+            stage: SCHEMA.stage,
+            column: "step".into(),
+            expected: format!("{:?}", Int64.data_type()),
+            found: format!("{:?}", field.data_type()),
+        });
+    }
+    let step = arrow::compute::cast(b.column(idx), &DataType::Int64).map_err(|e| Error::Arrow {
+        path: t.path.clone(),
+        source: e,
+    })?;
+    let step = step
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("cast to i64");
     let mut rows: Vec<MetricsRow> = (0..b.num_rows())
         .map(|i| MetricsRow {
-            step: c.i64("step").value(i),
+            step: step.value(i),
             values: BTreeMap::new(),
         })
         .collect();
-    for (idx, f) in schema.fields().iter().enumerate().skip(1) {
-        let Ok(a) = arrow::compute::cast(b.column(idx), &DataType::Float64) else {
+    for &m in Metric::ALL {
+        let Some((idx, f)) = schema.column_with_name(m.name()) else {
             continue;
         };
+        if !Float64.accepts(f.data_type()) {
+            return Err(Error::WrongType {
+                path: t.path.clone(),
+                stage: SCHEMA.stage,
+                column: m.name().into(),
+                expected: format!("{:?}", Float64.data_type()),
+                found: format!("{:?}", f.data_type()),
+            });
+        }
+        let a =
+            arrow::compute::cast(b.column(idx), &DataType::Float64).map_err(|e| Error::Arrow {
+                path: t.path.clone(),
+                source: e,
+            })?;
         let a = a
             .as_any()
             .downcast_ref::<Float64Array>()
             .expect("cast to f64");
         for (i, r) in rows.iter_mut().enumerate() {
             if a.is_valid(i) {
-                r.values.insert(f.name().clone(), a.value(i));
+                r.values.insert(m, a.value(i));
             }
         }
     }
     Ok(rows)
 }
-
-use arrow::array::Array;
 
 pub fn write(path: impl AsRef<Path>, rows: &[MetricsRow]) -> Result<()> {
     write_table(path, &to_batch(rows))
@@ -189,4 +226,34 @@ pub fn append(path: impl AsRef<Path>, row: MetricsRow) -> Result<()> {
     rows.push(row);
     rows.sort_by_key(|r| r.step);
     write(path, &rows)
+}
+
+/// The next step number of a metrics file: one past its last step, or 0
+/// when there is no file yet.
+pub fn next_step(path: impl AsRef<Path>) -> Result<i64> {
+    let path = path.as_ref();
+    if !path.exists() {
+        return Ok(0);
+    }
+    Ok(read(path)?.iter().map(|r| r.step + 1).max().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_the_schema_lists_them_in_order() {
+        let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "a metric name appears twice");
+        let cols: Vec<&str> = SCHEMA.column_names().skip(1).collect();
+        assert_eq!(cols, names);
+        for m in Metric::ALL {
+            assert_eq!(m.name().parse::<Metric>().unwrap(), *m);
+        }
+        assert!("pg_los".parse::<Metric>().is_err());
+    }
 }

@@ -10,6 +10,29 @@ use crate::schema::{col, ColType::*, ColumnSpec, StageSchema};
 use crate::table::{batch, read_table, write_table, Cols};
 use crate::Result;
 
+/// Why a response ended: the values of the `finish_reason` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// At the model's end-of-turn token or a stop string.
+    Stop,
+    /// At the limit of new tokens (the response is cut).
+    Length,
+}
+
+impl FinishReason {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+        }
+    }
+
+    /// Whether a `finish_reason` cell says the response was cut.
+    pub fn is_truncation(cell: &str) -> bool {
+        cell == FinishReason::Length.as_str()
+    }
+}
+
 /// The rollout columns; [`crate::scored`] extends them.
 pub const COLUMNS: &[ColumnSpec] = &[
     col("prompt_id", Utf8, false, "`id` of the prompts row"),

@@ -1,6 +1,7 @@
 //! Each stage's typed rows survive a write and read; a file missing a
 //! column or with a mistyped one is rejected with an error naming both.
 
+use artifacts::metrics::Metric;
 use std::sync::Arc;
 
 use arrow::array::{Int32Array, LargeStringArray, RecordBatch, StringArray};
@@ -71,14 +72,72 @@ fn every_stage_round_trips() {
             step,
             ..Default::default()
         };
-        row.values.insert("pg_loss".into(), step as f64 * 0.5);
-        row.values.insert("my_extra".into(), 1.0);
+        row.values.insert(Metric::PgLoss, step as f64 * 0.5);
+        if step == 1 {
+            row.values.insert(Metric::Epoch, 1.0);
+        }
         artifacts::metrics::append(&p, row).unwrap();
     }
     let m = artifacts::metrics::read(&p).unwrap();
     assert_eq!(m.len(), 3);
-    assert_eq!(m[2].values["pg_loss"], 1.0);
-    assert_eq!(m[1].values["my_extra"], 1.0);
+    assert_eq!(m[2].get(Metric::PgLoss), Some(1.0));
+    // A metric a step did not measure stays absent (null in the file).
+    assert_eq!(m[1].get(Metric::Epoch), Some(1.0));
+    assert_eq!(m[2].get(Metric::Epoch), None);
+    // Re-appending a step replaces its row.
+    let mut again = m[1].clone();
+    again.values.insert(Metric::PgLoss, 9.0);
+    artifacts::metrics::append(&p, again).unwrap();
+    let m = artifacts::metrics::read(&p).unwrap();
+    assert_eq!(m.len(), 3);
+    assert_eq!(m[1].get(Metric::PgLoss), Some(9.0));
+    assert_eq!(artifacts::metrics::next_step(&p).unwrap(), 3);
+}
+
+#[test]
+fn metrics_files_keep_their_columns_and_ignore_others() {
+    // A file from a user's tool (or an older version): a column that is
+    // not a metric is ignored, a metric it lacks is absent.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("metrics.parquet");
+    let schema = Schema::new(vec![
+        Field::new("step", DataType::Int32, false),
+        Field::new("reward_mean", DataType::Float32, true),
+        Field::new("my_note", DataType::Utf8, true),
+    ]);
+    let b = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(Int32Array::from(vec![4])),
+            Arc::new(arrow::array::Float32Array::from(vec![0.5])),
+            Arc::new(StringArray::from(vec!["x"])),
+        ],
+    )
+    .unwrap();
+    artifacts::write_table(&p, &b).unwrap();
+    let m = artifacts::metrics::read(&p).unwrap();
+    assert_eq!(m[0].step, 4);
+    assert_eq!(m[0].get(Metric::RewardMean), Some(0.5));
+    assert_eq!(m[0].values.len(), 1);
+    // A metric column of the wrong type is named.
+    let schema = Schema::new(vec![
+        Field::new("step", DataType::Int64, false),
+        Field::new("accuracy", DataType::Utf8, true),
+    ]);
+    let b = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(arrow::array::Int64Array::from(vec![0])),
+            Arc::new(StringArray::from(vec!["high"])),
+        ],
+    )
+    .unwrap();
+    artifacts::write_table(&p, &b).unwrap();
+    let e = artifacts::metrics::read(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("metrics.parquet") && e.contains("`accuracy`"),
+        "{e}"
+    );
 }
 
 #[test]

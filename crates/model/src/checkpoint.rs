@@ -104,17 +104,18 @@ impl Checkpoint {
     /// current weights, config.json as loaded, and the tokenizer files of
     /// `side_files_from` (default: where it was loaded from).
     pub fn save(&self, dir: impl AsRef<Path>, side_files_from: Option<&Path>) -> Result<()> {
-        self.save_with(dir, side_files_from, &|_| Ok(()))
+        self.save_with(dir, side_files_from, &|_| Ok::<(), ModelError>(()))
     }
 
     /// [`Checkpoint::save`], with `extra(tmp_dir)` writing more files
     /// (optimizer state) into the directory before it is renamed in.
-    pub fn save_with(
+    /// The caller's error type passes through unchanged.
+    pub fn save_with<E: From<ModelError>>(
         &self,
         dir: impl AsRef<Path>,
         side_files_from: Option<&Path>,
-        extra: &dyn Fn(&Path) -> Result<()>,
-    ) -> Result<()> {
+        extra: &dyn Fn(&Path) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
         let from = side_files_from.unwrap_or(&self.dir);
         save_dir(dir.as_ref(), &self.varmap, &self.raw_config, from, extra)
     }
@@ -161,13 +162,13 @@ pub(crate) fn build_complete<M>(
 
 /// Write `varmap` and `raw_config` as an HF-layout directory at `dir`,
 /// atomically: a temporary directory, then rename over the old one.
-pub(crate) fn save_dir(
+pub(crate) fn save_dir<E: From<ModelError>>(
     dir: &Path,
     varmap: &VarMap,
     raw_config: &serde_json::Value,
     side_files_from: &Path,
-    extra: &dyn Fn(&Path) -> Result<()>,
-) -> Result<()> {
+    extra: &dyn Fn(&Path) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -180,7 +181,7 @@ pub(crate) fn save_dir(
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| err(&tmp, e.to_string()))?;
-    let result = (|| -> Result<()> {
+    let files = || -> Result<()> {
         varmap.save(tmp.join("model.safetensors"))?;
         let cfg = serde_json::to_string_pretty(raw_config).expect("json");
         std::fs::write(tmp.join("config.json"), cfg).map_err(|e| err(&tmp, e.to_string()))?;
@@ -190,8 +191,9 @@ pub(crate) fn save_dir(
                 std::fs::copy(&src, tmp.join(f)).map_err(|e| err(&src, e.to_string()))?;
             }
         }
-        extra(&tmp)
-    })();
+        Ok(())
+    };
+    let result = files().map_err(E::from).and_then(|()| extra(&tmp));
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);

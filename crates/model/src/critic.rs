@@ -10,7 +10,7 @@ use candle_nn::{linear_b, Linear, VarMap};
 
 use crate::checkpoint::{build_complete, err, load_varmap, read_config, save_dir};
 use crate::model::Batch;
-use crate::{Config, Model, Result};
+use crate::{Config, Model, ModelError, Result};
 
 pub struct Critic {
     pub dir: PathBuf,
@@ -126,12 +126,13 @@ impl Critic {
 
     /// Write the critic as an HF-layout directory (atomically), with the
     /// tokenizer files of `side_files_from` and `extra` files.
-    pub fn save_with(
+    /// The caller's error type passes through unchanged.
+    pub fn save_with<E: From<ModelError>>(
         &self,
         dir: impl AsRef<Path>,
         side_files_from: Option<&Path>,
-        extra: &dyn Fn(&Path) -> Result<()>,
-    ) -> Result<()> {
+        extra: &dyn Fn(&Path) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
         let from = side_files_from.unwrap_or(&self.dir);
         save_dir(dir.as_ref(), &self.varmap, &self.raw_config, from, extra)
     }

@@ -47,15 +47,6 @@ pub enum FinishReason {
     Length,
 }
 
-impl FinishReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FinishReason::Stop => "stop",
-            FinishReason::Length => "length",
-        }
-    }
-}
-
 /// One row's output.
 #[derive(Debug, Clone)]
 pub struct Generation {

@@ -10,7 +10,6 @@
 
 pub mod preset;
 pub mod raw;
-pub mod rng;
 pub mod select;
 pub mod synth;
 pub mod template;

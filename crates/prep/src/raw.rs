@@ -28,7 +28,8 @@ pub struct Problem {
 }
 
 /// The shape of a raw data set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum RawFormat {
     /// Tell from the path (a folder named after a data set) or the fields.
     Auto,

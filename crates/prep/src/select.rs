@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, HashSet};
 use artifacts::prompts::PromptRow;
 
 use crate::raw::Problem;
-use crate::rng::{in_holdout, SplitMix64};
 use crate::template::Template;
 use crate::PrepError;
+use rng::{in_holdout, SplitMix64};
 
 /// Which side of the stable train/holdout split to keep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Split {
     /// Every row.
     #[default]

@@ -6,10 +6,11 @@
 use serde_json::{json, Map};
 
 use crate::raw::Problem;
-use crate::rng::{fnv1a, SplitMix64};
+use rng::{fnv1a, SplitMix64};
 
 /// How hard the generated problems are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Difficulty {
     /// Level 1: one digit with one digit (+, -, x).
     Easy,

@@ -10,7 +10,8 @@ pub const COT_INSTRUCTION: &str =
     r"Please reason step by step, and put your final answer within \boxed{}.";
 
 /// A named prompt template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum TemplateName {
     /// Qwen2.5-Math CoT: the instruction as the system turn, the question as
     /// the user turn, Qwen chat markup.

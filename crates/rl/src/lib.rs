@@ -4,15 +4,16 @@
 //! Conventions: `B` sequences, `L` token positions; every per-token tensor
 //! is `[B, L]` f32 with a 1/0 `mask` `[B, L]` (f32) of the response tokens
 //! that count. Each function documents its shapes and returns its metrics
-//! beside its result. The choices are enums that clap parses, so a typo
-//! fails at parse time.
+//! beside its result. The choices are enums (clap `ValueEnum`s with the
+//! `clap` feature, so a typo in a flag fails at parse time).
 
 use candle_core::{DType, Device, Tensor, D};
 
 pub type Result<T> = std::result::Result<T, candle_core::Error>;
 
 /// How advantages are estimated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum AdvantageEstimator {
     /// Generalised advantage estimation with a critic (PPO).
     Gae,
@@ -25,7 +26,8 @@ pub enum AdvantageEstimator {
 }
 
 /// How a per-token loss matrix becomes one number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum LossAgg {
     /// Mean over every response token of the batch.
     TokenMean,
@@ -37,7 +39,8 @@ pub enum LossAgg {
 }
 
 /// Estimators of KL(pi || ref) per token from the two log-probs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum KlEstimator {
     /// logp - ref_logp (unbiased, can be negative).
     K1,
@@ -49,7 +52,8 @@ pub enum KlEstimator {
 }
 
 /// Where the KL to the reference enters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum KlPlacement {
     /// Subtracted from each token's reward before the advantages (PPO).
     Reward,

@@ -1,10 +1,15 @@
-//! Training machinery shared by ppo-step and sft-step (one copy):
+//! Training machinery shared by the PPO step and the SFT step (one copy):
 //!
+//! - [`TrainError`]: the one error type of both trainers;
 //! - [`Params`]: a model's variables in name order;
-//! - [`GradAccum`]: gradients summed over micro-batches, their global norm;
+//! - [`GradAccum`]: gradients summed over micro-batches (each backward
+//!   weighted so the micro-batches add up to the batch), their global norm;
 //! - [`AdamW`]: a fused AdamW over flat buffers (one pass per tensor,
 //!   parallel), with its state saved beside a checkpoint so a run resumes
 //!   exactly;
+//! - [`Trainable`]: a model's parameters with their optimizer: clip and
+//!   step, and save the state into a checkpoint being written;
+//! - [`epoch_order`]: the seeded shuffle of a batch for an epoch;
 //! - [`LrSchedule`]: constant, or warmup then cosine or linear decay.
 
 use std::collections::HashMap;
@@ -12,16 +17,27 @@ use std::path::Path;
 
 use candle_core::{backprop::GradStore, DType, Device, Tensor, Var};
 use candle_nn::VarMap;
+
 use rayon::prelude::*;
 
+/// Everything a training step can fail with; sources are kept.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error(transparent)]
+    Artifact(#[from] artifacts::Error),
+    #[error(transparent)]
+    Model(#[from] model::ModelError),
+    #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// Optimizer state that cannot be read or written.
     #[error("{path}: {message}")]
     State { path: String, message: String },
+    /// A loss or gradient norm that is NaN or infinite.
     #[error("{0}")]
     NonFinite(String),
+    /// Options or inputs that cannot be trained on.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;
@@ -69,6 +85,12 @@ impl GradAccum {
         GradAccum {
             grads: vec![None; params.vars.len()],
         }
+    }
+
+    /// Backpropagate `loss * weight` (a micro-batch's share of its batch,
+    /// see `rl::micro_weight`) and add its gradients.
+    pub fn backward(&mut self, params: &Params, loss: &Tensor, weight: f64) -> Result<()> {
+        self.add(params, &(loss * weight)?.backward()?)
     }
 
     /// Add the gradients of one backward pass.
@@ -271,8 +293,62 @@ impl AdamW {
     }
 }
 
+/// A model's parameters and their optimizer.
+pub struct Trainable {
+    pub params: Params,
+    pub opt: AdamW,
+}
+
+impl Trainable {
+    /// The variables of `varmap`, with the optimizer state saved in the
+    /// checkpoint `resume_from` when it has one (else a new optimizer).
+    pub fn new(varmap: &VarMap, cfg: AdamWConfig, resume_from: Option<&Path>) -> Result<Trainable> {
+        let params = Params::from_varmap(varmap);
+        let opt = match resume_from {
+            Some(dir) => AdamW::resume_or_new(&params, cfg, dir)?,
+            None => AdamW::new(&params, cfg),
+        };
+        Ok(Trainable { params, opt })
+    }
+
+    /// A new gradient accumulator for these parameters.
+    pub fn grads(&self) -> GradAccum {
+        GradAccum::new(&self.params)
+    }
+
+    /// Clip the accumulated gradients to `max_norm` and take one step at
+    /// `lr`. Returns the norm before clipping; a non-finite norm is an
+    /// error naming `what` and changes nothing.
+    pub fn clip_and_step(
+        &mut self,
+        grads: &GradAccum,
+        lr: f64,
+        max_norm: f64,
+        what: &str,
+    ) -> Result<f64> {
+        let norm = grads.norm();
+        ensure_finite(norm, &format!("the {what} gradient norm"))?;
+        self.opt
+            .step(&self.params, grads, lr, clip_coef(norm, max_norm))?;
+        Ok(norm)
+    }
+
+    /// Write the optimizer state into `dir`, a checkpoint being written
+    /// (for `Checkpoint::save_with`).
+    pub fn save_state(&self, dir: &Path) -> Result<()> {
+        self.opt.save(&self.params, &dir.join(OPTIMIZER_FILE))
+    }
+}
+
+/// The order of `n` examples in `epoch` of training round `round` (a PPO
+/// step number; 0 for a single run), fixed by `seed`.
+pub fn epoch_order(n: usize, seed: u64, round: u64, epoch: u64) -> Vec<usize> {
+    rng::shuffled(n, seed ^ round.wrapping_mul(0x9E37_79B9) ^ epoch)
+}
+
 /// How the learning rate moves over a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum LrSchedule {
     /// The base rate throughout (after warmup).
     Constant,

@@ -6,8 +6,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use artifacts::eval::EvalRow;
+use artifacts::eval::{BenchSummary, EvalRow, EvalSummary};
+use artifacts::rollouts::FinishReason;
 use grader::{Fallbacks, RewardScheme};
+use stages::{rollout, verify};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -39,41 +41,6 @@ pub struct Options {
     pub seed: u64,
     pub fallbacks: Fallbacks,
     pub device: String,
-}
-
-/// One benchmark's figures.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BenchSummary {
-    pub benchmark: String,
-    pub problems: usize,
-    pub samples: usize,
-    /// mean correctness over all samples: pass@1 (greedy) or avg@k
-    pub accuracy: f64,
-    /// correctness of the most frequent extracted answer
-    pub maj_at_k: f64,
-    /// unbiased pass@k (Chen et al. 2021) with k = samples
-    pub pass_at_k: f64,
-    /// share of samples with a final answer found
-    pub boxed_rate: f64,
-    pub mean_response_length: f64,
-    /// share of samples cut at max new tokens
-    pub truncation_rate: f64,
-}
-
-impl BenchSummary {
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "benchmark": self.benchmark,
-            "problems": self.problems,
-            "samples": self.samples,
-            "accuracy": self.accuracy,
-            "maj_at_k": self.maj_at_k,
-            "pass_at_k": self.pass_at_k,
-            "boxed_rate": self.boxed_rate,
-            "mean_response_length": self.mean_response_length,
-            "truncation_rate": self.truncation_rate,
-        })
-    }
 }
 
 /// Unbiased pass@k from n samples of which c are correct:
@@ -134,7 +101,7 @@ pub fn summarize(benchmark: &str, rows: &[EvalRow], samples: usize) -> BenchSumm
             / p,
         boxed_rate: frac(&|r| r.extracted_answer.is_some()),
         mean_response_length: rows.iter().map(|r| r.response_length as f64).sum::<f64>() / n,
-        truncation_rate: frac(&|r| r.finish_reason == "length"),
+        truncation_rate: frac(&|r| FinishReason::is_truncation(&r.finish_reason)),
     }
 }
 
@@ -175,7 +142,7 @@ pub fn markdown(
 
 /// The file beside `output` that holds the summary as JSON.
 pub fn summary_path(output: &Path) -> PathBuf {
-    output.with_extension("summary.json")
+    artifacts::eval::summary_path(output)
 }
 
 /// Run every benchmark; `progress(benchmark, new_tokens, finished)`.
@@ -263,18 +230,13 @@ pub fn run(
         opts.samples,
         &sampling,
     );
-    let json = serde_json::json!({
-        "policy": opts.policy.display().to_string(),
-        "extraction": verify::describe(opts.fallbacks),
-        "sampling": sampling,
-        "max_new_tokens": opts.max_new_tokens,
-        "benchmarks": summaries.iter().map(BenchSummary::to_json).collect::<Vec<_>>(),
-    });
-    artifacts::atomic::write_bytes(
-        summary_path(&opts.output),
-        serde_json::to_string_pretty(&json)
-            .expect("json")
-            .as_bytes(),
-    )?;
+    let summary = EvalSummary {
+        policy: opts.policy.display().to_string(),
+        extraction: verify::describe(opts.fallbacks),
+        sampling,
+        max_new_tokens: opts.max_new_tokens,
+        benchmarks: summaries.clone(),
+    };
+    artifacts::eval::write_summary(summary_path(&opts.output), &summary)?;
     Ok((all, summaries, md))
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use verify::Fallback;
+use stages::verify::{self, Fallback};
 
 /// Evaluate a checkpoint on benchmark prompt files (prep-math's output,
 /// e.g. `make data-eval` writes data/eval/<benchmark>.parquet).

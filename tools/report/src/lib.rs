@@ -11,7 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
-use artifacts::metrics::MetricsRow;
+use artifacts::eval::EvalSummary;
+use artifacts::metrics::{Metric, MetricsRow};
 use artifacts::scored::ScoredRow;
 use plotters::prelude::*;
 
@@ -227,24 +228,27 @@ fn iterations(run: &Path) -> Result<Vec<(i64, PathBuf)>> {
     Ok(out)
 }
 
-fn metric(rows: &[MetricsRow], name: &str) -> Vec<(f64, f64)> {
-    rows.iter()
-        .filter_map(|r| r.values.get(name).map(|v| (r.step as f64, *v)))
-        .collect()
+/// A metric's series over steps, labelled with its name.
+fn metric(rows: &[MetricsRow], m: Metric) -> (&'static str, Vec<(f64, f64)>) {
+    let points = rows
+        .iter()
+        .filter_map(|r| r.get(m).map(|v| (r.step as f64, v)))
+        .collect();
+    (m.name(), points)
 }
 
-/// The evaluation summaries under `run/eval`: (name, JSON).
-fn evaluations(run: &Path) -> Vec<(String, serde_json::Value)> {
+/// The evaluation summaries under `run/eval`: (name, summary). A file
+/// that is not a summary is left out.
+fn evaluations(run: &Path) -> Vec<(String, EvalSummary)> {
     let Ok(rd) = std::fs::read_dir(run.join("eval")) else {
         return vec![];
     };
-    let mut out: Vec<(String, serde_json::Value)> = rd
+    let mut out: Vec<(String, EvalSummary)> = rd
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             let stem = name.strip_suffix(".summary.json")?.to_string();
-            let v = serde_json::from_str(&std::fs::read_to_string(e.path()).ok()?).ok()?;
-            Some((stem, v))
+            Some((stem, artifacts::eval::read_summary(e.path()).ok()?))
         })
         .collect();
     // base first, then iterations in order
@@ -272,9 +276,9 @@ pub fn build(run: &Path, words: &[String]) -> Result<String> {
             "Reward, accuracy, no-answer rate",
             "",
             &[
-                ("reward_mean", metric(&metrics, "reward_mean")),
-                ("accuracy", metric(&metrics, "accuracy")),
-                ("no_answer_rate", metric(&metrics, "no_answer_rate")),
+                metric(&metrics, Metric::RewardMean),
+                metric(&metrics, Metric::Accuracy),
+                metric(&metrics, Metric::NoAnswerRate),
             ],
             None,
         )?,
@@ -296,32 +300,32 @@ pub fn build(run: &Path, words: &[String]) -> Result<String> {
         line_chart(
             "KL to reference",
             "nats/token",
-            &[("kl_to_ref", metric(&metrics, "kl_to_ref"))],
+            &[metric(&metrics, Metric::KlToRef)],
             None,
         )?,
         line_chart(
             "Entropy",
             "nats/token",
-            &[("entropy", metric(&metrics, "entropy"))],
+            &[metric(&metrics, Metric::Entropy)],
             None,
         )?,
         line_chart(
             "Clip fractions",
             "share",
             &[
-                ("pg_clipfrac", metric(&metrics, "pg_clipfrac")),
-                ("vf_clipfrac", metric(&metrics, "vf_clipfrac")),
+                metric(&metrics, Metric::PgClipfrac),
+                metric(&metrics, Metric::VfClipfrac),
             ],
             None,
         )?,
     ];
-    if metrics.iter().any(|m| m.values.contains_key("vf_loss")) {
+    if metrics.iter().any(|m| m.get(Metric::VfLoss).is_some()) {
         charts.push(line_chart(
             "Critic",
             "",
             &[
-                ("vf_loss", metric(&metrics, "vf_loss")),
-                ("vf_explained_var", metric(&metrics, "vf_explained_var")),
+                metric(&metrics, Metric::VfLoss),
+                metric(&metrics, Metric::VfExplainedVar),
             ],
             None,
         )?);
@@ -344,22 +348,22 @@ pub fn build(run: &Path, words: &[String]) -> Result<String> {
             html += &format!(
                 "<h3>{}</h3><p>{}; {}; answers: {}</p>\n<table><tr><th>benchmark</th><th>problems</th><th>accuracy</th><th>maj@k</th><th>pass@k</th><th>boxed</th><th>mean length</th><th>truncated</th></tr>\n",
                 escape(ename),
-                escape(v["policy"].as_str().unwrap_or("")),
-                escape(v["sampling"].as_str().unwrap_or("")),
-                escape(v["extraction"].as_str().unwrap_or(""))
+                escape(&v.policy),
+                escape(&v.sampling),
+                escape(&v.extraction)
             );
-            for b in v["benchmarks"].as_array().into_iter().flatten() {
-                let pct = |k: &str| format!("{:.1}", 100.0 * b[k].as_f64().unwrap_or(f64::NAN));
+            for b in &v.benchmarks {
+                let pct = |x: f64| format!("{:.1}", 100.0 * x);
                 html += &format!(
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td></tr>\n",
-                    escape(b["benchmark"].as_str().unwrap_or("")),
-                    b["problems"],
-                    pct("accuracy"),
-                    pct("maj_at_k"),
-                    pct("pass_at_k"),
-                    pct("boxed_rate"),
-                    b["mean_response_length"].as_f64().unwrap_or(f64::NAN),
-                    pct("truncation_rate")
+                    escape(&b.benchmark),
+                    b.problems,
+                    pct(b.accuracy),
+                    pct(b.maj_at_k),
+                    pct(b.pass_at_k),
+                    pct(b.boxed_rate),
+                    b.mean_response_length,
+                    pct(b.truncation_rate)
                 );
             }
             html += "</table>\n";

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use artifacts::metrics::MetricsRow;
+use artifacts::metrics::{Metric, MetricsRow};
 use artifacts::rollouts::RolloutRow;
 use artifacts::scored::ScoredRow;
 
@@ -92,15 +92,15 @@ fn page_of_a_run() {
         artifacts::scored::write(d.join("scored.parquet"), &rows).unwrap();
         let mut values = BTreeMap::new();
         for (k, v) in [
-            ("reward_mean", 0.1 * it as f64),
-            ("accuracy", 0.5),
-            ("no_answer_rate", 0.0),
-            ("kl_to_ref", 0.01),
-            ("entropy", 1.0),
-            ("pg_clipfrac", 0.1),
-            ("vf_loss", 0.3),
+            (Metric::RewardMean, 0.1 * it as f64),
+            (Metric::Accuracy, 0.5),
+            (Metric::NoAnswerRate, 0.0),
+            (Metric::KlToRef, 0.01),
+            (Metric::Entropy, 1.0),
+            (Metric::PgClipfrac, 0.1),
+            (Metric::VfLoss, 0.3),
         ] {
-            values.insert(k.to_string(), v);
+            values.insert(k, v);
         }
         artifacts::metrics::append(
             run.join("metrics.parquet"),

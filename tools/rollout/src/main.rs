@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use rollout::Shard;
+use stages::rollout::{self, Shard};
 
 /// Sample responses from a policy checkpoint (HF layout) for every prompt
 /// of a prompts.parquet, and write rollouts.parquet: one row per sample

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use grader::RewardScheme;
 use indicatif::{ProgressBar, ProgressStyle};
-use verify::Fallback;
+use stages::verify::{self, Fallback};
 
 /// Grade every row of a Parquet file: extract the final answer from the
 /// response (the last \boxed{}), decide whether it equals the gold answer,

@@ -107,7 +107,16 @@ unsafe impl Send for SendPtr {}
 
 /// acc[r][j] = sum_kk x[r, kk] * panel[kk, j] for r < rows.
 fn kernel(x: &[f32], k: usize, panel: &[f32], rows: usize, acc: &mut [[f32; NR]; MR]) {
-    debug_assert!(rows <= MR && x.len() == rows * k && panel.len() == k * NR);
+    // Checked in release builds too: the unsafe kernels below read
+    // `rows * k` values of `x` and `k * NR` of `panel` without bounds checks
+    // (and `rows == 0` would select the 6-row kernel). One comparison per
+    // MR x NR block of a whole k-long product.
+    assert!(
+        (1..=MR).contains(&rows) && x.len() == rows * k && panel.len() == k * NR,
+        "gemm kernel: {rows} rows, x of {} for k {k}, panel of {}",
+        x.len(),
+        panel.len()
+    );
     #[cfg(target_arch = "x86_64")]
     {
         if avx2() {
@@ -120,7 +129,7 @@ fn kernel(x: &[f32], k: usize, panel: &[f32], rows: usize, acc: &mut [[f32; NR];
                     3 => x86::kernel::<3>(x, k, panel, acc),
                     4 => x86::kernel::<4>(x, k, panel, acc),
                     5 => x86::kernel::<5>(x, k, panel, acc),
-                    _ => x86::kernel::<6>(x, k, panel, acc),
+                    _ => x86::kernel::<MR>(x, k, panel, acc),
                 }
             }
             return;

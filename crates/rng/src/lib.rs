@@ -35,6 +35,13 @@ impl SplitMix64 {
     }
 }
 
+/// `0..n` in the order `SplitMix64::new(seed)` shuffles it.
+pub fn shuffled(n: usize, seed: u64) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).collect();
+    SplitMix64::new(seed).shuffle(&mut v);
+    v
+}
+
 /// FNV-1a, 64 bit: a stable hash of a string.
 pub fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -59,6 +66,16 @@ mod tests {
         let mut r = SplitMix64::new(0);
         assert_eq!(r.next_u64(), 0xE220_A839_7B1D_CDAF);
         assert_eq!(r.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+    }
+
+    #[test]
+    fn shuffled_is_a_permutation_fixed_by_the_seed() {
+        let a = shuffled(50, 7);
+        let mut sorted = a.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..50).collect::<Vec<_>>());
+        assert_eq!(a, shuffled(50, 7));
+        assert_ne!(a, shuffled(50, 8));
     }
 
     #[test]

@@ -13,7 +13,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use ppo_step::{Algo, Options};
+use artifacts::metrics::Metric;
+use ppo::{Algo, Options};
 
 const ITERS: usize = 12;
 
@@ -27,22 +28,24 @@ fn canary(algo: Algo, actor_lr: f64, dir: &Path) -> Vec<f64> {
         let d = dir.join(format!("iter-{it:04}"));
         let scored = common::rollout_and_score(&policy, &prompts, &d, it as u64, 2);
         let mut o = Options::new(algo, scored, policy.clone(), d.join("policy"));
-        o.reference = Some(init.clone());
-        o.critic = critic.clone();
-        o.critic_out = (algo == Algo::Ppo).then(|| d.join("critic"));
-        o.metrics = Some(metrics.clone());
-        o.step = Some(it as i64);
-        o.actor_lr = actor_lr;
-        o.critic_lr = 1e-2;
-        o.micro_batch_size = 64;
-        o.train_batch_size = Some(100);
-        ppo_step::run(&o, &mut |_| {}).unwrap();
+        o.io.reference = Some(init.clone());
+        o.io.critic = critic.clone();
+        o.io.critic_out = (algo == Algo::Ppo).then(|| d.join("critic"));
+        o.io.metrics = Some(metrics.clone());
+        o.io.step = Some(it as i64);
+        o.config.actor_lr = actor_lr;
+        o.config.critic_lr = 1e-2;
+        o.config.micro_batch_size = 64;
+        o.config.train_batch_size = Some(100);
+        ppo::run(&o, &mut |_| {}).unwrap();
         policy = d.join("policy");
-        critic = o.critic_out.clone();
+        critic = o.io.critic_out.clone();
     }
     let rows = artifacts::metrics::read(&metrics).unwrap();
     assert_eq!(rows.len(), ITERS);
-    rows.iter().map(|r| r.values["reward_mean"]).collect()
+    rows.iter()
+        .map(|r| r.get(Metric::RewardMean).unwrap())
+        .collect()
 }
 
 fn rise(curve: &[f64]) -> f64 {

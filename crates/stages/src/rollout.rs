@@ -1,10 +1,11 @@
-//! The rollout stage: prompts.parquet + a checkpoint -> rollouts.parquet.
+//! The rollout stage: prompts.parquet + a checkpoint -> rollouts.parquet
+//! (the rollout tool, and evaluate's generation).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use artifacts::prompts::PromptRow;
-use artifacts::rollouts::RolloutRow;
+use artifacts::rollouts::{FinishReason, RolloutRow};
 use model::generate::{Engine, SamplingParams};
 use model::tokenizer::Tokenizer;
 use model::{Checkpoint, DType, Device};
@@ -92,8 +93,17 @@ pub fn row_seed(seed: u64, prompt_id: &str, sample_index: usize) -> u64 {
     h
 }
 
-/// Run the stage; `progress(new_tokens)` is called after every decoding
-/// step with the tokens it produced.
+/// The artifact's finish reason for the generator's.
+fn finish_reason(r: model::generate::FinishReason) -> FinishReason {
+    match r {
+        model::generate::FinishReason::Stop => FinishReason::Stop,
+        model::generate::FinishReason::Length => FinishReason::Length,
+    }
+}
+
+/// Run the stage. `progress(new_tokens, finished_responses)` is called
+/// after every decoding step with the tokens it produced (and 0), and
+/// after every batch with 0 and the responses it finished.
 pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary, RolloutError> {
     let start = Instant::now();
     if opts.samples_per_prompt == 0 || opts.batch_size == 0 {
@@ -185,7 +195,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
                 prompt_token_ids: ids.clone(),
                 response_token_ids: g.tokens,
                 response_logprobs: g.logprobs,
-                finish_reason: g.finish_reason.as_str().to_string(),
+                finish_reason: finish_reason(g.finish_reason).as_str().to_string(),
                 policy: policy.clone(),
                 temperature: opts.temperature,
                 top_p: opts.top_p,

@@ -1,5 +1,9 @@
+//! The SFT step on a tiny model: the loss falls, only response tokens
+//! count, and a resumed run ends where an uninterrupted one does.
+
 use std::path::{Path, PathBuf};
 
+use artifacts::metrics::Metric;
 use artifacts::prompts::PromptRow;
 use candle_core::{Device, Tensor};
 use model::model::Batch;
@@ -44,23 +48,23 @@ fn training_loss_falls() {
     let init = dir.path().join("init");
     model::tiny::write_tiny(&init, 32, 2, 1).unwrap();
     let data = sft_data(dir.path(), 24);
-    let mut o = sft_step::Options::new(data, init, dir.path().join("out"));
-    o.metrics = Some(dir.path().join("metrics.parquet"));
-    o.lr = 1e-2;
-    o.epochs = 8;
-    o.batch_size = 8;
-    o.micro_batch_size = 3;
-    o.warmup_steps = 2;
-    let s = sft_step::run(&o, &mut |_| {}).unwrap();
+    let mut o = sft::Options::new(data, init, dir.path().join("out"));
+    o.io.metrics = Some(dir.path().join("metrics.parquet"));
+    o.config.lr = 1e-2;
+    o.config.epochs = 8;
+    o.config.batch_size = 8;
+    o.config.micro_batch_size = 3;
+    o.config.warmup_steps = 2;
+    let s = sft::run(&o, &mut |_| {}).unwrap();
     assert_eq!((s.steps_done, s.total_steps), (24, 24));
     let m = artifacts::metrics::read(dir.path().join("metrics.parquet")).unwrap();
-    let loss: Vec<f64> = m.iter().map(|r| r.values["loss"]).collect();
+    let loss: Vec<f64> = m.iter().map(|r| r.get(Metric::Loss).unwrap()).collect();
     assert_eq!(loss.len(), 24);
     let first = loss[..3].iter().sum::<f64>() / 3.0;
     let last = loss[21..].iter().sum::<f64>() / 3.0;
     assert!(last < 0.7 * first, "loss {first:.3} -> {last:.3}: {loss:?}");
     // Warmup, then cosine decay to 0.
-    let lr: Vec<f64> = m.iter().map(|r| r.values["lr"]).collect();
+    let lr: Vec<f64> = m.iter().map(|r| r.get(Metric::Lr).unwrap()).collect();
     assert!((lr[0] - 5e-3).abs() < 1e-12 && (lr[1] - 1e-2).abs() < 1e-12);
     assert!(lr[23] < lr[12] && lr[12] < lr[2]);
 }
@@ -99,7 +103,7 @@ fn prompt_tokens_contribute_nothing() {
             })
             .collect::<Vec<_>>()
     };
-    let (nll, tokens) = sft_step::response_nll(&ck.model, &refs, 0).unwrap();
+    let (nll, tokens) = sft::response_nll(&ck.model, &refs, 0).unwrap();
     assert_eq!(tokens, 9);
     let value = nll.to_scalar::<f32>().unwrap();
     let g_sft = grads_of(nll);
@@ -154,23 +158,23 @@ fn resumed_run_continues_the_schedule() {
     model::tiny::write_tiny(&init, 16, 1, 2).unwrap();
     let data = sft_data(dir.path(), 20);
     let opts = |out: &str, metrics: &str| {
-        let mut o = sft_step::Options::new(data.clone(), init.clone(), dir.path().join(out));
-        o.metrics = Some(dir.path().join(metrics));
-        o.lr = 1e-2;
-        o.epochs = 2;
-        o.batch_size = 6; // 4 steps per epoch, the last one short
-        o.micro_batch_size = 4;
-        o.warmup_steps = 1;
+        let mut o = sft::Options::new(data.clone(), init.clone(), dir.path().join(out));
+        o.io.metrics = Some(dir.path().join(metrics));
+        o.config.lr = 1e-2;
+        o.config.epochs = 2;
+        o.config.batch_size = 6; // 4 steps per epoch, the last one short
+        o.config.micro_batch_size = 4;
+        o.config.warmup_steps = 1;
         o
     };
     let whole = opts("whole", "whole.parquet");
-    sft_step::run(&whole, &mut |_| {}).unwrap();
+    sft::run(&whole, &mut |_| {}).unwrap();
     let mut part = opts("part", "part.parquet");
-    part.max_steps = Some(3);
-    assert_eq!(sft_step::run(&part, &mut |_| {}).unwrap().steps_done, 3);
-    part.max_steps = None;
+    part.config.max_steps = Some(3);
+    assert_eq!(sft::run(&part, &mut |_| {}).unwrap().steps_done, 3);
+    part.config.max_steps = None;
     let mut lines = Vec::new();
-    let s = sft_step::run(&part, &mut |l| lines.push(l.to_string())).unwrap();
+    let s = sft::run(&part, &mut |l| lines.push(l.to_string())).unwrap();
     assert_eq!(s.steps_done, 8);
     assert!(
         lines[0].contains("resuming") && lines[0].contains("step 3 of 8"),
@@ -184,7 +188,7 @@ fn resumed_run_continues_the_schedule() {
         artifacts::metrics::read(dir.path().join(f))
             .unwrap()
             .iter()
-            .map(|r| (r.step, r.values["lr"]))
+            .map(|r| (r.step, r.get(Metric::Lr).unwrap()))
             .collect()
     };
     assert_eq!(lrs("whole.parquet"), lrs("part.parquet"));

@@ -1,4 +1,4 @@
-//! The verify stage: any Parquet with a response column and a gold-answer
+//! The verify stage (the verify tool, and evaluate's grading): any Parquet with a response column and a gold-answer
 //! column -> the same rows with the grade columns of
 //! [`artifacts::scored::GRADE_COLUMNS`] added (replaced if present).
 
@@ -34,7 +34,8 @@ pub enum VerifyError {
 
 /// An extraction fallback, as a flag value (evaluation only: the
 /// recipe's reward uses none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Fallback {
     /// "the answer is X", "final answer: X".
     AnswerPhrase,

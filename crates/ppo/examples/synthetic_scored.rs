@@ -17,7 +17,7 @@ fn main() {
         a[4].parse().expect("RESPONSE_LEN"),
         a[5].parse().expect("VOCAB"),
     );
-    let mut rng = prep::rng::SplitMix64::new(1);
+    let mut rng = rng::SplitMix64::new(1);
     let mut ids =
         |k: usize| -> Vec<u32> { (0..k).map(|_| (rng.next_u64() % vocab) as u32).collect() };
     let rows: Vec<ScoredRow> = (0..n)
@@ -31,7 +31,7 @@ fn main() {
                 prompt_token_ids: ids(p),
                 response_token_ids: ids(r),
                 response_logprobs: vec![-10.0; r],
-                finish_reason: "length".into(),
+                finish_reason: artifacts::rollouts::FinishReason::Length.as_str().into(),
                 policy: "synthetic".into(),
                 temperature: 1.0,
                 top_p: 1.0,

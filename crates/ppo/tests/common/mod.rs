@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use artifacts::prompts::PromptRow;
+use stages::{rollout, verify};
 
 /// The toy task's answers, each one token: `\boxed{0}` .. `\boxed{8}`.
 pub fn answers() -> Vec<String> {

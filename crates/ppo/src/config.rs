@@ -1,0 +1,330 @@
+//! What a step reads and writes ([`Io`]) and how it trains ([`Config`]).
+//!
+//! Every default is written once, in `Config::default()` or in the
+//! algorithm's [`Preset`]; with the `clap` feature both structs are clap
+//! `Args` (their doc comments are the help text) that a tool flattens into
+//! its command line, and the help's defaults are read from the same place.
+
+use std::path::PathBuf;
+
+use rl::{AdvantageEstimator, ClipRange, KlEstimator, KlPlacement, LossAgg};
+
+/// The algorithm: it presets the choices a user leaves unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algo {
+    /// Actor-critic PPO.
+    Ppo,
+    /// GRPO: group-normalised advantages over each prompt's samples, no
+    /// critic.
+    Grpo,
+}
+
+/// An algorithm's choices, where the user gives none.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Preset {
+    pub advantage: AdvantageEstimator,
+    pub kl_placement: KlPlacement,
+    pub kl_coef: f64,
+}
+
+impl Algo {
+    pub const ALL: [Algo; 2] = [Algo::Ppo, Algo::Grpo];
+
+    /// The flag value.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Algo::Ppo => "ppo",
+            Algo::Grpo => "grpo",
+        }
+    }
+
+    /// The one table of what each algorithm presets.
+    pub const fn preset(self) -> Preset {
+        match self {
+            Algo::Ppo => Preset {
+                advantage: AdvantageEstimator::Gae,
+                kl_placement: KlPlacement::Reward,
+                kl_coef: 0.01,
+            },
+            Algo::Grpo => Preset {
+                advantage: AdvantageEstimator::Grpo,
+                kl_placement: KlPlacement::Loss,
+                kl_coef: 0.001,
+            },
+        }
+    }
+
+    /// The preset in words (the help text of `--algo`).
+    pub fn describe(self) -> String {
+        let p = self.preset();
+        let c = Config {
+            algo: self,
+            ..Config::default()
+        };
+        let kind = match self {
+            Algo::Ppo => "actor-critic",
+            Algo::Grpo => "no critic",
+        };
+        let lc = |x: &dyn std::fmt::Debug| format!("{x:?}").to_lowercase();
+        format!(
+            "{kind}: {} advantages{}, KL to the reference ({}, coefficient {}) in the {}",
+            lc(&p.advantage),
+            if c.whiten_advantages() {
+                ", whitened"
+            } else {
+                ""
+            },
+            lc(&c.kl_estimator()),
+            p.kl_coef,
+            lc(&p.kl_placement),
+        )
+    }
+}
+
+#[cfg(feature = "clap")]
+impl clap::ValueEnum for Algo {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Algo::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.describe()))
+    }
+}
+
+/// Where a step reads and writes.
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct Io {
+    /// Scored rollouts (verify's output): token ids, log-probs and `reward`.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub scored: PathBuf,
+    /// The policy that sampled the rollouts (HF-layout checkpoint); its
+    /// optimizer.safetensors, when present, is resumed.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub policy: PathBuf,
+    /// The frozen reference for the KL penalty (the initial policy).
+    /// Required unless --kl-coef 0 or --kl-placement none.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub reference: Option<PathBuf>,
+    /// The critic to continue (ppo-step's earlier --critic-out). Absent or
+    /// missing: a new one is made from --policy.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub critic: Option<PathBuf>,
+    /// Where the updated policy goes (written atomically).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub policy_out: PathBuf,
+    /// Where the updated critic goes (needed with GAE advantages).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub critic_out: Option<PathBuf>,
+    /// Metrics Parquet to append this step's row to (a row of the same
+    /// step is replaced).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub metrics: Option<PathBuf>,
+    /// Step number for the metrics row (default: one past the file's last).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub step: Option<i64>,
+}
+
+impl Io {
+    /// Read `scored` and `policy`, write `policy_out`; nothing else.
+    pub fn new(scored: PathBuf, policy: PathBuf, policy_out: PathBuf) -> Io {
+        Io {
+            scored,
+            policy,
+            reference: None,
+            critic: None,
+            policy_out,
+            critic_out: None,
+            metrics: None,
+            step: None,
+        }
+    }
+}
+
+/// How a step trains. `None` in a choice means the algorithm's preset.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct Config {
+    /// The algorithm; it presets the choices below that are left unset.
+    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t = Config::default().algo))]
+    pub algo: Algo,
+    /// Advantage estimator [default: the --algo preset].
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    pub advantage: Option<AdvantageEstimator>,
+    /// Where the KL to the reference goes [default: the --algo preset].
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    pub kl_placement: Option<KlPlacement>,
+    /// KL estimator [default: k3 when the KL is a loss term, k1 otherwise].
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    pub kl_estimator: Option<KlEstimator>,
+    /// KL coefficient [default: the --algo preset].
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub kl_coef: Option<f64>,
+    /// Actor (policy) learning rate.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().actor_lr))]
+    pub actor_lr: f64,
+    /// Critic learning rate.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().critic_lr))]
+    pub critic_lr: f64,
+    /// PPO clip range epsilon (both sides unless set below).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().clip_ratio))]
+    pub clip_ratio: f64,
+    /// Lower clip epsilon (ratio >= 1 - low) [default: --clip-ratio].
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub clip_ratio_low: Option<f64>,
+    /// Upper clip epsilon (ratio <= 1 + high) [default: --clip-ratio];
+    /// above the lower one it is DAPO's clip-higher, e.g. 0.28.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub clip_ratio_high: Option<f64>,
+    /// Dual-clip constant c > 1: caps the loss of negative-advantage tokens at -A*c.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub dual_clip: Option<f64>,
+    /// Value clip range around the old values.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().value_clip))]
+    pub value_clip: f64,
+    /// Discount.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().gamma))]
+    pub gamma: f64,
+    /// GAE lambda. 1 (Monte-Carlo returns minus the value baseline): with
+    /// a single terminal reward and a critic that starts untrained, a
+    /// lower lambda would bootstrap from values that know nothing yet.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().lam))]
+    pub lam: f64,
+    /// Standardise the sequence rewards over the batch before GAE.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().reward_norm, action = clap::ArgAction::Set))]
+    pub reward_norm: bool,
+    /// Whiten advantages over the batch [default: on for gae, off otherwise].
+    #[cfg_attr(feature = "clap", arg(long, action = clap::ArgAction::Set))]
+    pub whiten_advantages: Option<bool>,
+    /// Entropy bonus coefficient.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().entropy_coef))]
+    pub entropy_coef: f64,
+    /// Loss aggregation.
+    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t = Config::default().loss_agg))]
+    pub loss_agg: LossAgg,
+    /// The constant length of seq-mean-token-sum-norm [default: the
+    /// longest response of the batch]; set it to --max-new-tokens.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub norm_len: Option<usize>,
+    /// Global gradient-norm clip (0: off).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().grad_clip))]
+    pub grad_clip: f64,
+    /// AdamW weight decay.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().weight_decay))]
+    pub weight_decay: f64,
+    /// Sequences per optimizer step [default: the whole file, one step per epoch].
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub train_batch_size: Option<usize>,
+    /// Sequences per forward/backward; gradients accumulate over
+    /// micro-batches, so memory is bounded by this, not the train batch.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().micro_batch_size))]
+    pub micro_batch_size: usize,
+    /// Passes over the batch.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().ppo_epochs))]
+    pub ppo_epochs: usize,
+    /// Seed of the mini-batch shuffle.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().seed))]
+    pub seed: u64,
+    /// cpu or cuda:N (needs the `cuda` cargo feature).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().device))]
+    pub device: String,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            algo: Algo::Ppo,
+            advantage: None,
+            kl_placement: None,
+            kl_estimator: None,
+            kl_coef: None,
+            actor_lr: 5e-7,
+            critic_lr: 9e-6,
+            clip_ratio: 0.2,
+            clip_ratio_low: None,
+            clip_ratio_high: None,
+            dual_clip: None,
+            value_clip: 0.5,
+            gamma: 1.0,
+            lam: 1.0,
+            reward_norm: true,
+            whiten_advantages: None,
+            entropy_coef: 0.0,
+            loss_agg: LossAgg::TokenMean,
+            norm_len: None,
+            grad_clip: 1.0,
+            weight_decay: 0.01,
+            train_batch_size: None,
+            micro_batch_size: 8,
+            ppo_epochs: 1,
+            seed: 0,
+            device: "cpu".into(),
+        }
+    }
+}
+
+impl Config {
+    /// The defaults for `algo`.
+    pub fn for_algo(algo: Algo) -> Config {
+        Config {
+            algo,
+            ..Config::default()
+        }
+    }
+
+    pub fn advantage(&self) -> AdvantageEstimator {
+        self.advantage.unwrap_or(self.algo.preset().advantage)
+    }
+    pub fn kl_placement(&self) -> KlPlacement {
+        self.kl_placement.unwrap_or(self.algo.preset().kl_placement)
+    }
+    pub fn kl_estimator(&self) -> KlEstimator {
+        self.kl_estimator.unwrap_or(match self.kl_placement() {
+            KlPlacement::Loss => KlEstimator::K3,
+            _ => KlEstimator::K1,
+        })
+    }
+    pub fn kl_coef(&self) -> f64 {
+        self.kl_coef.unwrap_or(self.algo.preset().kl_coef)
+    }
+    pub fn whiten_advantages(&self) -> bool {
+        self.whiten_advantages
+            .unwrap_or(self.advantage() == AdvantageEstimator::Gae)
+    }
+    pub fn clip_range(&self) -> ClipRange {
+        ClipRange {
+            low: self.clip_ratio_low.unwrap_or(self.clip_ratio),
+            high: self.clip_ratio_high.unwrap_or(self.clip_ratio),
+            dual_clip: self.dual_clip,
+        }
+    }
+    /// Whether the step trains a critic (GAE needs one).
+    pub fn uses_critic(&self) -> bool {
+        self.advantage() == AdvantageEstimator::Gae
+    }
+    /// Whether the step needs the reference's log-probs.
+    pub fn uses_reference(&self) -> bool {
+        self.kl_placement() != KlPlacement::None && self.kl_coef() != 0.0
+    }
+    /// Whether the KL to the reference is a term of the policy loss.
+    pub fn kl_in_loss(&self) -> bool {
+        self.uses_reference() && self.kl_placement() == KlPlacement::Loss
+    }
+}
+
+/// Everything one step needs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub io: Io,
+    pub config: Config,
+}
+
+impl Options {
+    /// `algo`'s defaults, reading `scored` and `policy`, writing `policy_out`.
+    pub fn new(algo: Algo, scored: PathBuf, policy: PathBuf, policy_out: PathBuf) -> Options {
+        Options {
+            io: Io::new(scored, policy, policy_out),
+            config: Config::for_algo(algo),
+        }
+    }
+}

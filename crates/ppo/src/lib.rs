@@ -1,0 +1,394 @@
+//! One PPO (actor-critic) or GRPO update from a scored rollouts file,
+//! written as new policy and critic checkpoints with their optimizer state,
+//! and one row of metrics. The ppo-step tool is argument parsing plus
+//! [`run`].
+//!
+//! [`run`] reads as the step's five parts, each a function below:
+//! 1. [`Batch::read`] and [`Models::load`]: the scored rows as token
+//!    sequences; the policy and the critic (made from the policy when there
+//!    is none yet), each with its optimizer;
+//! 2. [`score`]: without gradients, the old log-probs under the current
+//!    policy (their gap to the rollout's is a metric), the reference's
+//!    log-probs (the reference is loaded for this and dropped after) and
+//!    the critic's values;
+//! 3. [`targets`]: token rewards (score on the last token, minus the KL
+//!    penalty when it goes in the reward), advantages and returns;
+//! 4. [`update`]: PPO epochs over shuffled mini-batches; each accumulates
+//!    micro-batch gradients (memory bounded by the micro-batch), clips the
+//!    global norm and takes one AdamW step for the actor and the critic;
+//! 5. [`save`]: the critic, the metrics row, then the policy (last: its
+//!    directory is the step's target).
+
+mod batch;
+mod config;
+mod update;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use artifacts::metrics::{Metric, MetricsRow};
+use artifacts::rollouts::FinishReason;
+use candle_core::{DType, Device, Tensor};
+use model::{Checkpoint, Critic};
+use rl::{AdvantageEstimator, KlEstimator, KlPlacement};
+use train::{AdamWConfig, TrainError, Trainable};
+
+pub use batch::Batch;
+pub use config::{Algo, Config, Io, Options, Preset};
+pub use update::{update, Means, UpdateStats};
+
+use batch::{scalar, stack};
+
+pub type Result<T, E = TrainError> = std::result::Result<T, E>;
+
+/// What a step did.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub metrics: MetricsRow,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = |m: Metric| self.metrics.get(m).unwrap_or(f64::NAN);
+        write!(f, "step {}:", self.metrics.step)?;
+        for (m, digits) in [
+            (Metric::RewardMean, 4),
+            (Metric::Accuracy, 4),
+            (Metric::PgLoss, 4),
+            (Metric::VfLoss, 4),
+            (Metric::KlToRef, 5),
+            (Metric::GradNorm, 4),
+            (Metric::TokensPerS, 1),
+            (Metric::ElapsedS, 1),
+        ] {
+            write!(f, " {m} {:.*}", digits, v(m))?;
+        }
+        Ok(())
+    }
+}
+
+/// Run one step; `log` gets one line per micro-batch.
+pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
+    let start = Instant::now();
+    let (io, cfg) = (&opts.io, &opts.config);
+    validate(opts)?;
+    let step = match io.step {
+        Some(s) => s,
+        None => match &io.metrics {
+            Some(m) => artifacts::metrics::next_step(m)?,
+            None => 0,
+        },
+    };
+    // 1. The batch and the models being trained.
+    let dev = model::device(&cfg.device)?;
+    let batch = Batch::read(&io.scored, &dev)?;
+    let mut models = Models::load(opts, &dev, log)?;
+    batch.check_context(models.policy.config.max_position_embeddings, &io.scored)?;
+    // 2. Old log-probs, reference log-probs and values, without gradients.
+    let scores = score(&models, io.reference.as_deref(), &batch, cfg)?;
+    // 3. Rewards, advantages, returns.
+    let targets = targets(&batch, &scores, cfg)?;
+    // 4. The update.
+    let stats = update(&mut models, &batch, &scores, &targets, cfg, step, log)?;
+    // 5. Metrics and checkpoints.
+    let elapsed = start.elapsed().as_secs_f64();
+    let metrics = metrics_row(step, &batch, &scores, &targets, &stats, cfg, elapsed);
+    save(opts, &models, &metrics)?;
+    Ok(Summary { metrics })
+}
+
+/// Options that cannot make a step, caught before anything is loaded.
+fn validate(opts: &Options) -> Result<()> {
+    let (io, cfg) = (&opts.io, &opts.config);
+    let invalid = |m: &str| Err(TrainError::Invalid(m.into()));
+    if cfg.micro_batch_size == 0 || cfg.ppo_epochs == 0 {
+        return invalid("--micro-batch-size and --ppo-epochs must be at least 1");
+    }
+    if cfg.uses_critic() && io.critic_out.is_none() {
+        return invalid("GAE needs a critic: give --critic-out (and --critic to continue one)");
+    }
+    if cfg.uses_reference() && io.reference.is_none() {
+        return invalid(
+            "the KL penalty needs --reference (the initial policy); or set --kl-coef 0",
+        );
+    }
+    Ok(())
+}
+
+/// The critic being trained, with its optimizer.
+pub struct CriticState {
+    pub model: Critic,
+    pub train: Trainable,
+}
+
+/// The models a step trains: the policy, and the critic when the
+/// advantage estimator needs one.
+pub struct Models {
+    pub policy: Checkpoint,
+    pub actor: Trainable,
+    pub critic: Option<CriticState>,
+}
+
+impl Models {
+    /// The policy with its optimizer state; the critic of `--critic` with
+    /// its state, or a new one made from the policy.
+    pub fn load(opts: &Options, dev: &Device, log: &mut dyn FnMut(&str)) -> Result<Models> {
+        let (io, cfg) = (&opts.io, &opts.config);
+        let adam = AdamWConfig {
+            weight_decay: cfg.weight_decay,
+            ..AdamWConfig::default()
+        };
+        let policy = Checkpoint::load(&io.policy, dev, DType::F32)?;
+        let actor = Trainable::new(&policy.varmap, adam, Some(&io.policy))?;
+        let critic = if !cfg.uses_critic() {
+            None
+        } else if let Some(c) = io
+            .critic
+            .as_ref()
+            .filter(|c| c.join("config.json").exists())
+        {
+            let model = Critic::load(c, dev, DType::F32)?;
+            let train = Trainable::new(&model.varmap, adam, Some(c))?;
+            Some(CriticState { model, train })
+        } else {
+            log(&format!(
+                "ppo-step: new critic from {} (value head at zero)",
+                io.policy.display()
+            ));
+            let model = Critic::from_policy(&io.policy, dev, DType::F32)?;
+            let train = Trainable::new(&model.varmap, adam, None)?;
+            Some(CriticState { model, train })
+        };
+        Ok(Models {
+            policy,
+            actor,
+            critic,
+        })
+    }
+}
+
+/// What the models said about the batch before the update, response
+/// aligned, `[N, W]` (zero past each response).
+pub struct Scores {
+    /// log-probs under the policy before the update
+    pub old_logp: Tensor,
+    /// log-probs under the reference, when the step uses it
+    pub ref_logp: Option<Tensor>,
+    /// the critic's values, when there is a critic
+    pub values: Option<Tensor>,
+    /// mean |old log-prob - rollout log-prob| over response tokens
+    pub logprob_gap: f64,
+}
+
+/// The no-gradient pass over the batch, micro-batch by micro-batch. The
+/// reference (at `reference`, when the step uses it) is loaded here and
+/// dropped before training.
+pub fn score(
+    models: &Models,
+    reference: Option<&Path>,
+    batch: &Batch,
+    cfg: &Config,
+) -> Result<Scores> {
+    let dev = models.policy.model.device();
+    let reference = match reference.filter(|_| cfg.uses_reference()) {
+        Some(r) => Some(Checkpoint::load(r, dev, DType::F32)?),
+        None => None,
+    };
+    let (mut old, mut refs, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    let all: Vec<usize> = (0..batch.len()).collect();
+    for chunk in all.chunks(cfg.micro_batch_size) {
+        let m = batch.micro(chunk, dev)?;
+        let t = batch.temperature;
+        let lp = models
+            .policy
+            .model
+            .token_logprobs_at(&m.batch, t, Some(&m.index), false)?;
+        old.extend(batch.per_row(&lp.logprobs.detach(), &m)?);
+        if let Some(r) = &reference {
+            let lp = r
+                .model
+                .token_logprobs_at(&m.batch, t, Some(&m.index), false)?;
+            refs.extend(batch.per_row(&lp.logprobs.detach(), &m)?);
+        }
+        if let Some(c) = &models.critic {
+            let v = m.responses(&c.model.values(&m.batch)?.detach())?;
+            values.extend(batch.per_row(&v, &m)?);
+        }
+    }
+    let (w, mask) = (batch.width, &batch.mask);
+    let old_logp = stack(&old, w, dev)?;
+    let rollout_logp = stack(&batch.rollout_logprobs(), w, dev)?;
+    let logprob_gap = scalar(&rl::masked_mean(
+        &(&old_logp - &rollout_logp)?.abs()?,
+        mask,
+    )?)?;
+    Ok(Scores {
+        old_logp,
+        ref_logp: reference.map(|_| stack(&refs, w, dev)).transpose()?,
+        values: models
+            .critic
+            .as_ref()
+            .map(|_| stack(&values, w, dev))
+            .transpose()?,
+        logprob_gap,
+    })
+}
+
+/// What the update trains towards, `[N, W]`, and its batch statistics.
+pub struct Targets {
+    pub advantages: Tensor,
+    /// the critic's targets (GAE only)
+    pub returns: Option<Tensor>,
+    /// mean k1 KL to the reference over response tokens (NaN without one)
+    pub kl_to_ref: f64,
+    pub advantage_mean: f64,
+    pub advantage_std: f64,
+    /// of the returns by the old values (NaN without a critic)
+    pub explained_var: f64,
+}
+
+/// Token rewards, advantages (GAE with the critic's values, or
+/// group-normalised over each prompt's samples), optionally whitened.
+pub fn targets(batch: &Batch, scores: &Scores, cfg: &Config) -> Result<Targets> {
+    let mask = &batch.mask;
+    let kl_in_reward = match (&scores.ref_logp, cfg.kl_placement()) {
+        (Some(r), KlPlacement::Reward) => {
+            Some(rl::kl_penalty(&scores.old_logp, r, cfg.kl_estimator())?)
+        }
+        _ => None,
+    };
+    let kl_to_ref = match &scores.ref_logp {
+        Some(r) => scalar(&rl::masked_mean(
+            &rl::kl_penalty(&scores.old_logp, r, KlEstimator::K1)?,
+            mask,
+        )?)?,
+        None => f64::NAN,
+    };
+    let (mut advantages, returns) = match (cfg.advantage(), &scores.values) {
+        (AdvantageEstimator::Gae, Some(values)) => {
+            let s = if cfg.reward_norm {
+                rl::standardize(&batch.scores)
+            } else {
+                batch.scores.clone()
+            };
+            let r = rl::token_rewards(&s, kl_in_reward.as_ref(), cfg.kl_coef(), mask)?;
+            let (a, ret) = rl::gae(&r, values, mask, cfg.gamma, cfg.lam)?;
+            (a, Some(ret))
+        }
+        (AdvantageEstimator::Gae, None) => {
+            return Err(TrainError::Invalid("GAE advantages need a critic".into()))
+        }
+        (est, _) => (
+            group_advantages(batch, est, kl_in_reward.as_ref(), cfg)?,
+            None,
+        ),
+    };
+    if cfg.whiten_advantages() {
+        advantages = rl::masked_whiten(&advantages, mask, true)?;
+    }
+    let (advantage_mean, adv_var) = rl::masked_mean_var(&advantages, mask)?;
+    let explained_var = match (&returns, &scores.values) {
+        (Some(r), Some(v)) => rl::explained_variance(r, v, mask)?,
+        _ => f64::NAN,
+    };
+    Ok(Targets {
+        advantages,
+        returns,
+        kl_to_ref,
+        advantage_mean,
+        advantage_std: adv_var.sqrt(),
+        explained_var,
+    })
+}
+
+/// Group advantages over each prompt's samples, broadcast to the tokens;
+/// with the KL in the reward (and no critic), each token's advantage also
+/// pays the KL to come (gamma = 1 returns of -beta * kl).
+fn group_advantages(
+    batch: &Batch,
+    est: AdvantageEstimator,
+    kl_in_reward: Option<&Tensor>,
+    cfg: &Config,
+) -> Result<Tensor> {
+    let mask = &batch.mask;
+    let a = rl::group_advantages(&batch.scores, &batch.groups, est, 1e-6);
+    let mut adv = rl::broadcast_to_tokens(&a, mask)?;
+    if let Some(kl) = kl_in_reward {
+        let r = rl::token_rewards(&vec![0.0; batch.len()], Some(kl), cfg.kl_coef(), mask)?;
+        let (kl_adv, _) = rl::gae(&r, &mask.zeros_like()?, mask, 1.0, 1.0)?;
+        adv = (adv + kl_adv)?;
+    }
+    Ok(adv)
+}
+
+/// The step's metrics row: the update's means, the batch's statistics and
+/// the settings used.
+pub fn metrics_row(
+    step: i64,
+    batch: &Batch,
+    scores: &Scores,
+    targets: &Targets,
+    stats: &UpdateStats,
+    cfg: &Config,
+    elapsed: f64,
+) -> MetricsRow {
+    let mut values: BTreeMap<Metric, f64> = stats.means.values();
+    let rows = &batch.rows;
+    let frac = |f: &dyn Fn(&artifacts::scored::ScoredRow) -> bool| {
+        rows.iter().filter(|r| f(r)).count() as f64 / rows.len() as f64
+    };
+    let rewards: Vec<f64> = rows.iter().map(|r| r.reward).collect();
+    let (reward_mean, reward_std) = rl::mean_std(&rewards);
+    let lens: Vec<f64> = batch.response_lens().map(|l| l as f64).collect();
+    for (m, v) in [
+        (Metric::KlToRef, targets.kl_to_ref),
+        (Metric::VfExplainedVar, targets.explained_var),
+        (Metric::GradNorm, rl::mean_std(&stats.grad_norms).0),
+        (Metric::RewardMean, reward_mean),
+        (Metric::RewardStd, reward_std),
+        (Metric::Accuracy, frac(&|r| r.correct)),
+        (Metric::NoAnswerRate, frac(&|r| !r.has_answer)),
+        (Metric::ResponseLengthMean, rl::mean_std(&lens).0),
+        (
+            Metric::ResponseLengthMax,
+            lens.iter().cloned().fold(0.0, f64::max),
+        ),
+        (
+            Metric::ResponseClipRatio,
+            frac(&|r| FinishReason::is_truncation(&r.rollout.finish_reason)),
+        ),
+        (Metric::AdvantageMean, targets.advantage_mean),
+        (Metric::AdvantageStd, targets.advantage_std),
+        (Metric::LogprobGap, scores.logprob_gap),
+        (Metric::Lr, cfg.actor_lr),
+        (Metric::CriticLr, cfg.critic_lr),
+        (Metric::KlCoef, cfg.kl_coef()),
+        (Metric::ElapsedS, elapsed),
+        (
+            Metric::TokensPerS,
+            stats.trained_tokens as f64 / elapsed.max(1e-9),
+        ),
+    ] {
+        if !v.is_nan() {
+            values.insert(m, v);
+        }
+    }
+    MetricsRow { step, values }
+}
+
+/// Write the critic, append the metrics row, then write the policy: the
+/// policy's directory is the step's target, so it comes last.
+pub fn save(opts: &Options, models: &Models, metrics: &MetricsRow) -> Result<()> {
+    let io = &opts.io;
+    if let (Some(c), Some(out)) = (&models.critic, &io.critic_out) {
+        c.model
+            .save_with(out, Some(&io.policy), &|dir| c.train.save_state(dir))?;
+    }
+    if let Some(m) = &io.metrics {
+        artifacts::metrics::append(m, metrics.clone())?;
+    }
+    models
+        .policy
+        .save_with(&io.policy_out, None, &|dir| models.actor.save_state(dir))
+}

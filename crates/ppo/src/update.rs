@@ -1,0 +1,260 @@
+//! Part 4 of the step: PPO epochs over shuffled mini-batches, each the
+//! sum of its micro-batches' gradients, then one clipped AdamW step for
+//! the actor and for the critic.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use artifacts::metrics::Metric;
+use model::model::Model;
+use train::GradAccum;
+
+use crate::batch::{scalar, Batch, Micro};
+use crate::{Config, CriticState, Models, Result, Scores, Targets};
+
+/// Weighted running means of the micro-batch metrics.
+#[derive(Debug, Default, Clone)]
+pub struct Means(BTreeMap<Metric, (f64, f64)>);
+
+impl Means {
+    pub fn add(&mut self, m: Metric, value: f64, weight: f64) {
+        let e = self.0.entry(m).or_insert((0.0, 0.0));
+        e.0 += value * weight;
+        e.1 += weight;
+    }
+
+    /// Each metric's weighted mean (NaN when its weights sum to 0).
+    pub fn values(&self) -> BTreeMap<Metric, f64> {
+        self.0
+            .iter()
+            .map(|(&m, &(s, w))| (m, if w > 0.0 { s / w } else { f64::NAN }))
+            .collect()
+    }
+}
+
+/// What the update measured.
+#[derive(Debug, Default, Clone)]
+pub struct UpdateStats {
+    /// the micro-batch metrics, weighted as their losses
+    pub means: Means,
+    /// the policy's gradient norm of each optimizer step, before clipping
+    pub grad_norms: Vec<f64>,
+    /// prompt + response tokens through the forward and backward passes
+    pub trained_tokens: usize,
+}
+
+/// Where one micro-batch sits, for its log line.
+struct Position {
+    step: i64,
+    epoch: (usize, usize),
+    mini: (usize, usize),
+    micro: (usize, usize),
+}
+
+/// The PPO epochs. `step` (the step number) seeds the shuffle with
+/// `cfg.seed`; `log` gets one line per micro-batch.
+pub fn update(
+    models: &mut Models,
+    batch: &Batch,
+    scores: &Scores,
+    targets: &Targets,
+    cfg: &Config,
+    step: i64,
+    log: &mut dyn FnMut(&str),
+) -> Result<UpdateStats> {
+    let n = batch.len();
+    let train_bs = cfg.train_batch_size.unwrap_or(n).clamp(1, n);
+    let n_mini = n.div_ceil(train_bs);
+    let n_micro = train_bs.div_ceil(cfg.micro_batch_size);
+    let mut stats = UpdateStats::default();
+    for epoch in 0..cfg.ppo_epochs {
+        let order = train::epoch_order(n, cfg.seed, step as u64, epoch as u64);
+        for (mi, mini) in order.chunks(train_bs).enumerate() {
+            let total = (mini.len(), batch.response_tokens(mini));
+            let mut actor_grads = models.actor.grads();
+            let mut critic_grads = models.critic.as_ref().map(|c| c.train.grads());
+            for (ui, chunk) in mini.chunks(cfg.micro_batch_size).enumerate() {
+                let t0 = Instant::now();
+                let m = batch.micro(chunk, models.policy.model.device())?;
+                let tokens = (chunk.len(), batch.response_tokens(chunk));
+                let ms = MicroStep {
+                    m: &m,
+                    w: rl::micro_weight(cfg.loss_agg, tokens, total),
+                    temperature: batch.temperature,
+                    norm_len: cfg.norm_len.unwrap_or(batch.width),
+                    scores,
+                    targets,
+                    cfg,
+                };
+                let (policy, actor) = (&models.policy.model, &models.actor);
+                let mut line = actor_micro(policy, actor, &mut actor_grads, &ms, &mut stats.means)?;
+                if let (Some(c), Some(g)) = (&models.critic, critic_grads.as_mut()) {
+                    line += &critic_micro(c, g, &ms, &mut stats.means)?;
+                }
+                let seq_tokens = batch.sequence_tokens(chunk);
+                stats.trained_tokens += seq_tokens;
+                let at = Position {
+                    step,
+                    epoch: (epoch + 1, cfg.ppo_epochs),
+                    mini: (mi + 1, n_mini),
+                    micro: (ui + 1, n_micro),
+                };
+                let speed = seq_tokens as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+                log(&format!("{} | {line} | {speed:.1} tokens/s", at.describe()));
+            }
+            // One optimizer step per mini-batch, after clipping.
+            let norm =
+                models
+                    .actor
+                    .clip_and_step(&actor_grads, cfg.actor_lr, cfg.grad_clip, "policy")?;
+            stats.grad_norms.push(norm);
+            if let (Some(c), Some(g)) = (models.critic.as_mut(), &critic_grads) {
+                let norm = c
+                    .train
+                    .clip_and_step(g, cfg.critic_lr, cfg.grad_clip, "critic")?;
+                stats.means.add(Metric::VfGradNorm, norm, 1.0);
+            }
+        }
+    }
+    Ok(stats)
+}
+
+impl Position {
+    fn describe(&self) -> String {
+        format!(
+            "step {} epoch {}/{} mini {}/{} micro {}/{}",
+            self.step,
+            self.epoch.0,
+            self.epoch.1,
+            self.mini.0,
+            self.mini.1,
+            self.micro.0,
+            self.micro.1
+        )
+    }
+}
+
+/// One micro-batch of the update: its rows, its share of the mini-batch's
+/// loss, and what the losses need of the batch.
+struct MicroStep<'a> {
+    m: &'a Micro,
+    /// the micro-batch's weight in its mini-batch (`rl::micro_weight`)
+    w: f64,
+    /// the sampling temperature of the batch
+    temperature: f64,
+    /// the length of seq-mean-token-sum-norm
+    norm_len: usize,
+    scores: &'a Scores,
+    targets: &'a Targets,
+    cfg: &'a Config,
+}
+
+/// The actor's loss on micro-batch `m` (policy loss, minus the entropy
+/// bonus, plus the KL term when the KL is a loss), backpropagated with
+/// weight `w` into `grads`; its metrics go into `means`. Returns the log
+/// line's part. The policy's graph lives in this function only, so it is
+/// freed before the critic's forward.
+fn actor_micro(
+    policy: &Model,
+    actor: &train::Trainable,
+    grads: &mut GradAccum,
+    ms: &MicroStep,
+    means: &mut Means,
+) -> Result<String> {
+    let MicroStep {
+        m,
+        w,
+        norm_len,
+        scores,
+        targets,
+        cfg,
+        ..
+    } = *ms;
+    let with_entropy = cfg.entropy_coef != 0.0;
+    let out = policy.token_logprobs_at(&m.batch, ms.temperature, Some(&m.index), with_entropy)?;
+    let logp = out.logprobs;
+    let (pg_loss, pm) = rl::policy_loss(
+        &m.rows_of(&scores.old_logp)?,
+        &logp,
+        &m.rows_of(&targets.advantages)?,
+        &m.mask,
+        cfg.clip_range(),
+        cfg.loss_agg,
+        norm_len,
+    )?;
+    let ent = rl::agg_loss(&out.entropy, &m.mask, cfg.loss_agg, norm_len)?;
+    let mut loss = pg_loss.clone();
+    if with_entropy {
+        loss = (loss - (&ent * cfg.entropy_coef)?)?;
+    }
+    if let (true, Some(r)) = (cfg.kl_in_loss(), &scores.ref_logp) {
+        let kl = rl::kl_penalty(&logp, &m.rows_of(r)?, cfg.kl_estimator())?;
+        let kl = rl::agg_loss(&kl, &m.mask, cfg.loss_agg, norm_len)?;
+        means.add(Metric::KlLoss, scalar(&kl)?, w);
+        loss = (loss + (kl * cfg.kl_coef())?)?;
+    }
+    train::ensure_finite(scalar(&loss)?, "the policy loss")?;
+    grads.backward(&actor.params, &loss, w)?;
+    let (pg, entropy) = (scalar(&pg_loss)?, scalar(&ent)?);
+    for (metric, v) in [
+        (Metric::PgLoss, pg),
+        (Metric::PgClipfrac, pm.pg_clipfrac),
+        (Metric::PgClipfracLower, pm.pg_clipfrac_lower),
+        (Metric::PpoKl, pm.ppo_kl),
+        (Metric::Entropy, entropy),
+    ] {
+        means.add(metric, v, w);
+    }
+    Ok(format!(
+        "{} {pg:.5} {} {:.3} {} {:.5} {} {entropy:.4}",
+        Metric::PgLoss,
+        Metric::PgClipfrac,
+        pm.pg_clipfrac,
+        Metric::PpoKl,
+        pm.ppo_kl,
+        Metric::Entropy,
+    ))
+}
+
+/// The critic's clipped value loss on micro-batch `m`, backpropagated with
+/// weight `w` into `grads`; its metrics go into `means`. Returns the log
+/// line's part.
+fn critic_micro(
+    critic: &CriticState,
+    grads: &mut GradAccum,
+    ms: &MicroStep,
+    means: &mut Means,
+) -> Result<String> {
+    let MicroStep {
+        m,
+        w,
+        norm_len,
+        scores,
+        targets,
+        cfg,
+        ..
+    } = *ms;
+    let (Some(old_values), Some(returns)) = (&scores.values, &targets.returns) else {
+        return Ok(String::new());
+    };
+    let v = m.responses(&critic.model.values(&m.batch)?)?;
+    let (vf_loss, vf_clipfrac) = rl::value_loss(
+        &v,
+        &m.rows_of(old_values)?,
+        &m.rows_of(returns)?,
+        &m.mask,
+        cfg.value_clip,
+        cfg.loss_agg,
+        norm_len,
+    )?;
+    let vf = scalar(&vf_loss)?;
+    train::ensure_finite(vf, "the value loss")?;
+    grads.backward(&critic.train.params, &vf_loss, w)?;
+    means.add(Metric::VfLoss, vf, w);
+    means.add(Metric::VfClipfrac, vf_clipfrac, w);
+    Ok(format!(
+        " {} {vf:.5} {} {vf_clipfrac:.3}",
+        Metric::VfLoss,
+        Metric::VfClipfrac
+    ))
+}

@@ -1,0 +1,339 @@
+//! Supervised fine-tuning on (prompt, response) pairs, the first stage of
+//! the SimpleRL variant (long-CoT SFT, then RL) and the recipe's "8K MATH
+//! SFT" baseline: the library behind sft-step.
+//!
+//! Cross-entropy on response tokens only (the prompt is context, never a
+//! target), micro-batches with gradient accumulation, AdamW and a warmup
+//! then cosine or linear schedule, from the `train` crate (the same
+//! machinery as the PPO step). The output checkpoint carries its optimizer
+//! state, whose step count tells a restarted run where the schedule and the
+//! data order stand: re-running the same command resumes.
+//!
+//! [`run`]: load the model (the output's, when it holds a run's state),
+//! tokenise the data, then [`train_step`] until the run's last step,
+//! logging and appending a metrics row per step and saving as asked.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use artifacts::metrics::{Metric, MetricsRow};
+use candle_core::{DType, Tensor};
+use model::model::{Model, ResponseBatch};
+use model::tokenizer::Tokenizer;
+use model::Checkpoint;
+use rl::LossAgg;
+use train::{AdamWConfig, LrSchedule, TrainError, Trainable, OPTIMIZER_FILE};
+
+pub type Result<T, E = TrainError> = std::result::Result<T, E>;
+
+/// What a run reads and writes.
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct Io {
+    /// SFT Parquet: id, prompt (templated), response.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub data: PathBuf,
+    /// The checkpoint to start from (HF layout).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub policy: PathBuf,
+    /// Output checkpoint directory (resumed from when it holds a run's state).
+    #[cfg_attr(feature = "clap", arg(short, long))]
+    pub output: PathBuf,
+    /// Metrics Parquet, one row per step.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub metrics: Option<PathBuf>,
+}
+
+/// How a run trains; every default is written once, in `Config::default()`.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct Config {
+    /// Peak learning rate.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().lr))]
+    pub lr: f64,
+    /// Decay after warmup.
+    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t = Config::default().schedule))]
+    pub schedule: LrSchedule,
+    /// Linear warmup steps.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().warmup_steps))]
+    pub warmup_steps: u64,
+    /// The rate decays to this share of --lr.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().min_lr_ratio))]
+    pub min_lr_ratio: f64,
+    /// Passes over the data.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().epochs))]
+    pub epochs: usize,
+    /// Examples per optimizer step.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().batch_size))]
+    pub batch_size: usize,
+    /// Examples per forward/backward (memory is bounded by this).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().micro_batch_size))]
+    pub micro_batch_size: usize,
+    /// Global gradient-norm clip (0: off).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().grad_clip))]
+    pub grad_clip: f64,
+    /// AdamW weight decay.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().weight_decay))]
+    pub weight_decay: f64,
+    /// Seed of the per-epoch shuffle.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().seed))]
+    pub seed: u64,
+    /// Also save every N steps (and always at the end).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub save_every: Option<u64>,
+    /// Stop after N steps in total (the schedule still spans every epoch):
+    /// for budgets and interruption tests.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub max_steps: Option<u64>,
+    /// cpu or cuda:N (needs the `cuda` cargo feature).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().device))]
+    pub device: String,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            lr: 1e-5,
+            schedule: LrSchedule::Cosine,
+            warmup_steps: 0,
+            min_lr_ratio: 0.0,
+            epochs: 1,
+            batch_size: 32,
+            micro_batch_size: 4,
+            grad_clip: 1.0,
+            weight_decay: 0.0,
+            seed: 0,
+            save_every: None,
+            max_steps: None,
+            device: "cpu".into(),
+        }
+    }
+}
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub io: Io,
+    pub config: Config,
+}
+
+impl Options {
+    /// The defaults, training on `data` from `policy` into `output`.
+    pub fn new(data: PathBuf, policy: PathBuf, output: PathBuf) -> Options {
+        Options {
+            io: Io {
+                data,
+                policy,
+                output,
+                metrics: None,
+            },
+            config: Config::default(),
+        }
+    }
+}
+
+/// One example, tokenised: prompt ids, response ids (ending in eos).
+pub type Example = (Vec<u32>, Vec<u32>);
+
+/// The SFT loss of `pairs`: the mean negative log-likelihood of the
+/// response tokens (given their prompt), and the number of those tokens.
+/// Prompt positions are not targets.
+pub fn response_nll(
+    model: &Model,
+    pairs: &[(&[u32], &[u32])],
+    pad: u32,
+) -> Result<(Tensor, usize)> {
+    let rb = ResponseBatch::new(pairs, pad, model.device())?;
+    let out = model.token_logprobs_at(&rb.batch, 1.0, Some(&rb.index), false)?;
+    let nll = rl::agg_loss(&out.logprobs.neg()?, &rb.mask, LossAgg::TokenMean, 0)?;
+    let tokens = pairs.iter().map(|(_, r)| r.len()).sum();
+    Ok((nll, tokens))
+}
+
+/// The rows of `data`, tokenised, each checked against the context `ctx`.
+pub fn tokenize(data: &Path, tok: &Tokenizer, ctx: usize) -> Result<Vec<Example>> {
+    let rows = artifacts::sft::read(data)?;
+    let eos = *tok.eos_ids.first().ok_or_else(|| {
+        TrainError::Invalid("the tokenizer has no eos token to end responses".into())
+    })?;
+    let examples = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let p = tok.encode(&r.prompt)?;
+            let mut resp = tok.encode(&r.response)?;
+            resp.push(eos);
+            if p.is_empty() || p.len() + resp.len() > ctx {
+                return Err(TrainError::Invalid(format!(
+                    "{}: row {i} (id `{}`): {} prompt + {} response tokens do not fit the context of {ctx} (or the prompt is empty)",
+                    data.display(),
+                    r.id,
+                    p.len(),
+                    resp.len()
+                )));
+            }
+            Ok((p, resp))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if examples.is_empty() {
+        return Err(TrainError::Invalid(format!("{}: no rows", data.display())));
+    }
+    Ok(examples)
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub steps_done: u64,
+    pub total_steps: u64,
+    pub last_loss: f64,
+    pub seconds: f64,
+}
+
+/// What one optimizer step measured.
+#[derive(Debug, Clone, Copy)]
+pub struct StepStats {
+    pub loss: f64,
+    pub grad_norm: f64,
+    /// prompt + response tokens of the step's examples
+    pub tokens: usize,
+}
+
+/// One optimizer step over the examples `rows` at learning rate `lr`:
+/// their micro-batches' gradients (weighted so they add up to the batch's
+/// token-mean loss), clipped, then AdamW.
+pub fn train_step(
+    model: &Model,
+    trainee: &mut Trainable,
+    examples: &[Example],
+    rows: &[usize],
+    pad: u32,
+    lr: f64,
+    cfg: &Config,
+) -> Result<StepStats> {
+    let total_tokens: usize = rows.iter().map(|&r| examples[r].1.len()).sum();
+    let mut grads = trainee.grads();
+    let mut loss = 0.0;
+    for chunk in rows.chunks(cfg.micro_batch_size) {
+        let pairs: Vec<(&[u32], &[u32])> = chunk
+            .iter()
+            .map(|&r| (examples[r].0.as_slice(), examples[r].1.as_slice()))
+            .collect();
+        let (nll, tokens) = response_nll(model, &pairs, pad)?;
+        let w = rl::micro_weight(
+            LossAgg::TokenMean,
+            (chunk.len(), tokens),
+            (rows.len(), total_tokens),
+        );
+        let v = nll.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        train::ensure_finite(v, "the loss")?;
+        grads.backward(&trainee.params, &nll, w)?;
+        loss += v * w;
+    }
+    let grad_norm = trainee.clip_and_step(&grads, lr, cfg.grad_clip, "model")?;
+    let tokens = rows
+        .iter()
+        .map(|&r| examples[r].0.len() + examples[r].1.len())
+        .sum();
+    Ok(StepStats {
+        loss,
+        grad_norm,
+        tokens,
+    })
+}
+
+/// Train; `log` gets one line per optimizer step.
+pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
+    let start = Instant::now();
+    let (io, cfg) = (&opts.io, &opts.config);
+    if cfg.batch_size == 0 || cfg.micro_batch_size == 0 || cfg.epochs == 0 {
+        return Err(TrainError::Invalid(
+            "--batch-size, --micro-batch-size and --epochs must be at least 1".into(),
+        ));
+    }
+    let dev = model::device(&cfg.device)?;
+    // Resume from the output when it holds a run's state.
+    let resume = io.output.join(OPTIMIZER_FILE).exists();
+    let from: &Path = if resume { &io.output } else { &io.policy };
+    let ck = Checkpoint::load(from, &dev, DType::F32)?;
+    let tok = Tokenizer::load(from)?;
+    let examples = tokenize(&io.data, &tok, ck.config.max_position_embeddings)?;
+    let adam = AdamWConfig {
+        weight_decay: cfg.weight_decay,
+        ..AdamWConfig::default()
+    };
+    let mut trainee = Trainable::new(&ck.varmap, adam, Some(from))?;
+    let n = examples.len();
+    let steps_per_epoch = n.div_ceil(cfg.batch_size) as u64;
+    let total = steps_per_epoch * cfg.epochs as u64;
+    let stop = cfg.max_steps.unwrap_or(total).min(total);
+    if resume {
+        let at = trainee.opt.step;
+        log(&format!(
+            "sft-step: resuming {} at step {at} of {total}",
+            io.output.display()
+        ));
+    }
+    let mut last_loss = f64::NAN;
+    while trainee.opt.step < stop {
+        let t0 = Instant::now();
+        let step = trainee.opt.step;
+        let epoch = step / steps_per_epoch;
+        let order = train::epoch_order(n, cfg.seed, 0, epoch);
+        let first = (step % steps_per_epoch) as usize * cfg.batch_size;
+        let rows = &order[first..(first + cfg.batch_size).min(n)];
+        let lr = cfg
+            .schedule
+            .lr(cfg.lr, step, total, cfg.warmup_steps, cfg.min_lr_ratio);
+        let s = train_step(
+            &ck.model,
+            &mut trainee,
+            &examples,
+            rows,
+            tok.pad_id,
+            lr,
+            cfg,
+        )?;
+        let elapsed = t0.elapsed().as_secs_f64();
+        let speed = s.tokens as f64 / elapsed.max(1e-9);
+        log(&format!(
+            "step {}/{total} epoch {} | {} {:.4} | {} {lr:.3e} | {} {:.3} | {speed:.1} tokens/s",
+            step + 1,
+            epoch + 1,
+            Metric::Loss,
+            s.loss,
+            Metric::Lr,
+            Metric::GradNorm,
+            s.grad_norm,
+        ));
+        last_loss = s.loss;
+        if let Some(m) = &io.metrics {
+            let values = BTreeMap::from([
+                (Metric::Loss, s.loss),
+                (Metric::Lr, lr),
+                (Metric::GradNorm, s.grad_norm),
+                (Metric::ElapsedS, elapsed),
+                (Metric::TokensPerS, speed),
+                (Metric::Epoch, epoch as f64),
+            ]);
+            artifacts::metrics::append(
+                m,
+                MetricsRow {
+                    step: step as i64,
+                    values,
+                },
+            )?;
+        }
+        let done = trainee.opt.step;
+        if done == stop || cfg.save_every.is_some_and(|k| done % k == 0) {
+            ck.save_with(&io.output, Some(from), &|dir| trainee.save_state(dir))?;
+        }
+    }
+    Ok(Summary {
+        steps_done: trainee.opt.step,
+        total_steps: total,
+        last_loss,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,59 @@
+//! ppo-step's command line: its help names the flags, a typo fails at
+//! parse time, and a bad input is one line naming the file.
+
+use std::process::Command;
+
+#[test]
+fn cli_help_and_typos() {
+    let bin = env!("CARGO_BIN_EXE_ppo-step");
+    let help = Command::new(bin).arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--scored",
+        "--policy-out",
+        "--critic-out",
+        "--algo",
+        "--kl-placement",
+        "--loss-agg",
+        "--micro-batch-size",
+        "seq-mean-token-sum-norm",
+    ] {
+        assert!(text.contains(flag), "--help lacks {flag}");
+    }
+    let bad = Command::new(bin)
+        .args([
+            "--scored",
+            "x",
+            "--policy",
+            "p",
+            "--policy-out",
+            "o",
+            "--algo",
+            "ppoo",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid value 'ppoo'"));
+    let missing = Command::new(bin)
+        .args([
+            "--scored",
+            "/nonexistent.parquet",
+            "--policy",
+            "p",
+            "--policy-out",
+            "o",
+            "--kl-coef",
+            "0",
+            "--critic-out",
+            "c",
+        ])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("/nonexistent.parquet") && err.lines().count() == 1,
+        "{err}"
+    );
+}
