@@ -12,8 +12,8 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 
-use crate::schema::{col, ColType::*, StageSchema};
-use crate::table::{read_table, write_table};
+use crate::schema::{col, ColType::*, ColumnSpec, StageSchema};
+use crate::table::{read_table, write_table, Cols};
 use crate::{Error, Result};
 
 /// Declares [`Metric`] and [`SCHEMA`] from one table of (variant, column
@@ -48,7 +48,7 @@ macro_rules! metrics {
         pub const SCHEMA: StageSchema = StageSchema {
             stage: "metrics",
             columns: &[
-                col("step", Int64, false, "optimizer step, from 0"),
+                STEP,
                 $(col($name, Float64, true, $doc),)*
             ],
         };
@@ -137,38 +137,20 @@ fn to_batch(rows: &[MetricsRow]) -> RecordBatch {
     RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("consistent metrics batch")
 }
 
+/// The one column every metrics file must have.
+const STEP: ColumnSpec = col("step", Int64, false, "optimizer step, from 0");
+const REQUIRED: StageSchema = StageSchema {
+    stage: "metrics",
+    columns: &[STEP],
+};
+
 /// The rows of a metrics file. Columns that are not metrics are ignored; a
 /// metric the file lacks (written by an older version) is absent in every
 /// row.
 pub fn read(path: impl AsRef<Path>) -> Result<Vec<MetricsRow>> {
     let t = read_table(path)?;
-    let b = &t.batch;
-    let schema = b.schema();
-    let Some((idx, field)) = schema.column_with_name("step") else {
-        return Err(Error::MissingColumn {
-            path: t.path.clone(),
-            stage: SCHEMA.stage,
-            column: "step".into(),
-            present: crate::schema::column_list(&schema),
-        });
-    };
-    if !Int64.accepts(field.data_type()) {
-        return Err(Error::WrongType {
-            path: t.path.clone(),
-            stage: SCHEMA.stage,
-            column: "step".into(),
-            expected: format!("{:?}", Int64.data_type()),
-            found: format!("{:?}", field.data_type()),
-        });
-    }
-    let step = arrow::compute::cast(b.column(idx), &DataType::Int64).map_err(|e| Error::Arrow {
-        path: t.path.clone(),
-        source: e,
-    })?;
-    let step = step
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .expect("cast to i64");
+    let b = REQUIRED.conform(&t.path, &t.batch)?;
+    let step = Cols { batch: &b }.i64("step");
     let mut rows: Vec<MetricsRow> = (0..b.num_rows())
         .map(|i| MetricsRow {
             step: step.value(i),
@@ -176,27 +158,9 @@ pub fn read(path: impl AsRef<Path>) -> Result<Vec<MetricsRow>> {
         })
         .collect();
     for &m in Metric::ALL {
-        let Some((idx, f)) = schema.column_with_name(m.name()) else {
+        let Some(a) = float_column(&t.path, &b, m)? else {
             continue;
         };
-        if !Float64.accepts(f.data_type()) {
-            return Err(Error::WrongType {
-                path: t.path.clone(),
-                stage: SCHEMA.stage,
-                column: m.name().into(),
-                expected: format!("{:?}", Float64.data_type()),
-                found: format!("{:?}", f.data_type()),
-            });
-        }
-        let a =
-            arrow::compute::cast(b.column(idx), &DataType::Float64).map_err(|e| Error::Arrow {
-                path: t.path.clone(),
-                source: e,
-            })?;
-        let a = a
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .expect("cast to f64");
         for (i, r) in rows.iter_mut().enumerate() {
             if a.is_valid(i) {
                 r.values.insert(m, a.value(i));
@@ -204,6 +168,31 @@ pub fn read(path: impl AsRef<Path>) -> Result<Vec<MetricsRow>> {
         }
     }
     Ok(rows)
+}
+
+/// The column of metric `m` as f64, if the file has it.
+fn float_column(path: &Path, b: &RecordBatch, m: Metric) -> Result<Option<Float64Array>> {
+    let schema = b.schema();
+    let Some((idx, f)) = schema.column_with_name(m.name()) else {
+        return Ok(None);
+    };
+    let wrong_type = || Error::WrongType {
+        path: path.to_path_buf(),
+        stage: SCHEMA.stage,
+        column: m.name().into(),
+        expected: format!("{:?}", Float64.data_type()),
+        found: format!("{:?}", f.data_type()),
+    };
+    if !Float64.accepts(f.data_type()) {
+        return Err(wrong_type());
+    }
+    let a = arrow::compute::cast(b.column(idx), &DataType::Float64).map_err(|_| wrong_type())?;
+    Ok(Some(
+        a.as_any()
+            .downcast_ref::<Float64Array>()
+            .expect("cast to f64")
+            .clone(),
+    ))
 }
 
 pub fn write(path: impl AsRef<Path>, rows: &[MetricsRow]) -> Result<()> {

@@ -15,7 +15,7 @@
 //! | Solutions as assignments `p=5, q=2; p=7, q=2` | the tuples `(5, 2), (7, 2)` when the same variables repeat in order |
 //! | Intervals | bounds and closedness must match; unions are unordered; an inequality in one variable (or `f(x)`, or `\|x\|`) is its interval or union: `1 \le \|z\| \le 2` = `[-2,-1] \cup [1,2]` |
 //! | `a \pm b` | the list `a + b, a - b` |
-//! | Text | case-, space- and punctuation-insensitive; number words (`nine`) are numbers |
+//! | Text | case-, space- and punctuation-insensitive, except operators that change a value (`/ % + * ^ = < > !`: unparsed `1/1/` is not `1%1%`); number words (`nine`) are numbers |
 //! | Multiple choice | `(C)`, `C`, `\textbf{(C)} 12` are the letter C |
 //! | Base subscripts | `1011_2` equals `1011_2` or `1011`, not its decimal value `11` |
 //! | Unevaluated arithmetic (`65 + 21`, `5 \times 6`, `\sum_{k=1}^{10} k`) for a number gold (`86`) | **wrong**: sums and products of plain numbers are the question, not its answer (a policy rewarded for them learns to copy the question into the box). Fractions, mixed numbers, scientific notation, radicals and powers are final forms and still compare by value. Sums and products of number matrices are likewise not a matrix answer |
@@ -672,9 +672,12 @@ fn round_rat(x: &Rat, k: u32) -> Rat {
 }
 
 /// Lower-case letters and digits only: "Evelyn." = "evelyn", "None of these" = "noneofthese".
+/// Text compared case-, space- and punctuation-insensitively; operator
+/// characters that change a value (`/ % + * ^ = < > !`) still count, so
+/// unparsed arithmetic such as `1/1/` never equals `1%1%` or `11`.
 fn text_key(s: &str) -> String {
     s.chars()
-        .filter(|c| c.is_alphanumeric())
+        .filter(|c| c.is_alphanumeric() || "/%+*^=<>!".contains(*c))
         .flat_map(char::to_lowercase)
         .collect()
 }
@@ -729,4 +732,20 @@ fn number_word(s: &str) -> Option<Expr> {
         any = true;
     }
     any.then(|| Expr::int(total + current))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::is_equivalent;
+
+    #[test]
+    fn text_ignores_case_and_punctuation_but_not_operators() {
+        assert!(is_equivalent("Monday", "monday."));
+        assert!(is_equivalent("north east", "North-East"));
+        // Unparsed arithmetic: stripping its operators would make these
+        // equal (both were the key `11` / `ab`).
+        assert!(!is_equivalent("1/1/", "1%1%"));
+        assert!(!is_equivalent("a/b/", "a%b%"));
+        assert!(!is_equivalent("x+y=", "x*y="));
+    }
 }

@@ -161,15 +161,8 @@ fn actor_micro(
     ms: &MicroStep,
     means: &mut Means,
 ) -> Result<String> {
-    let MicroStep {
-        m,
-        w,
-        norm_len,
-        scores,
-        targets,
-        cfg,
-        ..
-    } = *ms;
+    let (m, w, norm_len, cfg) = (ms.m, ms.w, ms.norm_len, ms.cfg);
+    let (scores, targets) = (ms.scores, ms.targets);
     let with_entropy = cfg.entropy_coef != 0.0;
     let out = policy.token_logprobs_at(&m.batch, ms.temperature, Some(&m.index), with_entropy)?;
     let logp = out.logprobs;
@@ -225,15 +218,8 @@ fn critic_micro(
     ms: &MicroStep,
     means: &mut Means,
 ) -> Result<String> {
-    let MicroStep {
-        m,
-        w,
-        norm_len,
-        scores,
-        targets,
-        cfg,
-        ..
-    } = *ms;
+    let (m, w, norm_len, cfg) = (ms.m, ms.w, ms.norm_len, ms.cfg);
+    let (scores, targets) = (ms.scores, ms.targets);
     let (Some(old_values), Some(returns)) = (&scores.values, &targets.returns) else {
         return Ok(String::new());
     };

@@ -243,6 +243,55 @@ pub fn train_step(
     })
 }
 
+/// What one step of a run did, for its log line and metrics row.
+struct StepRecord {
+    /// the step, from 0
+    step: u64,
+    /// steps in the whole run
+    total: u64,
+    epoch: u64,
+    lr: f64,
+    stats: StepStats,
+    elapsed: f64,
+}
+
+impl StepRecord {
+    fn tokens_per_s(&self) -> f64 {
+        self.stats.tokens as f64 / self.elapsed.max(1e-9)
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "step {}/{} epoch {} | {} {:.4} | {} {:.3e} | {} {:.3} | {:.1} tokens/s",
+            self.step + 1,
+            self.total,
+            self.epoch + 1,
+            Metric::Loss,
+            self.stats.loss,
+            Metric::Lr,
+            self.lr,
+            Metric::GradNorm,
+            self.stats.grad_norm,
+            self.tokens_per_s(),
+        )
+    }
+
+    fn row(&self) -> MetricsRow {
+        let values = BTreeMap::from([
+            (Metric::Loss, self.stats.loss),
+            (Metric::Lr, self.lr),
+            (Metric::GradNorm, self.stats.grad_norm),
+            (Metric::ElapsedS, self.elapsed),
+            (Metric::TokensPerS, self.tokens_per_s()),
+            (Metric::Epoch, self.epoch as f64),
+        ]);
+        MetricsRow {
+            step: self.step as i64,
+            values,
+        }
+    }
+}
+
 /// Train; `log` gets one line per optimizer step.
 pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
     let start = Instant::now();
@@ -286,44 +335,20 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
         let lr = cfg
             .schedule
             .lr(cfg.lr, step, total, cfg.warmup_steps, cfg.min_lr_ratio);
-        let s = train_step(
-            &ck.model,
-            &mut trainee,
-            &examples,
-            rows,
-            tok.pad_id,
+        let (model, pad) = (&ck.model, tok.pad_id);
+        let stats = train_step(model, &mut trainee, &examples, rows, pad, lr, cfg)?;
+        let record = StepRecord {
+            step,
+            total,
+            epoch,
             lr,
-            cfg,
-        )?;
-        let elapsed = t0.elapsed().as_secs_f64();
-        let speed = s.tokens as f64 / elapsed.max(1e-9);
-        log(&format!(
-            "step {}/{total} epoch {} | {} {:.4} | {} {lr:.3e} | {} {:.3} | {speed:.1} tokens/s",
-            step + 1,
-            epoch + 1,
-            Metric::Loss,
-            s.loss,
-            Metric::Lr,
-            Metric::GradNorm,
-            s.grad_norm,
-        ));
-        last_loss = s.loss;
+            stats,
+            elapsed: t0.elapsed().as_secs_f64(),
+        };
+        log(&record.line());
+        last_loss = stats.loss;
         if let Some(m) = &io.metrics {
-            let values = BTreeMap::from([
-                (Metric::Loss, s.loss),
-                (Metric::Lr, lr),
-                (Metric::GradNorm, s.grad_norm),
-                (Metric::ElapsedS, elapsed),
-                (Metric::TokensPerS, speed),
-                (Metric::Epoch, epoch as f64),
-            ]);
-            artifacts::metrics::append(
-                m,
-                MetricsRow {
-                    step: step as i64,
-                    values,
-                },
-            )?;
+            artifacts::metrics::append(m, record.row())?;
         }
         let done = trainee.opt.step;
         if done == stop || cfg.save_every.is_some_and(|k| done % k == 0) {

@@ -121,7 +121,7 @@ fn schedules() {
     assert!((s.lr(1.0, 10, 10, 2, 0.1) - 0.1).abs() < 1e-12);
     assert!((LrSchedule::Linear.lr(1.0, 6, 10, 2, 0.0) - 0.5).abs() < 1e-12);
     assert_eq!(LrSchedule::Constant.lr(3e-4, 7, 10, 0, 0.0), 3e-4);
-    assert!(ensure_finite(f64::NAN, "loss")
+    assert!(ensure_finite(f64::NAN, "the loss")
         .unwrap_err()
         .to_string()
         .contains("loss is NaN"));
