@@ -41,22 +41,54 @@ impl std::str::FromStr for Shard {
     }
 }
 
+/// How a rollout runs. With the `clap` feature these are the rollout
+/// tool's flags (the doc comments are their help, and the defaults are
+/// written here only); library callers set every field.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct Options {
+    /// prompts.parquet (from prep-math).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub prompts: PathBuf,
+    /// Policy checkpoint directory (config.json, model.safetensors, tokenizer.json).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub policy: PathBuf,
+    /// Output rollouts.parquet (written atomically).
+    #[cfg_attr(feature = "clap", arg(short, long))]
     pub output: PathBuf,
+    /// Responses per prompt.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 4))]
     pub samples_per_prompt: usize,
+    /// Longest response, in tokens.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 256))]
     pub max_new_tokens: usize,
+    /// Sampling temperature (0: greedy).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 1.0))]
     pub temperature: f64,
+    /// Nucleus sampling threshold.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 1.0))]
     pub top_p: f64,
+    /// Keep only the k most likely tokens (absent or 0: off).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub top_k: Option<usize>,
+    /// Run seed: with the prompt id and sample index it fixes each sample.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 0))]
     pub seed: u64,
+    /// Sequences decoded together.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 16))]
     pub batch_size: usize,
+    /// Sample only rows i with i % n == k, as k/n: shards' outputs
+    /// concatenate to the whole run.
+    #[cfg_attr(feature = "clap", arg(long, default_value = "0/1"))]
     pub shard: Shard,
+    /// cpu or cuda:N (needs the `cuda` cargo feature).
+    #[cfg_attr(feature = "clap", arg(long, default_value = "cpu"))]
     pub device: String,
+    /// Also stop a response at this string (repeatable).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub stop: Vec<String>,
-    /// Only the first `limit` rows of the prompts file (before sharding).
+    /// Only the first N prompts of the file, before sharding (quick looks).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub limit: Option<usize>,
 }
 
@@ -145,7 +177,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
         max_new_tokens: opts.max_new_tokens,
         temperature: opts.temperature,
         top_p: opts.top_p,
-        top_k: opts.top_k,
+        top_k: opts.top_k.filter(|&k| k > 0),
         stop_token_ids: tok.eos_ids.clone(),
     };
     let policy = opts.policy.display().to_string();
