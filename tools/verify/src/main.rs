@@ -22,19 +22,19 @@ struct Cli {
     #[arg(short, long)]
     output: PathBuf,
     /// Column with the model's response.
-    #[arg(long, default_value = "response")]
+    #[arg(long, default_value_t = verify::Options::default().response_column)]
     response_column: String,
     /// Column with the gold answer.
-    #[arg(long, default_value = "answer")]
+    #[arg(long, default_value_t = verify::Options::default().answer_column)]
     answer_column: String,
     /// Reward for a correct final answer.
-    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = RewardScheme::default().correct, allow_hyphen_values = true)]
     reward_correct: f64,
     /// Reward for a wrong final answer.
-    #[arg(long, default_value_t = -0.5, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = RewardScheme::default().wrong, allow_hyphen_values = true)]
     reward_wrong: f64,
     /// Reward for no final answer.
-    #[arg(long, default_value_t = -1.0, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = RewardScheme::default().no_answer, allow_hyphen_values = true)]
     reward_no_answer: f64,
     /// Extraction fallbacks when there is no \boxed{} (for evaluation only;
     /// the recipe's reward uses none). Comma-separated.
