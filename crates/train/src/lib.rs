@@ -352,9 +352,9 @@ pub fn epoch_order(n: usize, seed: u64, round: u64, epoch: u64) -> Vec<usize> {
 pub enum LrSchedule {
     /// The base rate throughout (after warmup).
     Constant,
-    /// Warmup, then cosine decay to `min_ratio` of the base rate.
+    /// Warmup, then cosine decay to the minimum share of the base rate (`--min-lr-ratio`).
     Cosine,
-    /// Warmup, then linear decay to `min_ratio` of the base rate.
+    /// Warmup, then linear decay to the minimum share of the base rate (`--min-lr-ratio`).
     Linear,
 }
 
