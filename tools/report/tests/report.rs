@@ -112,11 +112,26 @@ fn page_of_a_run() {
         .unwrap();
     }
     std::fs::create_dir_all(run.join("eval")).unwrap();
-    std::fs::write(
-        run.join("eval/base.summary.json"),
-        r#"{"policy":"m","sampling":"greedy","extraction":"last \\boxed{} only","benchmarks":[{"benchmark":"holdout","problems":10,"accuracy":0.25,"maj_at_k":0.25,"pass_at_k":0.25,"boxed_rate":0.5,"mean_response_length":12.5,"truncation_rate":0.1}]}"#,
-    )
-    .unwrap();
+    let summary = artifacts::eval::EvalSummary {
+        policy: "m".into(),
+        extraction: r"last \boxed{} only".into(),
+        sampling: "greedy".into(),
+        max_new_tokens: 64,
+        benchmarks: vec![artifacts::eval::BenchSummary {
+            benchmark: "holdout".into(),
+            problems: 10,
+            samples: 1,
+            accuracy: 0.25,
+            maj_at_k: 0.25,
+            pass_at_k: 0.25,
+            boxed_rate: 0.5,
+            mean_response_length: 12.5,
+            truncation_rate: 0.1,
+        }],
+    };
+    artifacts::eval::write_summary(run.join("eval/base.summary.json"), &summary).unwrap();
+    // A file there that is not a summary is left out, not an error.
+    std::fs::write(run.join("eval/junk.summary.json"), "{").unwrap();
     let html = report::build(&run, &words()).unwrap();
     assert!(html.matches("<svg").count() >= 7, "charts missing");
     assert!(html.contains("Run myrun") && html.contains("3 iterations with responses"));
