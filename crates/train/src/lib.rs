@@ -17,7 +17,6 @@ use std::path::Path;
 
 use candle_core::{backprop::GradStore, DType, Device, Tensor, Var};
 use candle_nn::VarMap;
-
 use rayon::prelude::*;
 
 /// Everything a training step can fail with; sources are kept.

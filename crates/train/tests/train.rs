@@ -126,3 +126,41 @@ fn schedules() {
         .to_string()
         .contains("loss is NaN"));
 }
+
+#[test]
+fn trainable_clips_steps_and_refuses_a_non_finite_norm() {
+    let (vm, _) = one_param(&[3.0, 4.0]);
+    let cfg = AdamWConfig {
+        weight_decay: 0.0,
+        ..AdamWConfig::default()
+    };
+    let mut t = Trainable::new(&vm, cfg, None).unwrap();
+    // grad = w = (3, 4): norm 5, clipped to 1.
+    let g = grads_of(&t.params, 1.0);
+    let before = values(&t.params);
+    assert!((t.clip_and_step(&g, 0.1, 1.0, "test").unwrap() - 5.0).abs() < 1e-6);
+    assert_eq!(t.opt.step, 1);
+    assert_ne!(values(&t.params), before);
+    // A NaN gradient: an error naming it, and nothing moves.
+    let before = values(&t.params);
+    let nan = grads_of(&t.params, f32::NAN);
+    let e = t
+        .clip_and_step(&nan, 0.1, 1.0, "test")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the test gradient norm is NaN"), "{e}");
+    assert_eq!(values(&t.params), before);
+    assert_eq!(t.opt.step, 1);
+}
+
+#[test]
+fn epoch_order_is_a_permutation_fixed_by_seed_round_and_epoch() {
+    let a = epoch_order(40, 7, 3, 0);
+    let mut sorted = a.clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..40).collect::<Vec<_>>());
+    assert_eq!(a, epoch_order(40, 7, 3, 0));
+    assert_ne!(a, epoch_order(40, 7, 3, 1));
+    assert_ne!(a, epoch_order(40, 7, 4, 0));
+    assert_ne!(a, epoch_order(40, 8, 3, 0));
+}
