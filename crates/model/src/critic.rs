@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, IndexOp, Module, Tensor, Var};
-use candle_nn::{linear_b, Linear, VarMap};
+use candle_core::{DType, Device, IndexOp, Tensor, Var};
+use candle_nn::VarMap;
 
 use crate::checkpoint::{build_complete, err, load_varmap, read_config, save_dir};
-use crate::model::Batch;
+use crate::model::{linear_b, Batch, Linear};
 use crate::{Config, Model, ModelError, Result};
 
 pub struct Critic {
@@ -110,18 +110,28 @@ impl Critic {
     /// [`Model::token_logprobs`]: `batch.ids` [B, T] -> [B, T-1], entry j
     /// the value after tokens 0..=j (before token j+1 is chosen).
     pub fn values(&self, batch: &Batch) -> Result<Tensor> {
-        let t = batch.ids.dim(1)?;
-        let key_mask: Vec<Vec<u8>> = batch.mask.to_vec2::<u8>()?;
-        let mask = self.model.attention_mask(&key_mask, t)?;
-        let hidden = self
+        let mask = self.model.batch_mask(batch)?;
+        let x = self
             .model
-            .forward_hidden(&batch.ids, &batch.positions, &mask, None)?;
-        let hidden = hidden.i((.., ..t - 1, ..))?;
+            .forward_trunk(&batch.ids, &batch.positions, &mask, None, false)?;
+        self.value_head(&x)
+    }
+
+    /// The value head on the last layer's output `x` [b, T, H]: final
+    /// norm, then the score of positions 0..T-1: [b, T-1] (f32).
+    pub fn value_head(&self, x: &Tensor) -> Result<Tensor> {
+        let t = x.dim(1)?;
+        let hidden = self.model.final_norm(&x.i((.., ..t - 1, ..))?)?;
         Ok(self
             .score
             .forward(&hidden)?
             .squeeze(2)?
             .to_dtype(DType::F32)?)
+    }
+
+    /// The value head as a [`crate::checkpointing::Head`].
+    pub fn head(&self) -> impl Fn(&Tensor, std::ops::Range<usize>) -> Result<Vec<Tensor>> + '_ {
+        move |x: &Tensor, _rows| Ok(vec![self.value_head(x)?])
     }
 
     /// Write the critic as an HF-layout directory (atomically), with the

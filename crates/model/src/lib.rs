@@ -16,6 +16,7 @@
 //! - [`checkpoint`]: load and save an HF-layout directory.
 
 pub mod checkpoint;
+pub mod checkpointing;
 pub mod config;
 pub mod cpu;
 pub mod critic;

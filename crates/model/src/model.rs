@@ -2,7 +2,7 @@
 //! every position, with the KV cache kept by the caller.
 
 use candle_core::{DType, Device, IndexOp, Module, Tensor, D};
-use candle_nn::{embedding, linear_b, Embedding, Init, Linear, VarBuilder};
+use candle_nn::{embedding, Embedding, Init, VarBuilder};
 
 use crate::{Config, Result};
 
@@ -23,11 +23,50 @@ impl RmsNorm {
             eps,
         })
     }
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
-        let x = x.broadcast_div(&(ms + self.eps)?.sqrt()?)?;
-        Ok(x.broadcast_mul(&self.weight)?)
+    /// In f32 whatever the input's dtype (as HF's LlamaRMSNorm), then
+    /// scaled in the input's dtype.
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dt = x.dtype();
+        let xf = x.to_dtype(DType::F32)?;
+        let ms = xf.sqr()?.mean_keepdim(D::Minus1)?;
+        let xf = xf.broadcast_div(&(ms + self.eps)?.sqrt()?)?;
+        Ok(xf.to_dtype(dt)?.broadcast_mul(&self.weight.to_dtype(dt)?)?)
     }
+}
+
+/// A linear layer `y = x W^T + b` whose weights are cast to the input's
+/// dtype: f32 master weights serve a bf16 forward, and the gradients
+/// flow back to them in f32.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    pub(crate) fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+    pub(crate) fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dt = x.dtype();
+        let l = candle_nn::Linear::new(
+            self.weight.to_dtype(dt)?,
+            self.bias.as_ref().map(|b| b.to_dtype(dt)).transpose()?,
+        );
+        Ok(l.forward(x)?)
+    }
+}
+
+/// A linear layer `in_dim -> out_dim` named as HF names it under `vb`.
+pub(crate) fn linear_b(in_dim: usize, out_dim: usize, bias: bool, vb: VarBuilder) -> Result<Linear> {
+    let l = candle_nn::linear_b(in_dim, out_dim, bias, vb)?;
+    Ok(Linear {
+        weight: l.weight().clone(),
+        bias: l.bias().cloned(),
+    })
 }
 
 /// Rotary embeddings in HF's rotate-half layout, from a cos/sin table.
@@ -186,15 +225,18 @@ impl Attention {
                 .broadcast_as((b, 1, rep, t, s))?
                 .reshape((b, 1, rep * t, s))?
         };
+        // Scores in the compute dtype, the mask and softmax in f32 (as
+        // HF's eager attention), the product with the values back in it.
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q * scale)?.matmul(&k.t()?)?.broadcast_add(&mask)?;
-        let att = softmax_last(&scores)?;
+        let scores = (q * scale)?.matmul(&k.t()?)?;
+        let scores = scores.to_dtype(DType::F32)?.broadcast_add(&mask)?;
+        let att = softmax_last(&scores)?.to_dtype(v.dtype())?;
         let out = att
             .matmul(&v)?
             .reshape((b, self.n_heads, t, self.head_dim))?
             .transpose(1, 2)?
             .reshape((b, t, self.n_heads * self.head_dim))?;
-        Ok(self.o_proj.forward(&out)?)
+        self.o_proj.forward(&out)
     }
 }
 
@@ -217,9 +259,7 @@ impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let g = self.gate_proj.forward(x)?;
         let silu = (&g * candle_nn::ops::sigmoid(&g)?)?;
-        Ok(self
-            .down_proj
-            .forward(&(silu * self.up_proj.forward(x)?)?)?)
+        self.down_proj.forward(&(silu * self.up_proj.forward(x)?)?)
     }
 }
 
@@ -241,7 +281,9 @@ pub struct Model {
     pub(crate) rope: Rope,
     cfg: Config,
     device: Device,
+    /// the compute dtype
     dtype: DType,
+    param_dtype: DType,
 }
 
 /// A padded batch: token ids [B, T] (u32) and a 1/0 mask [B, T] of real
@@ -401,6 +443,7 @@ impl Model {
             cfg: cfg.clone(),
             device: vb.device().clone(),
             dtype: vb.dtype(),
+            param_dtype: vb.dtype(),
         })
     }
 
@@ -410,13 +453,31 @@ impl Model {
     pub fn device(&self) -> &Device {
         &self.device
     }
+    /// The dtype of the activations (the compute dtype).
     pub fn dtype(&self) -> DType {
         self.dtype
     }
+    /// The dtype the weights are stored in (f32 master weights may serve
+    /// a bf16 forward).
+    pub fn param_dtype(&self) -> DType {
+        self.param_dtype
+    }
 
-    /// The additive attention mask [B, 1, T, S] for `t` new queries over
-    /// `s` keys (the last `t` keys are the new ones): causal, no padded
-    /// keys; every query may see itself, so no row is empty.
+    /// Compute in `dtype` whatever the weights' dtype: each weight is cast
+    /// as it is used, so gradients reach the stored weights in their own
+    /// dtype (mixed precision: bf16 compute over f32 master weights).
+    pub fn set_compute_dtype(&mut self, dtype: DType) -> Result<()> {
+        if dtype != self.dtype {
+            self.rope = Rope::new(&self.cfg, dtype, &self.device)?;
+            self.dtype = dtype;
+        }
+        Ok(())
+    }
+
+    /// The additive attention mask [B, 1, T, S] (f32: attention's softmax
+    /// runs in f32) for `t` new queries over `s` keys (the last `t` keys
+    /// are the new ones): causal, no padded keys; every query may see
+    /// itself, so no row is empty.
     pub fn attention_mask(&self, key_mask: &[Vec<u8>], t: usize) -> Result<Tensor> {
         let b = key_mask.len();
         let s = key_mask.first().map(Vec::len).unwrap_or(0);
@@ -432,54 +493,140 @@ impl Model {
                 }
             }
         }
-        Ok(Tensor::from_vec(m, (b, 1, t, s), &self.device)?.to_dtype(self.dtype)?)
+        Ok(Tensor::from_vec(m, (b, 1, t, s), &self.device)?)
     }
 
-    /// Final hidden states [B, T, H] for `ids` at `positions`, attending to
-    /// `cache` (when given: its valid prefix, then the new tokens, which are
-    /// appended to it) under `mask` [B, 1, T, cache.len + T].
-    pub fn forward_hidden(
+    /// The mask of a padded batch (every position a new query).
+    pub fn batch_mask(&self, batch: &Batch) -> Result<Tensor> {
+        let key_mask: Vec<Vec<u8>> = batch.mask.to_vec2::<u8>()?;
+        self.attention_mask(&key_mask, batch.ids.dim(1)?)
+    }
+
+    /// The token embeddings of `ids`, in the compute dtype.
+    pub(crate) fn embed(&self, ids: &Tensor) -> Result<Tensor> {
+        Ok(self.embed_tokens.forward(ids)?.to_dtype(self.dtype)?)
+    }
+
+    /// Decoder layer `i` on its input `x` [B, T, H].
+    pub(crate) fn layer(
+        &self,
+        i: usize,
+        x: &Tensor,
+        positions: &Tensor,
+        mask: &Tensor,
+        cache: Option<&KvCache>,
+    ) -> Result<Tensor> {
+        let layer = &self.layers[i];
+        let h = layer.input_layernorm.forward(x)?;
+        let a = layer
+            .self_attn
+            .forward(&h, positions, mask, &self.rope, cache.map(|c| (c, i)))?;
+        let x = (x + a)?;
+        let h = layer.post_attention_layernorm.forward(&x)?;
+        Ok((&x + layer.mlp.forward(&h)?)?)
+    }
+
+    /// The number of decoder layers.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// The last layer's output [B, T, H] (before the final norm) for `ids`
+    /// at `positions`, attending to `cache` (when given: its valid prefix,
+    /// then the new tokens, which are appended to it) under `mask`
+    /// [B, 1, T, cache.len + T]. With `no_grad` each layer's output is
+    /// detached, so no layer's intermediates outlive it.
+    pub fn forward_trunk(
         &self,
         ids: &Tensor,
         positions: &Tensor,
         mask: &Tensor,
         mut cache: Option<&mut KvCache>,
+        no_grad: bool,
     ) -> Result<Tensor> {
         let t = ids.dim(1)?;
-        let mut x = self.embed_tokens.forward(ids)?;
-        for (i, layer) in self.layers.iter().enumerate() {
-            let h = layer.input_layernorm.forward(&x)?;
-            let c = cache.as_deref().map(|c| (c, i));
-            let a = layer
-                .self_attn
-                .forward(&h, positions, mask, &self.rope, c)?;
-            x = (x + a)?;
-            let h = layer.post_attention_layernorm.forward(&x)?;
-            x = (&x + layer.mlp.forward(&h)?)?;
+        let mut x = self.embed(ids)?;
+        for i in 0..self.layers.len() {
+            x = self.layer(i, &x, positions, mask, cache.as_deref())?;
+            if no_grad {
+                x = x.detach();
+            }
         }
         if let Some(c) = cache.as_mut() {
             c.len += t;
         }
+        Ok(x)
+    }
+
+    /// Final hidden states [B, T, H]: [`Model::forward_trunk`], then the
+    /// final norm.
+    pub fn forward_hidden(
+        &self,
+        ids: &Tensor,
+        positions: &Tensor,
+        mask: &Tensor,
+        cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        let x = self.forward_trunk(ids, positions, mask, cache, false)?;
         self.norm.forward(&x)
     }
 
-    /// Logits for hidden states [.., H] -> [.., V].
+    /// The final norm on the last layer's output.
+    pub fn final_norm(&self, x: &Tensor) -> Result<Tensor> {
+        self.norm.forward(x)
+    }
+
+    /// Logits for hidden states [.., H] -> [.., V], in the compute dtype.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        Ok(match &self.lm_head {
-            Some(h) => h.forward(hidden)?,
+        match &self.lm_head {
+            Some(h) => h.forward(hidden),
             None => {
-                let w = self.embed_tokens.embeddings();
+                let w = self.embed_tokens.embeddings().to_dtype(hidden.dtype())?;
                 let dims = hidden.dims().to_vec();
                 let h = *dims.last().expect("hidden has a last dim");
                 let rows = hidden.elem_count() / h;
                 let mut out_dims = dims.clone();
                 *out_dims.last_mut().expect("dims") = w.dim(0)?;
-                hidden
+                Ok(hidden
                     .reshape((rows, h))?
                     .matmul(&w.t()?)?
-                    .reshape(out_dims)?
+                    .reshape(out_dims)?)
             }
-        })
+        }
+    }
+
+    /// The language-model head on the last layer's output `x` [b, T, H]
+    /// of rows whose token ids are `ids` [b, T]: final norm, logits /
+    /// `temperature` (in f32), the log-prob of each next token and each
+    /// distribution's entropy ([b, T-1], or [b, R] at `index`, as
+    /// [`Model::token_logprobs_at`]).
+    pub fn logprob_head(
+        &self,
+        x: &Tensor,
+        ids: &Tensor,
+        temperature: f64,
+        index: Option<&Tensor>,
+        entropy_grad: bool,
+    ) -> Result<TokenLogprobs> {
+        let t = ids.dim(1)?;
+        let hidden = self.norm.forward(&x.i((.., ..t - 1, ..))?)?;
+        let targets = ids.i((.., 1..))?.contiguous()?;
+        let (hidden, targets) = match index {
+            Some(ix) => {
+                let (b, r) = ix.dims2()?;
+                let h = hidden.dim(2)?;
+                let ix3 = ix.unsqueeze(2)?.broadcast_as((b, r, h))?.contiguous()?;
+                (
+                    hidden.contiguous()?.gather(&ix3, 1)?,
+                    targets.gather(ix, 1)?,
+                )
+            }
+            None => (hidden, targets),
+        };
+        let logits = self.logits(&hidden)?.to_dtype(DType::F32)?;
+        let (logprobs, entropy) =
+            crate::logprob::logprobs_and_entropy(&logits, &targets, temperature, entropy_grad)?;
+        Ok(TokenLogprobs { logprobs, entropy })
     }
 
     /// The training forward: per-token log-probs of each next token and the
@@ -498,28 +645,9 @@ impl Model {
         index: Option<&Tensor>,
         entropy_grad: bool,
     ) -> Result<TokenLogprobs> {
-        let t = batch.ids.dim(1)?;
-        let key_mask: Vec<Vec<u8>> = batch.mask.to_vec2::<u8>()?;
-        let mask = self.attention_mask(&key_mask, t)?;
-        let hidden = self.forward_hidden(&batch.ids, &batch.positions, &mask, None)?;
-        let hidden = hidden.i((.., ..t - 1, ..))?;
-        let targets = batch.ids.i((.., 1..))?.contiguous()?;
-        let (hidden, targets) = match index {
-            Some(ix) => {
-                let (b, r) = ix.dims2()?;
-                let h = hidden.dim(2)?;
-                let ix3 = ix.unsqueeze(2)?.broadcast_as((b, r, h))?.contiguous()?;
-                (
-                    hidden.contiguous()?.gather(&ix3, 1)?,
-                    targets.gather(ix, 1)?,
-                )
-            }
-            None => (hidden, targets),
-        };
-        let logits = self.logits(&hidden)?;
-        let (logprobs, entropy) =
-            crate::logprob::logprobs_and_entropy(&logits, &targets, temperature, entropy_grad)?;
-        Ok(TokenLogprobs { logprobs, entropy })
+        let mask = self.batch_mask(batch)?;
+        let x = self.forward_trunk(&batch.ids, &batch.positions, &mask, None, false)?;
+        self.logprob_head(&x, &batch.ids, temperature, index, entropy_grad)
     }
 
     /// [`Model::token_logprobs_at`] at every position, entropy without

@@ -12,10 +12,9 @@
 pub mod gemm;
 
 use candle_core::{DType, Tensor};
-use candle_nn::Linear;
 use rayon::prelude::*;
 
-use crate::model::Model;
+use crate::model::{Linear, Model};
 use crate::{Config, Result};
 use gemm::Packed;
 
