@@ -6,6 +6,15 @@ use candle_nn::{embedding, Embedding, Init, VarBuilder};
 
 use crate::{Config, Result};
 
+/// The dtype reductions run in: f32 for the 16-bit types, else the
+/// dtype itself.
+pub(crate) fn wide(dt: DType) -> DType {
+    match dt {
+        DType::BF16 | DType::F16 => DType::F32,
+        d => d,
+    }
+}
+
 /// Finite "minus infinity" for masks: exp() of it is exactly 0 in f32, and
 /// a fully masked row can never produce NaN.
 const MASKED: f64 = -1e9;
@@ -23,11 +32,11 @@ impl RmsNorm {
             eps,
         })
     }
-    /// In f32 whatever the input's dtype (as HF's LlamaRMSNorm), then
+    /// In f32 for 16-bit inputs (as HF's LlamaRMSNorm), then
     /// scaled in the input's dtype.
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dt = x.dtype();
-        let xf = x.to_dtype(DType::F32)?;
+        let xf = x.to_dtype(wide(dt))?;
         let ms = xf.sqr()?.mean_keepdim(D::Minus1)?;
         let xf = xf.broadcast_div(&(ms + self.eps)?.sqrt()?)?;
         Ok(xf.to_dtype(dt)?.broadcast_mul(&self.weight.to_dtype(dt)?)?)
@@ -229,7 +238,8 @@ impl Attention {
         // HF's eager attention), the product with the values back in it.
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let scores = (q * scale)?.matmul(&k.t()?)?;
-        let scores = scores.to_dtype(DType::F32)?.broadcast_add(&mask)?;
+        let wd = wide(scores.dtype());
+        let scores = scores.to_dtype(wd)?.broadcast_add(&mask.to_dtype(wd)?)?;
         let att = softmax_last(&scores)?.to_dtype(v.dtype())?;
         let out = att
             .matmul(&v)?
@@ -623,7 +633,8 @@ impl Model {
             }
             None => (hidden, targets),
         };
-        let logits = self.logits(&hidden)?.to_dtype(DType::F32)?;
+        let logits = self.logits(&hidden)?;
+        let logits = logits.to_dtype(wide(logits.dtype()))?;
         let (logprobs, entropy) =
             crate::logprob::logprobs_and_entropy(&logits, &targets, temperature, entropy_grad)?;
         Ok(TokenLogprobs { logprobs, entropy })

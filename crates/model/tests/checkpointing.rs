@@ -112,7 +112,10 @@ fn checkpointed_policy_gradients_equal_the_plain_path() {
         };
         let (l_plain, g_plain) = pass(false);
         let (l_ckpt, g_ckpt) = pass(true);
-        assert!((l_plain - l_ckpt).abs() < 1e-5, "{ty}: loss {l_plain} vs {l_ckpt}");
+        assert!(
+            (l_plain - l_ckpt).abs() <= 1e-5 * l_plain.abs().max(1.0),
+            "{ty}: loss {l_plain} vs {l_ckpt}"
+        );
         assert_eq!(g_plain.len(), ck.varmap.all_vars().len(), "{ty}: every parameter");
         assert_close(&format!("{ty} tied={tied}"), &g_plain, &g_ckpt);
     }
@@ -149,6 +152,6 @@ fn checkpointed_critic_gradients_equal_the_plain_path() {
     };
     let (l_plain, g_plain) = pass(false);
     let (l_ckpt, g_ckpt) = pass(true);
-    assert!((l_plain - l_ckpt).abs() < 1e-5);
+    assert!((l_plain - l_ckpt).abs() <= 1e-5 * l_plain.abs().max(1.0));
     assert_close("critic", &g_plain, &g_ckpt);
 }
