@@ -182,7 +182,7 @@ pub(crate) fn save_dir<E: From<ModelError>>(
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| err(&tmp, e.to_string()))?;
     let files = || -> Result<()> {
-        varmap.save(tmp.join("model.safetensors"))?;
+        save_weights(varmap, saved_dtype(raw_config), &tmp.join("model.safetensors"))?;
         let cfg = serde_json::to_string_pretty(raw_config).expect("json");
         std::fs::write(tmp.join("config.json"), cfg).map_err(|e| err(&tmp, e.to_string()))?;
         for f in SIDE_FILES {
@@ -206,6 +206,58 @@ pub(crate) fn save_dir<E: From<ModelError>>(
     std::fs::rename(&tmp, dir).map_err(|e| err(dir, e.to_string()))?;
     let _ = std::fs::remove_dir_all(&old);
     Ok(())
+}
+
+/// The dtype a checkpoint's weights are written in: its config.json's
+/// `torch_dtype` (bfloat16, float16 or float32; float32 when absent), so a
+/// checkpoint is written in the dtype it came in whatever a stage
+/// computed in.
+pub fn saved_dtype(raw_config: &serde_json::Value) -> DType {
+    match raw_config["torch_dtype"].as_str() {
+        Some("bfloat16") => DType::BF16,
+        Some("float16") => DType::F16,
+        _ => DType::F32,
+    }
+}
+
+/// A tensor written as `dtype`, converted only when the writer asks for
+/// its bytes: one tensor at a time, never a second copy of the model.
+struct Converted<'a> {
+    tensor: &'a Tensor,
+    dtype: DType,
+}
+
+impl safetensors::View for Converted<'_> {
+    fn dtype(&self) -> safetensors::Dtype {
+        self.dtype.into()
+    }
+    fn shape(&self) -> &[usize] {
+        self.tensor.dims()
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        let t = self
+            .tensor
+            .to_dtype(self.dtype)
+            .expect("a float tensor converts to a float dtype");
+        std::borrow::Cow::Owned(safetensors::View::data(&t).into_owned())
+    }
+    fn data_len(&self) -> usize {
+        self.tensor.elem_count() * self.dtype.size_in_bytes()
+    }
+}
+
+/// Write every variable of `varmap` to `path` as `dtype`, streamed.
+fn save_weights(varmap: &VarMap, dtype: DType, path: &Path) -> Result<()> {
+    let data = varmap.data().lock().expect("varmap lock");
+    let views: Vec<(String, Converted)> = data
+        .iter()
+        .map(|(k, v)| {
+            let t = v.as_tensor();
+            let dtype = if t.dtype().is_float() { dtype } else { t.dtype() };
+            (k.clone(), Converted { tensor: t, dtype })
+        })
+        .collect();
+    safetensors::tensor::serialize_to_file(views, None, path).map_err(|e| err(path, e.to_string()))
 }
 
 /// The config fields we know, written back as config.json for a model

@@ -47,6 +47,39 @@ pub enum ModelError {
 
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
 
+/// The dtype a stage computes in. Training keeps f32 master weights and
+/// f32 optimizer state under either; inference loads the weights in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Precision {
+    /// 32-bit floats throughout (the fast path on the CPU).
+    #[default]
+    F32,
+    /// bfloat16 weights and activations; norms, softmax and log-probs in f32.
+    Bf16,
+}
+
+impl Precision {
+    pub fn dtype(self) -> DType {
+        match self {
+            Precision::F32 => DType::F32,
+            Precision::Bf16 => DType::BF16,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `cpu` or `cuda:N`.
 pub fn device(spec: &str) -> Result<Device> {
     match spec {

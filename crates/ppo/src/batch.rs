@@ -134,6 +134,11 @@ impl Batch {
     }
 
     /// Prompt + response tokens of the rows `rows`.
+    /// The longest prompt + response of the batch.
+    pub fn longest(&self) -> usize {
+        self.samples.iter().map(|s| s.ids.len()).max().unwrap_or(0)
+    }
+
     pub fn sequence_tokens(&self, rows: &[usize]) -> usize {
         rows.iter().map(|&r| self.samples[r].ids.len()).sum()
     }

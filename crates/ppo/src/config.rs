@@ -228,6 +228,8 @@ pub struct Config {
     /// cpu or cuda:N (needs the `cuda` cargo feature).
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().device))]
     pub device: String,
+    #[cfg_attr(feature = "clap", command(flatten))]
+    pub memory: train::memory::MemoryOptions,
 }
 
 impl Default for Config {
@@ -259,6 +261,7 @@ impl Default for Config {
             ppo_epochs: 1,
             seed: 0,
             device: "cpu".into(),
+            memory: train::memory::MemoryOptions::default(),
         }
     }
 }

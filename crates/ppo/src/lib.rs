@@ -30,7 +30,10 @@ use std::time::Instant;
 use artifacts::metrics::{Metric, MetricsRow};
 use artifacts::rollouts::FinishReason;
 use candle_core::{DType, Device, Tensor};
+use model::checkpointing::outputs_nograd;
+use model::model::Model;
 use model::{Checkpoint, Critic};
+use train::memory;
 use rl::{AdvantageEstimator, KlEstimator, KlPlacement};
 use train::{AdamWConfig, TrainError, Trainable};
 
@@ -83,6 +86,8 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
     // 1. The batch and the models being trained.
     let dev = model::device(&cfg.device)?;
     let batch = Batch::read(&io.scored, &dev)?;
+    let plan = memory_plan(opts, &batch)?;
+    log(&plan.describe());
     let mut models = Models::load(opts, &dev, log)?;
     batch.check_context(models.policy.config.max_position_embeddings, &io.scored)?;
     // 2. Old log-probs, reference log-probs and values, without gradients.
@@ -116,6 +121,40 @@ fn validate(opts: &Options) -> Result<()> {
     Ok(())
 }
 
+/// The step's memory plan from the models' config.json files and the
+/// batch's longest sequence, checked against `--max-memory` before
+/// anything is loaded.
+pub fn memory_plan(opts: &Options, batch: &Batch) -> Result<memory::Plan> {
+    let (io, cfg) = (&opts.io, &opts.config);
+    let (policy_cfg, _) = model::checkpoint::read_config(&io.policy)?;
+    let resumed = |dir: Option<&Path>| dir.is_some_and(|d| d.join(train::OPTIMIZER_FILE).exists());
+    let m = |name, trained, scoring_only, value_head, weight_bytes, resumed| memory::ModelPlan {
+        name,
+        cfg: policy_cfg.clone(),
+        weight_bytes,
+        trained,
+        resumed,
+        scoring_only,
+        value_head,
+    };
+    let mut models = vec![m("policy", true, false, false, 4.0, resumed(Some(&io.policy)))];
+    if cfg.uses_critic() {
+        models.push(m("critic", true, false, true, 4.0, resumed(io.critic.as_deref())));
+    }
+    if cfg.uses_reference() && io.reference.is_some() {
+        let s = cfg.memory.dtype.dtype().size_in_bytes() as f64;
+        models.push(m("reference", false, true, false, s, false));
+    }
+    let micro = memory::MicroShape {
+        rows: cfg.micro_batch_size.min(batch.len()),
+        seq_len: batch.longest(),
+        response_len: batch.width,
+    };
+    let train_bs = cfg.train_batch_size.unwrap_or(batch.len()).clamp(1, batch.len());
+    let steps = batch.len().div_ceil(train_bs) * cfg.ppo_epochs;
+    memory::check(&models, micro, &cfg.memory, steps)
+}
+
 /// The critic being trained, with its optimizer.
 pub struct CriticState {
     pub model: Critic,
@@ -139,7 +178,9 @@ impl Models {
             weight_decay: cfg.weight_decay,
             ..AdamWConfig::default()
         };
-        let policy = Checkpoint::load(&io.policy, dev, DType::F32)?;
+        let compute = cfg.memory.dtype.dtype();
+        let mut policy = Checkpoint::load(&io.policy, dev, DType::F32)?;
+        policy.model.set_compute_dtype(compute)?;
         let actor = Trainable::new(&policy.varmap, adam, Some(&io.policy))?;
         let critic = if !cfg.uses_critic() {
             None
@@ -148,7 +189,8 @@ impl Models {
             .as_ref()
             .filter(|c| c.join("config.json").exists())
         {
-            let model = Critic::load(c, dev, DType::F32)?;
+            let mut model = Critic::load(c, dev, DType::F32)?;
+            model.model.set_compute_dtype(compute)?;
             let train = Trainable::new(&model.varmap, adam, Some(c))?;
             Some(CriticState { model, train })
         } else {
@@ -156,7 +198,8 @@ impl Models {
                 "ppo-step: new critic from {} (value head at zero)",
                 io.policy.display()
             ));
-            let model = Critic::from_policy(&io.policy, dev, DType::F32)?;
+            let mut model = Critic::from_policy(&io.policy, dev, DType::F32)?;
+            model.model.set_compute_dtype(compute)?;
             let train = Trainable::new(&model.varmap, adam, None)?;
             Some(CriticState { model, train })
         };
@@ -191,8 +234,10 @@ pub fn score(
     cfg: &Config,
 ) -> Result<Scores> {
     let dev = models.policy.model.device();
+    let compute = cfg.memory.dtype.dtype();
+    // The reference only scores: its weights are loaded in the compute dtype.
     let reference = match reference.filter(|_| cfg.uses_reference()) {
-        Some(r) => Some(Checkpoint::load(r, dev, DType::F32)?),
+        Some(r) => Some(Checkpoint::load(r, dev, compute)?),
         None => None,
     };
     let (mut old, mut refs, mut values) = (Vec::new(), Vec::new(), Vec::new());
@@ -200,22 +245,23 @@ pub fn score(
     for chunk in all.chunks(cfg.micro_batch_size) {
         let m = batch.micro(chunk, dev)?;
         let t = batch.temperature;
-        let lp = models
-            .policy
-            .model
-            .token_logprobs_at(&m.batch, t, Some(&m.index), false)?;
-        old.extend(batch.per_row(&lp.logprobs.detach(), &m)?);
+        let logprobs = |model: &Model| -> Result<Vec<Vec<f32>>> {
+            let head = model.logprob_head_of(&m.batch, Some(&m.index), t, false);
+            let rows = model.head_rows(batch.width);
+            let out = outputs_nograd(model, &m.batch, &head, rows)?;
+            batch.per_row(&out[0], &m)
+        };
+        old.extend(logprobs(&models.policy.model)?);
         if let Some(r) = &reference {
-            let lp = r
-                .model
-                .token_logprobs_at(&m.batch, t, Some(&m.index), false)?;
-            refs.extend(batch.per_row(&lp.logprobs.detach(), &m)?);
+            refs.extend(logprobs(&r.model)?);
         }
         if let Some(c) = &models.critic {
-            let v = m.responses(&c.model.values(&m.batch)?.detach())?;
-            values.extend(batch.per_row(&v, &m)?);
+            let v = outputs_nograd(&c.model.model, &m.batch, &c.model.head(), m.batch.ids.dim(0)?)?;
+            values.extend(batch.per_row(&m.responses(&v[0])?, &m)?);
         }
     }
+    let had_reference = reference.is_some();
+    drop(reference);
     let (w, mask) = (batch.width, &batch.mask);
     let old_logp = stack(&old, w, dev)?;
     let rollout_logp = stack(&batch.rollout_logprobs(), w, dev)?;
@@ -225,7 +271,7 @@ pub fn score(
     )?)?;
     Ok(Scores {
         old_logp,
-        ref_logp: reference.map(|_| stack(&refs, w, dev)).transpose()?,
+        ref_logp: had_reference.then(|| stack(&refs, w, dev)).transpose()?,
         values: models
             .critic
             .as_ref()

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use artifacts::metrics::Metric;
+use candle_core::{backprop::GradStore, Tensor};
+use model::checkpointing::{forward_backward, Pass};
 use model::model::Model;
 use train::GradAccum;
 
@@ -149,6 +151,17 @@ struct MicroStep<'a> {
     cfg: &'a Config,
 }
 
+impl MicroStep<'_> {
+    /// The training pass the settings ask for, the head `head_rows` rows
+    /// at a time.
+    fn pass(&self, head_rows: usize) -> Pass {
+        Pass {
+            checkpointing: self.cfg.memory.grad_checkpointing,
+            head_rows,
+        }
+    }
+}
+
 /// The actor's loss on micro-batch `m` (policy loss, minus the entropy
 /// bonus, plus the KL term when the KL is a loss), backpropagated with
 /// weight `w` into `grads`; its metrics go into `means`. Returns the log
@@ -164,30 +177,35 @@ fn actor_micro(
     let (m, w, norm_len, cfg) = (ms.m, ms.w, ms.norm_len, ms.cfg);
     let (scores, targets) = (ms.scores, ms.targets);
     let with_entropy = cfg.entropy_coef != 0.0;
-    let out = policy.token_logprobs_at(&m.batch, ms.temperature, Some(&m.index), with_entropy)?;
-    let logp = out.logprobs;
-    let (pg_loss, pm) = rl::policy_loss(
-        &m.rows_of(&scores.old_logp)?,
-        &logp,
-        &m.rows_of(&targets.advantages)?,
-        &m.mask,
-        cfg.clip_range(),
-        cfg.loss_agg,
-        norm_len,
-    )?;
-    let ent = rl::agg_loss(&out.entropy, &m.mask, cfg.loss_agg, norm_len)?;
-    let mut loss = pg_loss.clone();
-    if with_entropy {
-        loss = (loss - (&ent * cfg.entropy_coef)?)?;
-    }
-    if let (true, Some(r)) = (cfg.kl_in_loss(), &scores.ref_logp) {
-        let kl = rl::kl_penalty(&logp, &m.rows_of(r)?, cfg.kl_estimator())?;
-        let kl = rl::agg_loss(&kl, &m.mask, cfg.loss_agg, norm_len)?;
-        means.add(Metric::KlLoss, scalar(&kl)?, w);
-        loss = (loss + (kl * cfg.kl_coef())?)?;
-    }
-    train::ensure_finite(scalar(&loss)?, "the policy loss")?;
-    grads.backward(&actor.params, &loss, w)?;
+    let head = policy.logprob_head_of(&m.batch, Some(&m.index), ms.temperature, with_entropy);
+    let pass = ms.pass(policy.head_rows(m.index.dim(1)?));
+    let loss_of = |outs: &[Tensor]| -> Result<(Tensor, (Tensor, rl::PolicyLossMetrics, Tensor))> {
+        let (logp, entropy) = (&outs[0], &outs[1]);
+        let (pg_loss, pm) = rl::policy_loss(
+            &m.rows_of(&scores.old_logp)?,
+            logp,
+            &m.rows_of(&targets.advantages)?,
+            &m.mask,
+            cfg.clip_range(),
+            cfg.loss_agg,
+            norm_len,
+        )?;
+        let ent = rl::agg_loss(entropy, &m.mask, cfg.loss_agg, norm_len)?;
+        let mut loss = pg_loss.clone();
+        if with_entropy {
+            loss = (loss - (&ent * cfg.entropy_coef)?)?;
+        }
+        if let (true, Some(r)) = (cfg.kl_in_loss(), &scores.ref_logp) {
+            let kl = rl::kl_penalty(logp, &m.rows_of(r)?, cfg.kl_estimator())?;
+            let kl = rl::agg_loss(&kl, &m.mask, cfg.loss_agg, norm_len)?;
+            means.add(Metric::KlLoss, scalar(&kl)?, w);
+            loss = (loss + (kl * cfg.kl_coef())?)?;
+        }
+        train::ensure_finite(scalar(&loss)?, "the policy loss")?;
+        Ok(((loss * w)?, (pg_loss, pm, ent)))
+    };
+    let mut sink = |store: &GradStore| grads.add(&actor.params, store);
+    let (pg_loss, pm, ent) = forward_backward(policy, &m.batch, &head, pass, loss_of, &mut sink)?;
     let (pg, entropy) = (scalar(&pg_loss)?, scalar(&ent)?);
     for (metric, v) in [
         (Metric::PgLoss, pg),
@@ -223,19 +241,26 @@ fn critic_micro(
     let (Some(old_values), Some(returns)) = (&scores.values, &targets.returns) else {
         return Ok(String::new());
     };
-    let v = m.responses(&critic.model.values(&m.batch)?)?;
-    let (vf_loss, vf_clipfrac) = rl::value_loss(
-        &v,
-        &m.rows_of(old_values)?,
-        &m.rows_of(returns)?,
-        &m.mask,
-        cfg.value_clip,
-        cfg.loss_agg,
-        norm_len,
-    )?;
-    let vf = scalar(&vf_loss)?;
-    train::ensure_finite(vf, "the value loss")?;
-    grads.backward(&critic.train.params, &vf_loss, w)?;
+    let head = critic.model.head();
+    let pass = ms.pass(m.batch.ids.dim(0)?);
+    let loss_of = |outs: &[Tensor]| -> Result<(Tensor, (f64, f64))> {
+        let v = m.responses(&outs[0])?;
+        let (vf_loss, vf_clipfrac) = rl::value_loss(
+            &v,
+            &m.rows_of(old_values)?,
+            &m.rows_of(returns)?,
+            &m.mask,
+            cfg.value_clip,
+            cfg.loss_agg,
+            norm_len,
+        )?;
+        let vf = scalar(&vf_loss)?;
+        train::ensure_finite(vf, "the value loss")?;
+        Ok(((vf_loss * w)?, (vf, vf_clipfrac)))
+    };
+    let mut sink = |store: &GradStore| grads.add(&critic.train.params, store);
+    let (vf, vf_clipfrac) =
+        forward_backward(&critic.model.model, &m.batch, &head, pass, loss_of, &mut sink)?;
     means.add(Metric::VfLoss, vf, w);
     means.add(Metric::VfClipfrac, vf_clipfrac, w);
     Ok(format!(

@@ -23,6 +23,9 @@ use model::model::{Model, ResponseBatch};
 use model::tokenizer::Tokenizer;
 use model::Checkpoint;
 use rl::LossAgg;
+use candle_core::backprop::GradStore;
+use model::checkpointing::{forward_backward, Pass};
+use train::memory::{self, MemoryOptions};
 use train::{AdamWConfig, LrSchedule, TrainError, Trainable, OPTIMIZER_FILE};
 
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;
@@ -89,6 +92,8 @@ pub struct Config {
     /// cpu or cuda:N (needs the `cuda` cargo feature).
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().device))]
     pub device: String,
+    #[cfg_attr(feature = "clap", command(flatten))]
+    pub memory: MemoryOptions,
 }
 
 impl Default for Config {
@@ -107,6 +112,7 @@ impl Default for Config {
             save_every: None,
             max_steps: None,
             device: "cpu".into(),
+            memory: MemoryOptions::default(),
         }
     }
 }
@@ -220,15 +226,26 @@ pub fn train_step(
             .iter()
             .map(|&r| (examples[r].0.as_slice(), examples[r].1.as_slice()))
             .collect();
-        let (nll, tokens) = response_nll(model, &pairs, pad)?;
+        let tokens: usize = pairs.iter().map(|(_, r)| r.len()).sum();
         let w = rl::micro_weight(
             LossAgg::TokenMean,
             (chunk.len(), tokens),
             (rows.len(), total_tokens),
         );
-        let v = nll.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        train::ensure_finite(v, "the loss")?;
-        grads.backward(&trainee.params, &nll, w)?;
+        let rb = ResponseBatch::new(&pairs, pad, model.device())?;
+        let head = model.logprob_head_of(&rb.batch, Some(&rb.index), 1.0, false);
+        let pass = Pass {
+            checkpointing: cfg.memory.grad_checkpointing,
+            head_rows: model.head_rows(rb.width),
+        };
+        let nll_of = |outs: &[Tensor]| -> Result<(Tensor, f64)> {
+            let nll = rl::agg_loss(&outs[0].neg()?, &rb.mask, LossAgg::TokenMean, 0)?;
+            let v = nll.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            train::ensure_finite(v, "the loss")?;
+            Ok(((nll * w)?, v))
+        };
+        let mut sink = |store: &GradStore| grads.add(&trainee.params, store);
+        let v = forward_backward(model, &rb.batch, &head, pass, nll_of, &mut sink)?;
         loss += v * w;
     }
     let grad_norm = trainee.clip_and_step(&grads, lr, cfg.grad_clip, "model")?;
@@ -293,6 +310,39 @@ impl StepRecord {
 }
 
 /// Train; `log` gets one line per optimizer step.
+/// The step's memory plan (the model's weights, gradients and AdamW
+/// moments in f32, one micro-batch of the longest examples), checked
+/// against `--max-memory` before the model is loaded.
+pub fn memory_plan(
+    cfg: &Config,
+    config: &model::Config,
+    examples: &[Example],
+    resumed: bool,
+) -> Result<memory::Plan> {
+    let mut lens: Vec<(usize, usize)> = examples
+        .iter()
+        .map(|(p, r)| (p.len() + r.len(), r.len()))
+        .collect();
+    lens.sort_unstable_by(|a, b| b.cmp(a));
+    let rows = cfg.micro_batch_size.min(examples.len());
+    let micro = memory::MicroShape {
+        rows,
+        seq_len: lens.first().map_or(0, |l| l.0),
+        response_len: lens.iter().map(|l| l.1).max().unwrap_or(0),
+    };
+    let policy = memory::ModelPlan {
+        name: "model",
+        cfg: config.clone(),
+        weight_bytes: 4.0,
+        trained: true,
+        resumed,
+        scoring_only: false,
+        value_head: false,
+    };
+    let steps = examples.len().div_ceil(cfg.batch_size) * cfg.epochs;
+    memory::check(&[policy], micro, &cfg.memory, steps)
+}
+
 pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
     let start = Instant::now();
     let (io, cfg) = (&opts.io, &opts.config);
@@ -305,9 +355,13 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
     // Resume from the output when it holds a run's state.
     let resume = io.output.join(OPTIMIZER_FILE).exists();
     let from: &Path = if resume { &io.output } else { &io.policy };
-    let ck = Checkpoint::load(from, &dev, DType::F32)?;
+    let (config, _) = model::checkpoint::read_config(from)?;
     let tok = Tokenizer::load(from)?;
-    let examples = tokenize(&io.data, &tok, ck.config.max_position_embeddings)?;
+    let examples = tokenize(&io.data, &tok, config.max_position_embeddings)?;
+    let plan = memory_plan(cfg, &config, &examples, resume)?;
+    log(&plan.describe());
+    let mut ck = Checkpoint::load(from, &dev, DType::F32)?;
+    ck.model.set_compute_dtype(cfg.memory.dtype.dtype())?;
     let adam = AdamWConfig {
         weight_decay: cfg.weight_decay,
         ..AdamWConfig::default()

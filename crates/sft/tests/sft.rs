@@ -176,8 +176,9 @@ fn resumed_run_continues_the_schedule() {
     let mut lines = Vec::new();
     let s = sft::run(&part, &mut |l| lines.push(l.to_string())).unwrap();
     assert_eq!(s.steps_done, 8);
+    assert!(lines[0].starts_with("memory plan: peak"), "{lines:?}");
     assert!(
-        lines[0].contains("resuming") && lines[0].contains("step 3 of 8"),
+        lines[1].contains("resuming") && lines[1].contains("step 3 of 8"),
         "{lines:?}"
     );
     assert_eq!(

@@ -12,10 +12,11 @@
 //! - [`epoch_order`]: the seeded shuffle of a batch for an epoch;
 //! - [`LrSchedule`]: constant, or warmup then cosine or linear decay.
 
-use std::collections::HashMap;
+pub mod memory;
+
 use std::path::Path;
 
-use candle_core::{backprop::GradStore, DType, Device, Tensor, Var};
+use candle_core::{backprop::GradStore, DType, Tensor, Var};
 use candle_nn::VarMap;
 use rayon::prelude::*;
 
@@ -222,60 +223,51 @@ impl AdamW {
         Ok(())
     }
 
-    /// Write the moments and step count to `path` (safetensors).
+    /// Write the moments and step count to `path` (safetensors), streamed
+    /// from the optimizer's own buffers (no second copy of the state).
     pub fn save(&self, params: &Params, path: &Path) -> Result<()> {
-        let mut out: HashMap<String, Tensor> = HashMap::new();
-        out.insert(
-            "step".into(),
-            Tensor::new(&[self.step as i64], &Device::Cpu)?,
-        );
+        let step = [self.step as i64];
+        let mut views: Vec<(String, Flat)> = vec![("step".into(), Flat::i64(&step))];
         for (i, name) in params.names.iter().enumerate() {
             if self.m[i].is_empty() {
                 continue;
             }
-            out.insert(
-                format!("m.{name}"),
-                Tensor::from_slice(&self.m[i], self.m[i].len(), &Device::Cpu)?,
-            );
-            out.insert(
-                format!("v.{name}"),
-                Tensor::from_slice(&self.v[i], self.v[i].len(), &Device::Cpu)?,
-            );
+            views.push((format!("m.{name}"), Flat::f32(&self.m[i])));
+            views.push((format!("v.{name}"), Flat::f32(&self.v[i])));
         }
-        candle_core::safetensors::save(&out, path).map_err(|e| TrainError::State {
+        safetensors::tensor::serialize_to_file(views, None, path).map_err(|e| TrainError::State {
             path: path.display().to_string(),
             message: e.to_string(),
         })
     }
 
-    /// The state saved at `path` for `params`.
+    /// The state saved at `path` for `params`, read tensor by tensor into
+    /// the optimizer's buffers.
     pub fn load(params: &Params, cfg: AdamWConfig, path: &Path) -> Result<AdamW> {
         let bad = |message: String| TrainError::State {
             path: path.display().to_string(),
             message,
         };
-        let tensors =
-            candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| bad(e.to_string()))?;
-        let step = tensors
-            .get("step")
-            .ok_or_else(|| bad("no `step` tensor".into()))?
-            .to_vec1::<i64>()?[0] as u64;
+        let mut file = StateFile::open(path).map_err(|e| bad(e.to_string()))?;
+        let step = file
+            .read_i64("step")
+            .map_err(|e| bad(e.to_string()))?
+            .ok_or_else(|| bad("no `step` tensor".into()))?;
         let mut opt = AdamW::new(params, cfg);
-        opt.step = step;
+        opt.step = step as u64;
         for (i, name) in params.names.iter().enumerate() {
-            if let (Some(m), Some(v)) = (
-                tensors.get(&format!("m.{name}")),
-                tensors.get(&format!("v.{name}")),
-            ) {
-                let n = params.vars[i].elem_count();
-                if m.elem_count() != n || v.elem_count() != n {
+            let n = params.vars[i].elem_count();
+            let m = file.read_f32(&format!("m.{name}")).map_err(|e| bad(e.to_string()))?;
+            let v = file.read_f32(&format!("v.{name}")).map_err(|e| bad(e.to_string()))?;
+            if let (Some(m), Some(v)) = (m, v) {
+                if m.len() != n || v.len() != n {
                     return Err(bad(format!(
                         "state of `{name}` has {} values, the parameter {n}",
-                        m.elem_count()
+                        m.len()
                     )));
                 }
-                opt.m[i] = m.to_vec1::<f32>()?;
-                opt.v[i] = v.to_vec1::<f32>()?;
+                opt.m[i] = m;
+                opt.v[i] = v;
             }
         }
         Ok(opt)
@@ -289,6 +281,117 @@ impl AdamW {
         } else {
             Ok(AdamW::new(params, cfg))
         }
+    }
+}
+
+/// A flat buffer written as a 1-d safetensors tensor, borrowed.
+struct Flat<'a> {
+    bytes: &'a [u8],
+    dtype: safetensors::Dtype,
+    shape: [usize; 1],
+}
+
+impl Flat<'_> {
+    fn f32(x: &[f32]) -> Flat<'_> {
+        Flat {
+            bytes: bytemuck::cast_slice(x),
+            dtype: safetensors::Dtype::F32,
+            shape: [x.len()],
+        }
+    }
+    fn i64(x: &[i64]) -> Flat<'_> {
+        Flat {
+            bytes: bytemuck::cast_slice(x),
+            dtype: safetensors::Dtype::I64,
+            shape: [x.len()],
+        }
+    }
+}
+
+impl safetensors::View for Flat<'_> {
+    fn dtype(&self) -> safetensors::Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// A safetensors file read one named tensor at a time (header parsed
+/// once, each tensor's bytes read from its offsets).
+struct StateFile {
+    file: std::fs::File,
+    data_start: u64,
+    header: serde_json::Map<String, serde_json::Value>,
+}
+
+impl StateFile {
+    fn open(path: &Path) -> std::io::Result<StateFile> {
+        use std::io::Read;
+        let invalid = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+        let mut file = std::fs::File::open(path)?;
+        let mut len = [0u8; 8];
+        file.read_exact(&mut len)?;
+        let n = u64::from_le_bytes(len);
+        if n > 100 << 20 {
+            return Err(invalid("not a safetensors file (header too long)"));
+        }
+        let mut header = vec![0u8; n as usize];
+        file.read_exact(&mut header)?;
+        let header: serde_json::Value =
+            serde_json::from_slice(&header).map_err(|e| invalid(&e.to_string()))?;
+        let header = header
+            .as_object()
+            .cloned()
+            .ok_or_else(|| invalid("the header is not a JSON object"))?;
+        Ok(StateFile {
+            file,
+            data_start: 8 + n,
+            header,
+        })
+    }
+
+    /// The bytes of tensor `name` of dtype `dtype` (None when absent).
+    fn bytes(&mut self, name: &str, dtype: &str, size: usize) -> std::io::Result<Option<Vec<u8>>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+        let Some(entry) = self.header.get(name) else {
+            return Ok(None);
+        };
+        if entry["dtype"].as_str() != Some(dtype) {
+            return Err(invalid(format!("`{name}` is not {dtype}")));
+        }
+        let offsets = entry["data_offsets"]
+            .as_array()
+            .and_then(|o| Some((o.first()?.as_u64()?, o.get(1)?.as_u64()?)))
+            .ok_or_else(|| invalid(format!("`{name}` has no data_offsets")))?;
+        let len = offsets.1.checked_sub(offsets.0).filter(|l| l % size as u64 == 0);
+        let len = len.ok_or_else(|| invalid(format!("`{name}` has bad data_offsets")))?;
+        self.file.seek(SeekFrom::Start(self.data_start + offsets.0))?;
+        let mut buf = vec![0u8; len as usize];
+        self.file.read_exact(&mut buf)?;
+        Ok(Some(buf))
+    }
+
+    fn read_f32(&mut self, name: &str) -> std::io::Result<Option<Vec<f32>>> {
+        Ok(self.bytes(name, "F32", 4)?.map(|b| {
+            b.chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                .collect()
+        }))
+    }
+
+    fn read_i64(&mut self, name: &str) -> std::io::Result<Option<i64>> {
+        Ok(self.bytes(name, "I64", 8)?.and_then(|b| {
+            b.get(..8)
+                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+        }))
     }
 }
 
