@@ -8,7 +8,7 @@ use artifacts::prompts::PromptRow;
 use artifacts::rollouts::{FinishReason, RolloutRow};
 use model::generate::{Engine, SamplingParams};
 use model::tokenizer::Tokenizer;
-use model::{Checkpoint, DType, Device};
+use model::{Checkpoint, Device, Precision};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RolloutError {
@@ -84,6 +84,10 @@ pub struct Options {
     /// cpu or cuda:N (needs the `cuda` cargo feature).
     #[cfg_attr(feature = "clap", arg(long, default_value = "cpu"))]
     pub device: String,
+    /// The dtype the weights are loaded and decoded in (bf16: norms,
+    /// softmax and log-probs in f32; on the CPU f32 is the fast path).
+    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t = Precision::F32))]
+    pub dtype: Precision,
     /// Also stop a response at this string (repeatable).
     #[cfg_attr(feature = "clap", arg(long))]
     pub stop: Vec<String>,
@@ -148,7 +152,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
         prompts.truncate(l);
     }
     let device: Device = model::device(&opts.device)?;
-    let ck = Checkpoint::load(&opts.policy, &device, DType::F32)?;
+    let ck = Checkpoint::load(&opts.policy, &device, opts.dtype.dtype())?;
     let tok = Tokenizer::load(&opts.policy)?;
     let ctx = ck.config.max_position_embeddings;
     // This shard's prompts, tokenised and checked against the context.

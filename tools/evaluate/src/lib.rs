@@ -41,6 +41,7 @@ pub struct Options {
     pub seed: u64,
     pub fallbacks: Fallbacks,
     pub device: String,
+    pub dtype: model::Precision,
 }
 
 /// Unbiased pass@k from n samples of which c are correct:
@@ -186,6 +187,7 @@ pub fn run(
                 batch_size: opts.batch_size,
                 shard: rollout::Shard { k: 0, n: 1 },
                 device: opts.device.clone(),
+                dtype: opts.dtype,
                 stop: vec![],
                 limit: opts.limit,
             };

@@ -58,6 +58,10 @@ struct Cli {
     /// cpu or cuda:N (needs the `cuda` cargo feature).
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// The dtype the weights are loaded and decoded in (on the CPU f32 is
+    /// the fast path).
+    #[arg(long, value_enum, default_value_t = model::Precision::F32)]
+    dtype: model::Precision,
 }
 
 fn main() -> ExitCode {
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
         seed: cli.seed,
         fallbacks: verify::fallbacks(&cli.fallback),
         device: cli.device,
+        dtype: cli.dtype,
     };
     let bar = ProgressBar::new_spinner();
     bar.set_style(

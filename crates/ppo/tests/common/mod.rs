@@ -46,6 +46,18 @@ pub fn rollout_and_score(
     seed: u64,
     max_new_tokens: usize,
 ) -> PathBuf {
+    rollout_and_score_in(policy, prompts, dir, seed, max_new_tokens, model::Precision::F32)
+}
+
+/// [`rollout_and_score`] with the rollout decoding in `dtype`.
+pub fn rollout_and_score_in(
+    policy: &Path,
+    prompts: &Path,
+    dir: &Path,
+    seed: u64,
+    max_new_tokens: usize,
+    dtype: model::Precision,
+) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let rollouts = dir.join("rollouts.parquet");
     let scored = dir.join("scored.parquet");
@@ -62,6 +74,7 @@ pub fn rollout_and_score(
         batch_size: 64,
         shard: rollout::Shard { k: 0, n: 1 },
         device: "cpu".into(),
+        dtype,
         stop: vec![],
         limit: None,
     };
