@@ -22,9 +22,9 @@ MODEL=${MODEL:-models/smollm2-135m-instruct}
 W=${WORK:-.cache/bench-memory}
 export RAYON_NUM_THREADS=$THREADS
 mkdir -p "$W"
-cargo build --release -q --bins -p ppo-step -p sft-step -p init-model
-cargo build --release -q -p ppo --example synthetic_scored
-cargo build --release -q -p sft --example synthetic_sft
+# One build of the whole workspace (tools and examples), so the features
+# of shared dependencies do not differ between builds.
+cargo build --release -q --workspace --bins --examples
 B=target/release
 
 gb() { awk '{printf "%.2f", $1 * 1024 / 1e9}' "$1"; }

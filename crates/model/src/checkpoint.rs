@@ -182,7 +182,11 @@ pub(crate) fn save_dir<E: From<ModelError>>(
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| err(&tmp, e.to_string()))?;
     let files = || -> Result<()> {
-        save_weights(varmap, saved_dtype(raw_config), &tmp.join("model.safetensors"))?;
+        save_weights(
+            varmap,
+            saved_dtype(raw_config),
+            &tmp.join("model.safetensors"),
+        )?;
         let cfg = serde_json::to_string_pretty(raw_config).expect("json");
         std::fs::write(tmp.join("config.json"), cfg).map_err(|e| err(&tmp, e.to_string()))?;
         for f in SIDE_FILES {
@@ -253,7 +257,11 @@ fn save_weights(varmap: &VarMap, dtype: DType, path: &Path) -> Result<()> {
         .iter()
         .map(|(k, v)| {
             let t = v.as_tensor();
-            let dtype = if t.dtype().is_float() { dtype } else { t.dtype() };
+            let dtype = if t.dtype().is_float() {
+                dtype
+            } else {
+                t.dtype()
+            };
             (k.clone(), Converted { tensor: t, dtype })
         })
         .collect();

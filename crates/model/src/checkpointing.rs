@@ -150,7 +150,11 @@ where
         let outs = head(xv.as_tensor(), r.clone())?;
         let grads: Vec<Option<Tensor>> = out_grads
             .iter()
-            .map(|g| g.as_ref().map(|g| g.narrow(0, r.start, r.len())).transpose())
+            .map(|g| {
+                g.as_ref()
+                    .map(|g| g.narrow(0, r.start, r.len()))
+                    .transpose()
+            })
             .collect::<candle_core::Result<_>>()?;
         let g = match surrogate(&outs, &grads)? {
             Some(s) => {

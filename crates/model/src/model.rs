@@ -70,7 +70,12 @@ impl Linear {
 }
 
 /// A linear layer `in_dim -> out_dim` named as HF names it under `vb`.
-pub(crate) fn linear_b(in_dim: usize, out_dim: usize, bias: bool, vb: VarBuilder) -> Result<Linear> {
+pub(crate) fn linear_b(
+    in_dim: usize,
+    out_dim: usize,
+    bias: bool,
+    vb: VarBuilder,
+) -> Result<Linear> {
     let l = candle_nn::linear_b(in_dim, out_dim, bias, vb)?;
     Ok(Linear {
         weight: l.weight().clone(),

@@ -52,7 +52,9 @@ fn grads_of(
         for (name, var) in &vars {
             if let Some(g) = store.get(var.as_tensor()) {
                 let g = g.flatten_all()?.to_vec1::<f32>()?;
-                let e = sums.entry(name.clone()).or_insert_with(|| vec![0.0; g.len()]);
+                let e = sums
+                    .entry(name.clone())
+                    .or_insert_with(|| vec![0.0; g.len()]);
                 e.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
             }
         }
@@ -62,7 +64,11 @@ fn grads_of(
 }
 
 fn assert_close(what: &str, a: &HashMap<String, Vec<f32>>, b: &HashMap<String, Vec<f32>>) {
-    assert_eq!(a.len(), b.len(), "{what}: the same parameters get gradients");
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "{what}: the same parameters get gradients"
+    );
     for (name, ga) in a {
         let gb = &b[name];
         let worst = ga
@@ -75,7 +81,10 @@ fn assert_close(what: &str, a: &HashMap<String, Vec<f32>>, b: &HashMap<String, V
             worst <= 1e-5 * scale.max(1.0),
             "{what}: {name} differs by {worst} (largest gradient {scale})"
         );
-        assert!(ga.iter().any(|&x| x != 0.0), "{what}: {name} has a zero gradient");
+        assert!(
+            ga.iter().any(|&x| x != 0.0),
+            "{what}: {name} has a zero gradient"
+        );
     }
 }
 
@@ -97,16 +106,23 @@ fn checkpointed_policy_gradients_equal_the_plain_path() {
     for (ty, tied) in [("llama", false), ("llama", true), ("qwen2", false)] {
         let ck = Checkpoint::random(tiny(ty, tied), &Device::Cpu, DType::F32).unwrap();
         let rb = responses();
-        let head = ck.model.logprob_head_of(&rb.batch, Some(&rb.index), 0.7, true);
+        let head = ck
+            .model
+            .logprob_head_of(&rb.batch, Some(&rb.index), 0.7, true);
         let pass = |checkpointing| {
             grads_of(&ck.varmap, |sink| {
                 let p = Pass {
                     checkpointing,
                     head_rows: 1,
                 };
-                forward_backward(&ck.model, &rb.batch, &head as &Head, p, |o| {
-                    policy_loss(o, &rb.mask)
-                }, sink)
+                forward_backward(
+                    &ck.model,
+                    &rb.batch,
+                    &head as &Head,
+                    p,
+                    |o| policy_loss(o, &rb.mask),
+                    sink,
+                )
                 .unwrap()
             })
         };
@@ -116,7 +132,11 @@ fn checkpointed_policy_gradients_equal_the_plain_path() {
             (l_plain - l_ckpt).abs() <= 1e-5 * l_plain.abs().max(1.0),
             "{ty}: loss {l_plain} vs {l_ckpt}"
         );
-        assert_eq!(g_plain.len(), ck.varmap.all_vars().len(), "{ty}: every parameter");
+        assert_eq!(
+            g_plain.len(),
+            ck.varmap.all_vars().len(),
+            "{ty}: every parameter"
+        );
         assert_close(&format!("{ty} tied={tied}"), &g_plain, &g_ckpt);
     }
 }
@@ -141,12 +161,19 @@ fn checkpointed_critic_gradients_equal_the_plain_path() {
                 checkpointing,
                 head_rows: 1,
             };
-            forward_backward(&critic.model, &batch, &head as &Head, p, |o| {
-                let target = Tensor::new(&[[1f32, -1.0, 0.5], [0.2, 0.0, 0.0]], &Device::Cpu)?;
-                let loss = (&o[0] - target)?.sqr()?.sum_all()?;
-                let v = loss.to_scalar::<f32>()?;
-                Ok::<_, ModelError>((loss, v))
-            }, sink)
+            forward_backward(
+                &critic.model,
+                &batch,
+                &head as &Head,
+                p,
+                |o| {
+                    let target = Tensor::new(&[[1f32, -1.0, 0.5], [0.2, 0.0, 0.0]], &Device::Cpu)?;
+                    let loss = (&o[0] - target)?.sqr()?.sum_all()?;
+                    let v = loss.to_scalar::<f32>()?;
+                    Ok::<_, ModelError>((loss, v))
+                },
+                sink,
+            )
             .unwrap()
         })
     };

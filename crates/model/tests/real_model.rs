@@ -129,11 +129,19 @@ fn greedy_completion_is_pinned() {
 fn bf16_logprobs_agree_with_f32() {
     let dir = model_dir();
     let tok = model::tokenizer::Tokenizer::load(&dir).unwrap();
-    let text = format!("{PROMPT}To add 2 and 3, count up from 2: 3, 4, 5. So 2 + 3 = \\boxed{{5}}.<|im_end|>");
+    let text = format!(
+        "{PROMPT}To add 2 and 3, count up from 2: 3, 4, 5. So 2 + 3 = \\boxed{{5}}.<|im_end|>"
+    );
     let ids = tok.encode(&text).unwrap();
-    let batch = Batch::right_padded(&[ids.clone()], 0, &Device::Cpu).unwrap();
+    let batch = Batch::right_padded(std::slice::from_ref(&ids), 0, &Device::Cpu).unwrap();
     let lp = |ck: &model::Checkpoint| -> Vec<f32> {
-        ck.model.token_logprobs(&batch, 1.0).unwrap().logprobs.to_vec2::<f32>().unwrap()[0].clone()
+        ck.model
+            .token_logprobs(&batch, 1.0)
+            .unwrap()
+            .logprobs
+            .to_vec2::<f32>()
+            .unwrap()[0]
+            .clone()
     };
     let f32_ck = model::Checkpoint::load(&dir, &Device::Cpu, DType::F32).unwrap();
     let reference = lp(&f32_ck);
@@ -142,12 +150,25 @@ fn bf16_logprobs_agree_with_f32() {
     let mut mixed = f32_ck;
     mixed.model.set_compute_dtype(DType::BF16).unwrap();
     assert_eq!(mixed.model.param_dtype(), DType::F32);
-    for (what, got) in [("bf16 weights", lp(&bf16)), ("f32 master, bf16 compute", lp(&mixed))] {
-        let diffs: Vec<f32> = reference.iter().zip(&got).map(|(a, b)| (a - b).abs()).collect();
+    for (what, got) in [
+        ("bf16 weights", lp(&bf16)),
+        ("f32 master, bf16 compute", lp(&mixed)),
+    ] {
+        let diffs: Vec<f32> = reference
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| (a - b).abs())
+            .collect();
         let mean = diffs.iter().sum::<f32>() / diffs.len() as f32;
         let max = diffs.iter().cloned().fold(0f32, f32::max);
-        eprintln!("{what}: {} tokens, mean |dlogp| {mean:.4}, max {max:.4}", diffs.len());
+        eprintln!(
+            "{what}: {} tokens, mean |dlogp| {mean:.4}, max {max:.4}",
+            diffs.len()
+        );
         assert!(mean <= 0.08 && max <= 0.5, "{what}: mean {mean}, max {max}");
-        assert!(max > 0.0, "{what}: bf16 computed exactly as f32: not in bf16?");
+        assert!(
+            max > 0.0,
+            "{what}: bf16 computed exactly as f32: not in bf16?"
+        );
     }
 }

@@ -33,8 +33,8 @@ use candle_core::{DType, Device, Tensor};
 use model::checkpointing::outputs_nograd;
 use model::model::Model;
 use model::{Checkpoint, Critic};
-use train::memory;
 use rl::{AdvantageEstimator, KlEstimator, KlPlacement};
+use train::memory;
 use train::{AdamWConfig, TrainError, Trainable};
 
 pub use batch::Batch;
@@ -137,9 +137,23 @@ pub fn memory_plan(opts: &Options, batch: &Batch) -> Result<memory::Plan> {
         scoring_only,
         value_head,
     };
-    let mut models = vec![m("policy", true, false, false, 4.0, resumed(Some(&io.policy)))];
+    let mut models = vec![m(
+        "policy",
+        true,
+        false,
+        false,
+        4.0,
+        resumed(Some(&io.policy)),
+    )];
     if cfg.uses_critic() {
-        models.push(m("critic", true, false, true, 4.0, resumed(io.critic.as_deref())));
+        models.push(m(
+            "critic",
+            true,
+            false,
+            true,
+            4.0,
+            resumed(io.critic.as_deref()),
+        ));
     }
     if cfg.uses_reference() && io.reference.is_some() {
         let s = cfg.memory.dtype.dtype().size_in_bytes() as f64;
@@ -150,7 +164,10 @@ pub fn memory_plan(opts: &Options, batch: &Batch) -> Result<memory::Plan> {
         seq_len: batch.longest(),
         response_len: batch.width,
     };
-    let train_bs = cfg.train_batch_size.unwrap_or(batch.len()).clamp(1, batch.len());
+    let train_bs = cfg
+        .train_batch_size
+        .unwrap_or(batch.len())
+        .clamp(1, batch.len());
     let steps = batch.len().div_ceil(train_bs) * cfg.ppo_epochs;
     memory::check(&models, micro, &cfg.memory, steps)
 }
@@ -256,7 +273,12 @@ pub fn score(
             refs.extend(logprobs(&r.model)?);
         }
         if let Some(c) = &models.critic {
-            let v = outputs_nograd(&c.model.model, &m.batch, &c.model.head(), m.batch.ids.dim(0)?)?;
+            let v = outputs_nograd(
+                &c.model.model,
+                &m.batch,
+                &c.model.head(),
+                m.batch.ids.dim(0)?,
+            )?;
             values.extend(batch.per_row(&m.responses(&v[0])?, &m)?);
         }
     }

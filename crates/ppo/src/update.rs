@@ -259,8 +259,14 @@ fn critic_micro(
         Ok(((vf_loss * w)?, (vf, vf_clipfrac)))
     };
     let mut sink = |store: &GradStore| grads.add(&critic.train.params, store);
-    let (vf, vf_clipfrac) =
-        forward_backward(&critic.model.model, &m.batch, &head, pass, loss_of, &mut sink)?;
+    let (vf, vf_clipfrac) = forward_backward(
+        &critic.model.model,
+        &m.batch,
+        &head,
+        pass,
+        loss_of,
+        &mut sink,
+    )?;
     means.add(Metric::VfLoss, vf, w);
     means.add(Metric::VfClipfrac, vf_clipfrac, w);
     Ok(format!(

@@ -13,10 +13,15 @@ fn main() {
         std::process::exit(2);
     }
     let n: usize = a[2].parse().expect("ROWS");
-    let (p, r): (usize, usize) = (a[3].parse().expect("PROMPT_DIGITS"), a[4].parse().expect("RESPONSE_DIGITS"));
+    let (p, r): (usize, usize) = (
+        a[3].parse().expect("PROMPT_DIGITS"),
+        a[4].parse().expect("RESPONSE_DIGITS"),
+    );
     let mut rng = rng::SplitMix64::new(1);
     let mut digits = |k: usize| -> String {
-        (0..k).map(|_| char::from(b'0' + (rng.next_u64() % 10) as u8)).collect()
+        (0..k)
+            .map(|_| char::from(b'0' + (rng.next_u64() % 10) as u8))
+            .collect()
     };
     let rows: Vec<(PromptRow, String)> = (0..n)
         .map(|i| {

@@ -18,13 +18,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use artifacts::metrics::{Metric, MetricsRow};
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor};
+use model::checkpointing::{forward_backward, Pass};
 use model::model::{Model, ResponseBatch};
 use model::tokenizer::Tokenizer;
 use model::Checkpoint;
 use rl::LossAgg;
-use candle_core::backprop::GradStore;
-use model::checkpointing::{forward_backward, Pass};
 use train::memory::{self, MemoryOptions};
 use train::{AdamWConfig, LrSchedule, TrainError, Trainable, OPTIMIZER_FILE};
 

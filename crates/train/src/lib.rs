@@ -257,8 +257,12 @@ impl AdamW {
         opt.step = step as u64;
         for (i, name) in params.names.iter().enumerate() {
             let n = params.vars[i].elem_count();
-            let m = file.read_f32(&format!("m.{name}")).map_err(|e| bad(e.to_string()))?;
-            let v = file.read_f32(&format!("v.{name}")).map_err(|e| bad(e.to_string()))?;
+            let m = file
+                .read_f32(&format!("m.{name}"))
+                .map_err(|e| bad(e.to_string()))?;
+            let v = file
+                .read_f32(&format!("v.{name}"))
+                .map_err(|e| bad(e.to_string()))?;
             if let (Some(m), Some(v)) = (m, v) {
                 if m.len() != n || v.len() != n {
                     return Err(bad(format!(
@@ -371,9 +375,13 @@ impl StateFile {
             .as_array()
             .and_then(|o| Some((o.first()?.as_u64()?, o.get(1)?.as_u64()?)))
             .ok_or_else(|| invalid(format!("`{name}` has no data_offsets")))?;
-        let len = offsets.1.checked_sub(offsets.0).filter(|l| l % size as u64 == 0);
+        let len = offsets
+            .1
+            .checked_sub(offsets.0)
+            .filter(|l| l % size as u64 == 0);
         let len = len.ok_or_else(|| invalid(format!("`{name}` has bad data_offsets")))?;
-        self.file.seek(SeekFrom::Start(self.data_start + offsets.0))?;
+        self.file
+            .seek(SeekFrom::Start(self.data_start + offsets.0))?;
         let mut buf = vec![0u8; len as usize];
         self.file.read_exact(&mut buf)?;
         Ok(Some(buf))

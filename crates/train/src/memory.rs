@@ -109,8 +109,7 @@ fn layer_kept(cfg: &Config, m: MicroShape, s: f64) -> f64 {
 /// half as much again) and, in bf16, its weights cast for the pass.
 fn layer_pass(cfg: &Config, m: MicroShape, s: f64) -> f64 {
     let cast = if s < 4.0 {
-        (param_count(cfg) - cfg.vocab_size * cfg.hidden_size) as f64
-            / cfg.num_hidden_layers as f64
+        (param_count(cfg) - cfg.vocab_size * cfg.hidden_size) as f64 / cfg.num_hidden_layers as f64
             * s
     } else {
         0.0
@@ -132,13 +131,27 @@ fn head_rows(cfg: &Config, width: usize) -> usize {
 }
 
 /// Activation bytes of one micro-batch's forward and backward.
-pub fn train_activations(cfg: &Config, m: MicroShape, s: f64, checkpointing: bool, value_head: bool) -> f64 {
+pub fn train_activations(
+    cfg: &Config,
+    m: MicroShape,
+    s: f64,
+    checkpointing: bool,
+    value_head: bool,
+) -> f64 {
     let hidden = (m.rows * m.seq_len * cfg.hidden_size) as f64;
-    let head_all = if value_head { 0.0 } else { lm_head(cfg, m.rows, m, s) };
+    let head_all = if value_head {
+        0.0
+    } else {
+        lm_head(cfg, m.rows, m, s)
+    };
     let l = cfg.num_hidden_layers as f64;
     if checkpointing {
         let rows = head_rows(cfg, m.response_len).min(m.rows);
-        let head = if value_head { 0.0 } else { lm_head(cfg, rows, m, s) };
+        let head = if value_head {
+            0.0
+        } else {
+            lm_head(cfg, rows, m, s)
+        };
         // inputs of every layer, the gradient flowing down, one layer
         l * hidden * s + 2.0 * hidden * 4.0 + layer_pass(cfg, m, s).max(head)
     } else {
@@ -202,7 +215,12 @@ pub fn plan(models: &[ModelPlan], micro: MicroShape, opts: &MemoryOptions, steps
     // 1. scoring
     let mut scoring = vec![base.clone()];
     scoring.extend(models.iter().map(weights));
-    scoring.extend(models.iter().filter(|m| m.trained && m.resumed).map(moments));
+    scoring.extend(
+        models
+            .iter()
+            .filter(|m| m.trained && m.resumed)
+            .map(moments),
+    );
     let score_act = models
         .iter()
         .map(|m| score_activations(&m.cfg, micro, s, m.value_head))
@@ -275,13 +293,19 @@ pub fn check(
     if p.peak() <= limit {
         return Ok(p);
     }
-    let fits = (1..micro.rows).rev().find(|&rows| {
-        plan(models, MicroShape { rows, ..micro }, opts, steps).peak() <= limit
-    });
+    let fits = (1..micro.rows)
+        .rev()
+        .find(|&rows| plan(models, MicroShape { rows, ..micro }, opts, steps).peak() <= limit);
     let advice = match fits {
-        Some(rows) => format!("the largest micro-batch that fits is {rows} (--micro-batch-size {rows})"),
+        Some(rows) => {
+            format!("the largest micro-batch that fits is {rows} (--micro-batch-size {rows})")
+        }
         None => {
-            let hint = if opts.grad_checkpointing { "" } else { ", or --grad-checkpointing true" };
+            let hint = if opts.grad_checkpointing {
+                ""
+            } else {
+                ", or --grad-checkpointing true"
+            };
             format!("not even a micro-batch of 1 fits: use a machine with more memory{hint}")
         }
     };
@@ -334,26 +358,66 @@ mod tests {
 
     #[test]
     fn a_step_that_cannot_fit_names_its_estimate_and_the_micro_batch_that_fits() {
-        let micro = MicroShape { rows: 8, seq_len: 1024, response_len: 1000 };
-        let opts = MemoryOptions { max_memory: Some(4.0), ..Default::default() };
-        let e = check(&ppo_models(&qwen05()), micro, &opts, 1).unwrap_err().to_string();
+        let micro = MicroShape {
+            rows: 8,
+            seq_len: 1024,
+            response_len: 1000,
+        };
+        let opts = MemoryOptions {
+            max_memory: Some(4.0),
+            ..Default::default()
+        };
+        let e = check(&ppo_models(&qwen05()), micro, &opts, 1)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("more than --max-memory (4.00 GB)"), "{e}");
         assert!(e.contains("not even a micro-batch of 1 fits"), "{e}");
         // Many optimizer steps: the moments exist while gradients are computed.
-        let opts = MemoryOptions { max_memory: Some(19.0), ..Default::default() };
-        let e = check(&ppo_models(&qwen05()), micro, &opts, 4).unwrap_err().to_string();
+        let opts = MemoryOptions {
+            max_memory: Some(19.0),
+            ..Default::default()
+        };
+        let e = check(&ppo_models(&qwen05()), micro, &opts, 4)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("the largest micro-batch that fits is"), "{e}");
-        let rows: usize = e.split("--micro-batch-size ").nth(1).unwrap()
-            .split(')').next().unwrap().parse().unwrap();
-        let fits = plan(&ppo_models(&qwen05()), MicroShape { rows, ..micro }, &opts, 4).peak();
-        let over = plan(&ppo_models(&qwen05()), MicroShape { rows: rows + 1, ..micro }, &opts, 4).peak();
+        let rows: usize = e
+            .split("--micro-batch-size ")
+            .nth(1)
+            .unwrap()
+            .split(')')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let fits = plan(
+            &ppo_models(&qwen05()),
+            MicroShape { rows, ..micro },
+            &opts,
+            4,
+        )
+        .peak();
+        let over = plan(
+            &ppo_models(&qwen05()),
+            MicroShape {
+                rows: rows + 1,
+                ..micro
+            },
+            &opts,
+            4,
+        )
+        .peak();
         assert!(fits <= 19.0 * GB && over > 19.0 * GB);
     }
 
     #[test]
     fn checkpointing_and_smaller_batches_need_less() {
         let cfg = qwen05();
-        let m = MicroShape { rows: 2, seq_len: 1024, response_len: 1000 };
+        let m = MicroShape {
+            rows: 2,
+            seq_len: 1024,
+            response_len: 1000,
+        };
         let plain = train_activations(&cfg, m, 4.0, false, false);
         let ckpt = train_activations(&cfg, m, 4.0, true, false);
         assert!(ckpt < plain / 3.0, "{ckpt} vs {plain}");

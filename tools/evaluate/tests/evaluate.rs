@@ -102,6 +102,7 @@ fn end_to_end_on_a_tiny_model() {
         seed: 0,
         fallbacks: grader::Fallbacks::ALL,
         device: "cpu".into(),
+        dtype: model::Precision::F32,
     };
     let (rows, summaries, md) = run(&opts, &mut |_, _, _| {}).unwrap();
     assert_eq!(rows.len(), 12);

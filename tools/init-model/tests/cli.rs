@@ -34,8 +34,16 @@ fn writes_a_loadable_checkpoint_of_the_configs_shape() {
     let out = |name: &str, seed: &str, dtype: &str| {
         let o = dir.path().join(name);
         let r = init_model(&[
-            "--config", cfg.to_str().unwrap(), "--tokenizer", tok.to_str().unwrap(),
-            "-o", o.to_str().unwrap(), "--seed", seed, "--dtype", dtype,
+            "--config",
+            cfg.to_str().unwrap(),
+            "--tokenizer",
+            tok.to_str().unwrap(),
+            "-o",
+            o.to_str().unwrap(),
+            "--seed",
+            seed,
+            "--dtype",
+            dtype,
         ]);
         assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
         o
@@ -50,10 +58,15 @@ fn writes_a_loadable_checkpoint_of_the_configs_shape() {
     assert!(a.join("tokenizer.json").exists());
     let w = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
     assert_eq!(w(&a), w(&out("a2", "1", "f32")), "same seed, same weights");
-    assert_ne!(w(&a), w(&out("b", "2", "f32")), "another seed, other weights");
+    assert_ne!(
+        w(&a),
+        w(&out("b", "2", "f32")),
+        "another seed, other weights"
+    );
     // bf16: half the bytes, loads as bf16.
     let h = out("h", "1", "bf16");
-    let tensors = candle_core::safetensors::load(h.join("model.safetensors"), &model::Device::Cpu).unwrap();
+    let tensors =
+        candle_core::safetensors::load(h.join("model.safetensors"), &model::Device::Cpu).unwrap();
     assert!(tensors.values().all(|t| t.dtype() == model::DType::BF16));
 }
 
@@ -64,8 +77,12 @@ fn refuses_a_tokenizer_larger_than_the_vocabulary() {
     model::tiny::write_tiny(&tok, 16, 1, 0).unwrap();
     let cfg = qwen_like(dir.path(), 100);
     let r = init_model(&[
-        "--config", cfg.to_str().unwrap(), "--tokenizer", tok.to_str().unwrap(),
-        "-o", dir.path().join("x").to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--tokenizer",
+        tok.to_str().unwrap(),
+        "-o",
+        dir.path().join("x").to_str().unwrap(),
     ]);
     assert!(!r.status.success());
     let e = String::from_utf8_lossy(&r.stderr);

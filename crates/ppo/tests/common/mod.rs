@@ -39,6 +39,7 @@ pub fn toy_task(dir: &Path) -> (PathBuf, PathBuf) {
 
 /// Sample 8 responses of up to `max_new_tokens` per prompt from `policy`
 /// with `seed`, and grade them: the scored file under `dir`.
+#[allow(dead_code)] // the canary decodes in its own dtype
 pub fn rollout_and_score(
     policy: &Path,
     prompts: &Path,
@@ -46,7 +47,14 @@ pub fn rollout_and_score(
     seed: u64,
     max_new_tokens: usize,
 ) -> PathBuf {
-    rollout_and_score_in(policy, prompts, dir, seed, max_new_tokens, model::Precision::F32)
+    rollout_and_score_in(
+        policy,
+        prompts,
+        dir,
+        seed,
+        max_new_tokens,
+        model::Precision::F32,
+    )
 }
 
 /// [`rollout_and_score`] with the rollout decoding in `dtype`.
