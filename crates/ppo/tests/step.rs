@@ -176,3 +176,29 @@ fn non_finite_loss_aborts_and_leaves_no_checkpoint() {
     assert!(!dir.path().join("out").exists());
     assert!(!dir.path().join("metrics.parquet").exists());
 }
+
+#[test]
+fn a_step_over_its_memory_limit_stops_before_loading() {
+    let dir = tempfile::tempdir().unwrap();
+    let (init, prompts) = common::toy_task(dir.path());
+    let scored = common::rollout_and_score(&init, &prompts, &dir.path().join("it"), 1, 2);
+    let out = dir.path().join("out");
+    let mut o = Options::new(Algo::Ppo, scored, init.clone(), out.clone());
+    o.io.reference = Some(init.clone());
+    o.io.critic_out = Some(dir.path().join("critic"));
+    o.config.memory.max_memory = Some(0.001);
+    let mut lines = Vec::new();
+    let e = ppo::run(&o, &mut |l| lines.push(l.to_string()))
+        .err()
+        .expect("over the limit")
+        .to_string();
+    assert!(e.contains("more than --max-memory (0.00 GB)"), "{e}");
+    assert!(e.contains("the step needs an estimated"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(lines.is_empty(), "nothing was loaded or logged: {lines:?}");
+    assert!(!out.exists() && !dir.path().join("critic").exists());
+    // Within the limit the plan is the step's first line.
+    o.config.memory.max_memory = Some(64.0);
+    ppo::run(&o, &mut |l| lines.push(l.to_string())).unwrap();
+    assert!(lines[0].starts_with("memory plan: peak "), "{lines:?}");
+}
