@@ -118,10 +118,13 @@ fn layer_pass(cfg: &Config, m: MicroShape, s: f64) -> f64 {
 }
 
 /// Bytes of the language-model head on `rows` rows: logits in the
-/// compute dtype, their f32 copy (16-bit only) and their gradient.
+/// compute dtype, their f32 copy (16-bit only) and their gradient, the
+/// head weight's gradient (f32) and, 16-bit, the weight cast for the pass.
 fn lm_head(cfg: &Config, rows: usize, m: MicroShape, s: f64) -> f64 {
     let n = (rows * m.response_len * cfg.vocab_size) as f64;
-    n * (s + if s < 4.0 { 4.0 } else { 0.0 } + 4.0)
+    let weight = (cfg.vocab_size * cfg.hidden_size) as f64;
+    let half = s < 4.0;
+    n * (s + if half { 4.0 } else { 0.0 } + 4.0) + weight * (4.0 + if half { s } else { 0.0 })
 }
 
 /// The rows the head takes at once when checkpointing (as
