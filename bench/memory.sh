@@ -38,6 +38,7 @@ run() {
   est=$(grep -oE 'memory plan: peak [0-9.]+' "$W/$name.log" | head -1 | awk '{print $4}')
   peak=$(gb "$W/$name.rss")
   tps=$(grep -oE '[0-9.]+ tokens/s' "$W/$name.log" | tail -1 | awk '{print $1}')
+  rm -rf "${W:?}/$name"  # the step's checkpoints: gigabytes each, not needed
   if [ $rc -ne 0 ]; then
     echo "$name: FAILED (exit $rc), see $W/$name.log"; tail -2 "$W/$name.log"; return 1
   fi
