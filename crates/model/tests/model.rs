@@ -491,6 +491,8 @@ fn policy_loss(outs: &[Tensor], mask: &Tensor) -> Result<(Tensor, f32), ModelErr
 
 /// A pass's loss and every parameter's gradient.
 type PassResult = (f32, HashMap<String, Vec<f32>>);
+/// A loss over the head's outputs, with its value.
+type LossFn<'a> = dyn Fn(&[Tensor]) -> Result<(Tensor, f32), ModelError> + 'a;
 
 /// One pass over `batch`, plain and checkpointed (the head a row at a time).
 fn plain_and_checkpointed(
@@ -498,7 +500,7 @@ fn plain_and_checkpointed(
     model: &model::Model,
     batch: &Batch,
     head: &Head,
-    loss: &dyn Fn(&[Tensor]) -> Result<(Tensor, f32), ModelError>,
+    loss: &LossFn,
 ) -> (PassResult, PassResult) {
     let pass = |checkpointing| {
         grads_of(varmap, |sink| {
