@@ -194,3 +194,45 @@ fn resumed_run_continues_the_schedule() {
     };
     assert_eq!(lrs("whole.parquet"), lrs("part.parquet"));
 }
+
+/// A bf16 checkpoint (config.json's torch_dtype) trained with --dtype bf16
+/// (f32 master weights) is written back in bf16, its config unchanged,
+/// and the step learns: the loss falls.
+#[test]
+fn a_bf16_checkpoint_is_written_in_bf16() {
+    let dir = tempfile::tempdir().unwrap();
+    let f32_dir = dir.path().join("f32");
+    let mut ck = model::tiny::write_tiny(&f32_dir, 16, 1, 3).unwrap();
+    ck.raw_config["torch_dtype"] = serde_json::json!("bfloat16");
+    let init = dir.path().join("init");
+    ck.save(&init, None).unwrap();
+    let dtypes = |d: &Path| -> Vec<candle_core::DType> {
+        candle_core::safetensors::load(d.join("model.safetensors"), &Device::Cpu)
+            .unwrap()
+            .values()
+            .map(|t| t.dtype())
+            .collect()
+    };
+    assert!(dtypes(&init).iter().all(|d| *d == candle_core::DType::BF16));
+    let data = sft_data(dir.path(), 12);
+    let out = dir.path().join("out");
+    let mut o = sft::Options::new(data, init, out.clone());
+    o.config.lr = 1e-2;
+    o.config.epochs = 3;
+    o.config.batch_size = 4;
+    o.config.memory.dtype = model::Precision::Bf16;
+    o.io.metrics = Some(dir.path().join("m.parquet"));
+    sft::run(&o, &mut |_| {}).unwrap();
+    assert!(dtypes(&out).iter().all(|d| *d == candle_core::DType::BF16));
+    let (cfg, _) = model::checkpoint::read_config(&out).unwrap();
+    let raw: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(raw["torch_dtype"], "bfloat16");
+    assert_eq!(cfg.hidden_size, 16);
+    let losses: Vec<f64> = artifacts::metrics::read(dir.path().join("m.parquet"))
+        .unwrap()
+        .iter()
+        .map(|r| r.get(Metric::Loss).unwrap())
+        .collect();
+    assert!(losses.last().unwrap() < &(losses[0] - 0.1), "{losses:?}");
+}
