@@ -100,6 +100,34 @@ impl Checkpoint {
         })
     }
 
+    /// HF's initialisation, deterministic: every weight normal with standard
+    /// deviation `std` from a generator seeded with `seed`, in name order;
+    /// norms at one, biases at zero.
+    pub fn init_weights(&self, seed: u64, std: f32) -> Result<()> {
+        use rand::SeedableRng;
+        use rand_distr::Distribution;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let normal = rand_distr::Normal::new(0.0f32, std)
+            .map_err(|e| crate::ModelError::Invalid(format!("initializer std {std}: {e}")))?;
+        let vars = self.varmap.data().lock().expect("varmap lock");
+        let mut names: Vec<&String> = vars.keys().collect();
+        names.sort();
+        for name in names {
+            let var = &vars[name];
+            let n = var.as_tensor().elem_count();
+            let values: Vec<f32> = if name.ends_with("norm.weight") {
+                vec![1.0; n]
+            } else if name.ends_with(".bias") {
+                vec![0.0; n]
+            } else {
+                (0..n).map(|_| normal.sample(&mut rng)).collect()
+            };
+            let t = candle_core::Tensor::from_vec(values, var.as_tensor().shape(), var.device())?;
+            var.set(&t.to_dtype(var.dtype())?)?;
+        }
+        Ok(())
+    }
+
     /// Write an HF-layout directory at `dir` (replacing it) with the
     /// current weights, config.json as loaded, and the tokenizer files of
     /// `side_files_from` (default: where it was loaded from).

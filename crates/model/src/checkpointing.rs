@@ -213,12 +213,18 @@ impl Model {
         }
     }
 
-    /// Rows of `width` positions the language-model head may take at once
-    /// so its vocabulary-sized tensors (logits, their f32 copy and their
-    /// gradient) stay near 256 MB.
+    /// Rows of `width` positions the language-model head takes at once
+    /// ([`head_rows`] for this model's config).
     pub fn head_rows(&self, width: usize) -> usize {
-        const BUDGET: usize = 256 << 20;
-        let per_row = width.max(1) * self.config().vocab_size * 12;
-        (BUDGET / per_row).max(1)
+        head_rows(self.config(), width)
     }
+}
+
+/// Rows of `width` positions the language-model head of a model with
+/// `cfg` takes at once, so its vocabulary-sized tensors (logits, their f32
+/// copy and their gradient) stay near 256 MB.
+pub fn head_rows(cfg: &crate::Config, width: usize) -> usize {
+    const BUDGET: usize = 256 << 20;
+    let per_row = width.max(1) * cfg.vocab_size * 12;
+    (BUDGET / per_row).max(1)
 }

@@ -32,34 +32,6 @@ pub fn byte_chars() -> Vec<char> {
 /// Special tokens of the tiny vocabulary, after the 256 bytes.
 pub const SPECIALS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
 
-/// HF's initialisation, deterministic: every weight normal with standard
-/// deviation `std` from a generator seeded with `seed`, in name order;
-/// norms at one, biases at zero.
-pub fn init_weights(ck: &Checkpoint, seed: u64, std: f32) -> Result<()> {
-    use rand::SeedableRng;
-    use rand_distr::Distribution;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let normal = rand_distr::Normal::new(0.0f32, std)
-        .map_err(|e| crate::ModelError::Invalid(format!("initializer std {std}: {e}")))?;
-    let vars = ck.varmap.data().lock().expect("varmap lock");
-    let mut names: Vec<&String> = vars.keys().collect();
-    names.sort();
-    for name in names {
-        let var = &vars[name];
-        let n = var.as_tensor().elem_count();
-        let values: Vec<f32> = if name.ends_with("norm.weight") {
-            vec![1.0; n]
-        } else if name.ends_with(".bias") {
-            vec![0.0; n]
-        } else {
-            (0..n).map(|_| normal.sample(&mut rng)).collect()
-        };
-        let t = candle_core::Tensor::from_vec(values, var.as_tensor().shape(), var.device())?;
-        var.set(&t.to_dtype(var.dtype())?)?;
-    }
-    Ok(())
-}
-
 /// Write a tiny Llama checkpoint (random weights from `seed`) with a
 /// byte-level tokenizer (256 bytes + [`SPECIALS`]; `<|im_end|>` is eos).
 pub fn write_tiny(dir: &Path, hidden: usize, layers: usize, seed: u64) -> Result<Checkpoint> {
@@ -98,7 +70,7 @@ pub fn write_tiny_with_words(
     .expect("tiny config");
     let device = Device::Cpu;
     let ck = Checkpoint::random(cfg, &device, DType::F32)?;
-    init_weights(&ck, seed, 0.02)?;
+    ck.init_weights(seed, 0.02)?;
     std::fs::create_dir_all(dir).map_err(|e| crate::ModelError::Invalid(e.to_string()))?;
     let side = dir.join(".side");
     std::fs::create_dir_all(&side).map_err(|e| crate::ModelError::Invalid(e.to_string()))?;

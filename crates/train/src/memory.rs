@@ -16,6 +16,7 @@
 //! compute dtype, and five f32 score matrices (softmax runs in f32); with
 //! checkpointing, the layers' inputs plus one layer at a time.
 
+use model::checkpointing::head_rows;
 use model::{Config, Precision};
 
 /// How a trainer keeps memory and the dtype it computes in.
@@ -125,12 +126,6 @@ fn lm_head(cfg: &Config, rows: usize, m: MicroShape, s: f64) -> f64 {
     let weight = (cfg.vocab_size * cfg.hidden_size) as f64;
     let half = s < 4.0;
     n * (s + if half { 4.0 } else { 0.0 } + 4.0) + weight * (4.0 + if half { s } else { 0.0 })
-}
-
-/// The rows the head takes at once when checkpointing (as
-/// `Model::head_rows`).
-fn head_rows(cfg: &Config, width: usize) -> usize {
-    ((256usize << 20) / (width.max(1) * cfg.vocab_size * 12)).max(1)
 }
 
 /// Activation bytes of one micro-batch's forward and backward.

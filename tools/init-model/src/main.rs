@@ -57,7 +57,7 @@ fn run(cli: Cli) -> Result<()> {
         Precision::Bf16 => "bfloat16",
     });
     let mut ck = Checkpoint::random(cfg, &model::Device::Cpu, model::DType::F32)?;
-    model::tiny::init_weights(&ck, cli.seed, std)?;
+    ck.init_weights(cli.seed, std)?;
     ck.raw_config = raw;
     ck.save(&cli.output, Some(&cli.tokenizer))?;
     let params: usize = ck.varmap.all_vars().iter().map(|v| v.elem_count()).sum();
