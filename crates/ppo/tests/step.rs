@@ -189,8 +189,7 @@ fn a_step_over_its_memory_limit_stops_before_loading() {
     o.config.memory.max_memory = Some(0.001);
     let mut lines = Vec::new();
     let e = ppo::run(&o, &mut |l| lines.push(l.to_string()))
-        .err()
-        .expect("over the limit")
+        .expect_err("over the limit")
         .to_string();
     assert!(e.contains("more than --max-memory (0.00 GB)"), "{e}");
     assert!(e.contains("the step needs an estimated"), "{e}");
