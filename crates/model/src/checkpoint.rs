@@ -225,7 +225,10 @@ pub(crate) fn save_dir<E: From<ModelError>>(
         }
         Ok(())
     };
-    let result = files().map_err(E::from).and_then(|()| extra(&tmp));
+    let result = files()
+        .map_err(E::from)
+        .and_then(|()| extra(&tmp))
+        .and_then(|()| same_permissions(&tmp).map_err(E::from));
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
@@ -294,6 +297,22 @@ fn save_weights(varmap: &VarMap, dtype: DType, path: &Path) -> Result<()> {
         })
         .collect();
     safetensors::tensor::serialize_to_file(views, None, path).map_err(|e| err(path, e.to_string()))
+}
+
+/// Give every file of the checkpoint being written in `tmp` the
+/// permissions of its config.json (written as any file, under the umask):
+/// the safetensors writer creates its files readable by the owner only.
+fn same_permissions(tmp: &Path) -> Result<()> {
+    let cfg = tmp.join("config.json");
+    let perm = std::fs::metadata(&cfg)
+        .map_err(|e| err(&cfg, e.to_string()))?
+        .permissions();
+    let entries = std::fs::read_dir(tmp).map_err(|e| err(tmp, e.to_string()))?;
+    for entry in entries {
+        let path = entry.map_err(|e| err(tmp, e.to_string()))?.path();
+        std::fs::set_permissions(&path, perm.clone()).map_err(|e| err(&path, e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// The config fields we know, written back as config.json for a model

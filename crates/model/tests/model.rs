@@ -390,6 +390,9 @@ fn checkpoints_round_trip() {
     let cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["model_type"], "qwen2");
+    // The weights are as readable as the config (not owner-only).
+    let mode = |f: &str| std::fs::metadata(path.join(f)).unwrap().permissions();
+    assert_eq!(mode("model.safetensors"), mode("config.json"));
     // Saving again replaces it, leaving no temporaries.
     back.save(&path, None).unwrap();
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
