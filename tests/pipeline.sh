@@ -27,8 +27,12 @@ for i in 0000 0001; do
 done
 test ! -e runs/$run/iter-0002 || fail "a third iteration appeared"
 
-# Interrupt iteration 1 after its rollout and verify: only ppo-step reruns.
+grep -q '"iterations_done": 2' runs/$run/state.json || fail "state.json does not say 2 iterations: $(cat runs/$run/state.json)"
+
+# Interrupt iteration 1 after its rollout and verify (what a kill leaves:
+# no policy, progress still 1): only ppo-step reruns.
 rm -rf runs/$run/iter-0001/policy runs/$run/iter-0001/critic
+bash pipelines/run.sh commit runs/$run 1
 before=$(stat -c %Y.%s runs/$run/iter-0001/rollouts.parquet runs/$run/iter-0001/scored.parquet)
 sleep 1
 out=$(make --no-print-directory iteration "${vars[@]}" 2>&1) || fail "resume failed: $out"
@@ -39,8 +43,27 @@ test -f runs/$run/iter-0001/policy/model.safetensors || fail "iteration 1 not co
 
 make --no-print-directory -s train ITERS=3 "${vars[@]}" >/dev/null 2>&1 || fail "make train failed"
 test -f runs/$run/iter-0002/policy/model.safetensors || fail "make train did not add iteration 2"
+# Pruning old iterations' checkpoints is safe: progress is state.json.
+rm -rf runs/$run/iter-0000 runs/$run/iter-0001/policy runs/$run/iter-0001/critic
+timeout 300 make --no-print-directory -s train ITERS=4 "${vars[@]}" >/dev/null 2>&1 || fail "make train after pruning failed or did not end"
+test -f runs/$run/iter-0003/policy/model.safetensors || fail "make train after pruning did not add iteration 3"
+test ! -e runs/$run/iter-0004 || fail "make train after pruning went past ITERS"
+out=$(make --no-print-directory iteration "${vars[@]}" 2>&1) || fail "make iteration after pruning failed: $out"
+test -f runs/$run/iter-0004/policy/model.safetensors || fail "make iteration after pruning did nothing"
+
+# One run, one writer: a second make on a locked run exits at once.
+bash pipelines/run.sh locked runs/$run sleep 60 &
+holder=$!
+for _ in $(seq 50); do grep -q "^pid" runs/$run/.lock 2>/dev/null && break; sleep 0.1; done
+if out=$(timeout 30 make --no-print-directory train ITERS=6 "${vars[@]}" 2>&1); then
+  kill $holder; fail "a second make train ran while the run was locked"
+fi
+kill $holder; wait $holder 2>/dev/null || true
+grep -q "runs/$run is in use by pid $holder" <<<"$out" || fail "the lock message does not name the holder: $out"
+test ! -e runs/$run/iter-0005 || fail "the locked-out make train wrote an iteration"
+
 make --no-print-directory -s eval "${vars[@]}" >/dev/null 2>&1 || fail "make eval failed"
-test -f runs/$run/eval/iter-0002.summary.json || fail "no eval summary for iter-0002"
+test -f runs/$run/eval/iter-0004.summary.json || fail "no eval summary for iter-0004"
 make --no-print-directory -s report "${vars[@]}" >/dev/null 2>&1 || fail "make report failed"
 grep -q "<svg" runs/$run/report.html || fail "report has no charts"
-echo "pipeline test: ok (iterations 0-2, resume, eval, report)"
+echo "pipeline test: ok (iterations 0-4, resume, pruning, lock, eval, report)"

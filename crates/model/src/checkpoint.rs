@@ -1,6 +1,8 @@
 //! HF-layout checkpoints: config.json, model.safetensors (or a sharded
 //! index), tokenizer.json, tokenizer_config.json. Loaded into trainable
-//! variables; saved atomically (a temporary directory, then rename).
+//! variables; saved with [`durable::DirWriter`]: written beside the
+//! destination, flushed, then swapped in atomically, and only over a
+//! folder that holds nothing but checkpoint files.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,42 @@ pub const SIDE_FILES: [&str; 5] = [
     "generation_config.json",
     "chat_template.jinja",
 ];
+
+/// The optimizer state a training stage saves beside the weights.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+
+/// Whether the folder `dir` may be replaced by a checkpoint writer: it is
+/// empty or holds only the files a checkpoint has (config.json, weights,
+/// optimizer state, tokenizer files). Anything else (a run folder, a
+/// user's notes, a git checkout) is refused, naming what was found.
+pub fn replaceable(dir: &Path) -> std::result::Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| e.to_string())?;
+    let mut foreign = Vec::new();
+    for entry in entries {
+        let name = entry.map_err(|e| e.to_string())?.file_name();
+        let name = name.to_string_lossy();
+        let ours = name == "config.json"
+            || name == "model.safetensors"
+            || name == "model.safetensors.index.json"
+            || (name.starts_with("model-") && name.ends_with(".safetensors"))
+            || name == OPTIMIZER_FILE
+            || SIDE_FILES.contains(&name.as_ref());
+        if !ours {
+            foreign.push(format!("`{name}`"));
+        }
+    }
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    foreign.sort();
+    let more = foreign.len().saturating_sub(3);
+    foreign.truncate(3);
+    Err(format!(
+        "not a checkpoint folder (it holds {}{}); refusing to replace it: choose a new or empty folder",
+        foreign.join(", "),
+        if more > 0 { format!(" and {more} more") } else { String::new() }
+    ))
+}
 
 /// A loaded checkpoint: the model, its variables (for training and
 /// saving), its config as written, and where it came from.
@@ -144,9 +182,68 @@ impl Checkpoint {
         side_files_from: Option<&Path>,
         extra: &dyn Fn(&Path) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
-        let from = side_files_from.unwrap_or(&self.dir);
-        save_dir(dir.as_ref(), &self.varmap, &self.raw_config, from, extra)
+        self.prepare(dir, side_files_from, extra)?.commit()?;
+        Ok(())
     }
+
+    /// Write everything [`Checkpoint::save_with`] writes, flushed to disk,
+    /// but not yet swapped in: [`Pending::commit`] does that, so a stage
+    /// can commit other outputs between the two.
+    pub fn prepare<E: From<ModelError>>(
+        &self,
+        dir: impl AsRef<Path>,
+        side_files_from: Option<&Path>,
+        extra: &dyn Fn(&Path) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Pending, E> {
+        let from = side_files_from.unwrap_or(&self.dir);
+        prepare_dir(dir.as_ref(), &self.varmap, &self.raw_config, from, extra)
+    }
+}
+
+/// A checkpoint written and flushed beside its destination.
+pub struct Pending {
+    writer: durable::DirWriter,
+}
+
+impl Pending {
+    /// Swap it in atomically: the destination holds the previous
+    /// checkpoint or this one at every instant.
+    pub fn commit(self) -> Result<PathBuf> {
+        self.writer.commit().map_err(from_durable)
+    }
+}
+
+pub(crate) fn from_durable(e: durable::Error) -> ModelError {
+    match e {
+        durable::Error::Io { path, source } => err(&path, source.to_string()),
+        durable::Error::Refused { path, reason } => err(&path, reason),
+    }
+}
+
+/// An error unless every float variable of `varmap` is finite: a
+/// checkpoint with NaN or infinite weights is never written.
+pub fn check_finite(varmap: &VarMap, dir: &Path) -> Result<()> {
+    let data = varmap.data().lock().expect("varmap lock");
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    for name in names {
+        let t = data[name].as_tensor();
+        if !t.dtype().is_float() {
+            continue;
+        }
+        // x - x is 0 for a finite x and NaN for NaN or an infinity.
+        let s = (t - t)?
+            .to_dtype(DType::F32)?
+            .sum_all()?
+            .to_scalar::<f32>()?;
+        if s != 0.0 {
+            return Err(err(
+                dir,
+                format!("not written: weight `{name}` has NaN or infinite values (a learning rate or loss out of range?)"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Every tensor of the safetensors files of `dir`, as trainable variables.
@@ -188,27 +285,19 @@ pub(crate) fn build_complete<M>(
     Ok(m)
 }
 
-/// Write `varmap` and `raw_config` as an HF-layout directory at `dir`,
-/// atomically: a temporary directory, then rename over the old one.
-pub(crate) fn save_dir<E: From<ModelError>>(
+/// Write `varmap` and `raw_config` as an HF-layout directory beside `dir`
+/// (flushed, not yet swapped in), after checking every weight is finite
+/// and that `dir`, if it exists, is a checkpoint folder.
+pub(crate) fn prepare_dir<E: From<ModelError>>(
     dir: &Path,
     varmap: &VarMap,
     raw_config: &serde_json::Value,
     side_files_from: &Path,
     extra: &dyn Fn(&Path) -> std::result::Result<(), E>,
-) -> std::result::Result<(), E> {
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| err(parent, e.to_string()))?;
-    let name = dir
-        .file_name()
-        .ok_or_else(|| err(dir, "not a directory path"))?
-        .to_string_lossy();
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| err(&tmp, e.to_string()))?;
+) -> std::result::Result<Pending, E> {
+    check_finite(varmap, dir)?;
+    let writer = durable::DirWriter::begin(dir, replaceable).map_err(from_durable)?;
+    let tmp = writer.path().to_path_buf();
     let files = || -> Result<()> {
         save_weights(
             varmap,
@@ -216,7 +305,7 @@ pub(crate) fn save_dir<E: From<ModelError>>(
             &tmp.join("model.safetensors"),
         )?;
         let cfg = serde_json::to_string_pretty(raw_config).expect("json");
-        std::fs::write(tmp.join("config.json"), cfg).map_err(|e| err(&tmp, e.to_string()))?;
+        std::fs::write(tmp.join("config.json"), cfg).map_err(|e| err(dir, e.to_string()))?;
         for f in SIDE_FILES {
             let src = side_files_from.join(f);
             if src.exists() {
@@ -225,22 +314,11 @@ pub(crate) fn save_dir<E: From<ModelError>>(
         }
         Ok(())
     };
-    let result = files()
+    files()
         .map_err(E::from)
         .and_then(|()| extra(&tmp))
-        .and_then(|()| same_permissions(&tmp).map_err(E::from));
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    // Replace: move the old one aside, rename the new one in, drop the old.
-    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-    if dir.exists() {
-        std::fs::rename(dir, &old).map_err(|e| err(dir, e.to_string()))?;
-    }
-    std::fs::rename(&tmp, dir).map_err(|e| err(dir, e.to_string()))?;
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
+        .and_then(|()| same_permissions(&tmp).map_err(E::from))?;
+    Ok(Pending { writer })
 }
 
 /// The dtype a checkpoint's weights are written in: its config.json's

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, IndexOp, Tensor, Var};
 use candle_nn::VarMap;
 
-use crate::checkpoint::{build_complete, err, load_varmap, read_config, save_dir};
+use crate::checkpoint::{build_complete, err, load_varmap, prepare_dir, read_config};
 use crate::model::{linear_b, Batch, Linear};
 use crate::{Config, Model, ModelError, Result};
 
@@ -143,7 +143,18 @@ impl Critic {
         side_files_from: Option<&Path>,
         extra: &dyn Fn(&Path) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
+        self.prepare(dir, side_files_from, extra)?.commit()?;
+        Ok(())
+    }
+
+    /// [`Critic::save_with`] up to the swap: see [`Checkpoint::prepare`](crate::Checkpoint::prepare).
+    pub fn prepare<E: From<ModelError>>(
+        &self,
+        dir: impl AsRef<Path>,
+        side_files_from: Option<&Path>,
+        extra: &dyn Fn(&Path) -> std::result::Result<(), E>,
+    ) -> std::result::Result<crate::checkpoint::Pending, E> {
         let from = side_files_from.unwrap_or(&self.dir);
-        save_dir(dir.as_ref(), &self.varmap, &self.raw_config, from, extra)
+        prepare_dir(dir.as_ref(), &self.varmap, &self.raw_config, from, extra)
     }
 }

@@ -71,8 +71,13 @@ pub fn write_tiny_with_words(
     let device = Device::Cpu;
     let ck = Checkpoint::random(cfg, &device, DType::F32)?;
     ck.init_weights(seed, 0.02)?;
-    std::fs::create_dir_all(dir).map_err(|e| crate::ModelError::Invalid(e.to_string()))?;
-    let side = dir.join(".side");
+    let side = durable::parent_of(dir).join(format!(
+        ".{}.side-{}",
+        dir.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
     std::fs::create_dir_all(&side).map_err(|e| crate::ModelError::Invalid(e.to_string()))?;
     let write = |name: &str, v: serde_json::Value| {
         std::fs::write(side.join(name), serde_json::to_string(&v).expect("json"))

@@ -106,8 +106,8 @@ pub struct Io {
     /// Required unless --kl-coef 0 or --kl-placement none.
     #[cfg_attr(feature = "clap", arg(long))]
     pub reference: Option<PathBuf>,
-    /// The critic to continue (ppo-step's earlier --critic-out). Absent or
-    /// missing: a new one is made from --policy.
+    /// The critic to continue (ppo-step's earlier --critic-out); it must
+    /// exist. Absent: a new one is made from --policy.
     #[cfg_attr(feature = "clap", arg(long))]
     pub critic: Option<PathBuf>,
     /// Where the updated policy goes (written atomically).

@@ -16,8 +16,9 @@
 //! 4. [`update`]: PPO epochs over shuffled mini-batches; each accumulates
 //!    micro-batch gradients (memory bounded by the micro-batch), clips the
 //!    global norm and takes one AdamW step for the actor and the critic;
-//! 5. [`save`]: the critic, the metrics row, then the policy (last: its
-//!    directory is the step's target).
+//! 5. [`save`]: the critic, the policy written beside its folder, the
+//!    metrics row, then the policy swapped in (last: its directory is the
+//!    step's target).
 
 mod batch;
 mod config;
@@ -201,11 +202,13 @@ impl Models {
         let actor = Trainable::new(&policy.varmap, adam, Some(&io.policy))?;
         let critic = if !cfg.uses_critic() {
             None
-        } else if let Some(c) = io
-            .critic
-            .as_ref()
-            .filter(|c| c.join("config.json").exists())
-        {
+        } else if let Some(c) = &io.critic {
+            if !c.join("config.json").exists() {
+                return Err(TrainError::Invalid(format!(
+                    "--critic {}: no critic checkpoint there (no config.json); leave out --critic to start a new critic from the policy",
+                    c.display()
+                )));
+            }
             let mut model = Critic::load(c, dev, DType::F32)?;
             model.model.set_compute_dtype(compute)?;
             let train = Trainable::new(&model.varmap, adam, Some(c))?;
@@ -445,18 +448,23 @@ pub fn metrics_row(
     MetricsRow { step, values }
 }
 
-/// Write the critic, append the metrics row, then write the policy: the
-/// policy's directory is the step's target, so it comes last.
+/// Write the critic, then the policy (flushed beside its destination),
+/// then the metrics row, then swap the policy in: the policy's directory
+/// is the step's target, so it comes last, and a write that fails (a full
+/// disk) fails before the metrics row exists. A step killed after its
+/// metrics row is rerun whole, and its row (keyed by step) replaced.
 pub fn save(opts: &Options, models: &Models, metrics: &MetricsRow) -> Result<()> {
     let io = &opts.io;
     if let (Some(c), Some(out)) = (&models.critic, &io.critic_out) {
         c.model
             .save_with(out, Some(&io.policy), &|dir| c.train.save_state(dir))?;
     }
+    let policy = models
+        .policy
+        .prepare(&io.policy_out, None, &|dir| models.actor.save_state(dir))?;
     if let Some(m) = &io.metrics {
         artifacts::metrics::append(m, metrics.clone())?;
     }
-    models
-        .policy
-        .save_with(&io.policy_out, None, &|dir| models.actor.save_state(dir))
+    policy.commit()?;
+    Ok(())
 }

@@ -43,7 +43,7 @@ pub enum TrainError {
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;
 
 /// The file beside a checkpoint's weights that holds its optimizer state.
-pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+pub use model::checkpoint::OPTIMIZER_FILE;
 
 /// A model's trainable variables, sorted by name.
 #[derive(Clone)]

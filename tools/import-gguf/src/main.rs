@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
 
 /// Dequantise a llama.cpp GGUF (Llama family, e.g. SmolLM2) into an
@@ -16,46 +16,23 @@ use clap::Parser;
 struct Cli {
     /// The .gguf file.
     gguf: PathBuf,
-    /// Output directory (replaced if it exists).
+    /// Output directory (replaced if it holds a checkpoint; any other
+    /// non-empty folder is refused).
     #[arg(short, long)]
     output: PathBuf,
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let parent = cli
-        .output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(parent).with_context(|| format!("{}", parent.display()))?;
-    let name = cli
-        .output
-        .file_name()
-        .context("output must name a directory")?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let report = match model::gguf::import(&cli.gguf, &tmp) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e.into());
-        }
-    };
+    // Written beside the output, checked, then swapped in: an existing
+    // checkpoint there stays until the new one is complete, and a folder
+    // that is not a checkpoint is never replaced.
+    let writer = durable::DirWriter::begin(&cli.output, model::checkpoint::replaceable)?;
+    let tmp = writer.path().to_path_buf();
+    let report = model::gguf::import(&cli.gguf, &tmp)?;
     // Check what was written loads: the tokenizer and the weights.
-    let check = model::tokenizer::Tokenizer::load(&tmp).and_then(|_| {
-        model::Checkpoint::load(&tmp, &model::Device::Cpu, model::DType::F32).map(|_| ())
-    });
-    if let Err(e) = check {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e.into());
-    }
-    if cli.output.exists() {
-        std::fs::remove_dir_all(&cli.output)
-            .with_context(|| format!("{}", cli.output.display()))?;
-    }
-    std::fs::rename(&tmp, &cli.output).with_context(|| format!("{}", cli.output.display()))?;
+    model::tokenizer::Tokenizer::load(&tmp)?;
+    model::Checkpoint::load(&tmp, &model::Device::Cpu, model::DType::F32)?;
+    writer.commit()?;
     eprintln!(
         "import-gguf: {} tensors, {:.1}M parameters, vocab {}, {} embeddings -> {}",
         report.tensors,
