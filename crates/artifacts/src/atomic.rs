@@ -29,6 +29,14 @@ impl AtomicFile {
             source,
         };
         std::fs::create_dir_all(&dir).map_err(io)?;
+        // Temporaries of killed writers of the same target.
+        durable::clean_stale(&target).map_err(|e| match e {
+            durable::Error::Io { path, source } => Error::Io { path, source },
+            durable::Error::Refused { path, reason } => Error::Io {
+                path,
+                source: io::Error::new(io::ErrorKind::InvalidInput, reason),
+            },
+        })?;
         let name = target
             .file_name()
             .ok_or_else(|| {
@@ -65,6 +73,13 @@ impl AtomicFile {
         file.sync_all().map_err(io)?;
         drop(file);
         std::fs::rename(&self.tmp, &self.target).map_err(io)?;
+        let dir = durable::parent_of(&self.target);
+        durable::sync_dir(&dir).map_err(|_| {
+            io(io::Error::other(format!(
+                "could not flush {}",
+                dir.display()
+            )))
+        })?;
         Ok(self.target.clone())
     }
 }

@@ -101,6 +101,21 @@ pub fn read(path: impl AsRef<Path>) -> Result<Vec<PromptRow>> {
     let t = read_table(path)?;
     let b = SCHEMA.conform(&t.path, &t.batch)?;
     let c = Cols { batch: &b };
+    // Samples are keyed by (prompt_id, sample_index): ids must be unique.
+    let mut seen = std::collections::HashMap::new();
+    for i in 0..b.num_rows() {
+        if let Some(first) = seen.insert(c.string("id", i), i) {
+            return Err(crate::Error::BadValue {
+                path: t.path.clone(),
+                row: i,
+                column: "id".into(),
+                message: format!(
+                    "`{}` is also the id of row {first}; ids must be unique",
+                    c.string("id", i)
+                ),
+            });
+        }
+    }
     Ok((0..b.num_rows())
         .map(|i| PromptRow {
             id: c.string("id", i),

@@ -164,5 +164,57 @@ pub fn read(path: impl AsRef<Path>) -> Result<Vec<RolloutRow>> {
     let t = read_table(path)?;
     let b = SCHEMA.conform(&t.path, &t.batch)?;
     let c = Cols { batch: &b };
-    Ok((0..b.num_rows()).map(|i| row(&c, i)).collect())
+    (0..b.num_rows())
+        .map(|i| checked(&t.path, i, row(&c, i)))
+        .collect()
+}
+
+/// What makes a row unusable for training, as (column, reason): a
+/// negative token id, a log-prob count that differs from the response's
+/// token count, a log-prob that is NaN, infinite or positive.
+pub fn problem(r: &RolloutRow) -> Option<(&'static str, String)> {
+    for (column, ids) in [
+        ("prompt_token_ids", &r.prompt_token_ids),
+        ("response_token_ids", &r.response_token_ids),
+    ] {
+        // Stored as Int32: a negative id reads back above i32::MAX.
+        if let Some(&id) = ids.iter().find(|&&id| id > i32::MAX as u32) {
+            return Some((column, format!("token id {} is negative", id as i32)));
+        }
+    }
+    if r.response_logprobs.len() != r.response_token_ids.len() {
+        return Some((
+            "response_logprobs",
+            format!(
+                "{} log-probs for {} response tokens",
+                r.response_logprobs.len(),
+                r.response_token_ids.len()
+            ),
+        ));
+    }
+    if let Some((j, x)) = r
+        .response_logprobs
+        .iter()
+        .enumerate()
+        .find(|(_, x)| !(x.is_finite() && **x <= 0.0))
+    {
+        return Some((
+            "response_logprobs",
+            format!("token {j}: log-prob {x} is not a finite number <= 0"),
+        ));
+    }
+    None
+}
+
+/// `r`, or the error naming `path`, row `i` and the column of its problem.
+pub(crate) fn checked(path: &Path, i: usize, r: RolloutRow) -> Result<RolloutRow> {
+    match problem(&r) {
+        None => Ok(r),
+        Some((column, message)) => Err(crate::Error::BadValue {
+            path: path.to_path_buf(),
+            row: i,
+            column: column.into(),
+            message,
+        }),
+    }
 }

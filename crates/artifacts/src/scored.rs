@@ -128,13 +128,24 @@ pub fn read(path: impl AsRef<Path>) -> Result<Vec<ScoredRow>> {
     let t = read_table(path)?;
     let b = SCHEMA.conform(&t.path, &t.batch)?;
     let c = Cols { batch: &b };
-    Ok((0..b.num_rows())
-        .map(|i| ScoredRow {
-            rollout: rollouts::row(&c, i),
-            extracted_answer: c.opt_string("extracted_answer", i),
-            has_answer: c.bool("has_answer").value(i),
-            correct: c.bool("correct").value(i),
-            reward: c.f64("reward").value(i),
+    (0..b.num_rows())
+        .map(|i| {
+            let reward = c.f64("reward").value(i);
+            if !reward.is_finite() {
+                return Err(crate::Error::BadValue {
+                    path: t.path.clone(),
+                    row: i,
+                    column: "reward".into(),
+                    message: format!("{reward} is not a finite number"),
+                });
+            }
+            Ok(ScoredRow {
+                rollout: rollouts::checked(&t.path, i, rollouts::row(&c, i))?,
+                extracted_answer: c.opt_string("extracted_answer", i),
+                has_answer: c.bool("has_answer").value(i),
+                correct: c.bool("correct").value(i),
+                reward,
+            })
         })
-        .collect())
+        .collect()
 }

@@ -54,6 +54,15 @@ fn name_of(path: &Path) -> Result<String> {
         })
 }
 
+/// Whether `a` and `b` name the same existing file (through links and
+/// relative paths): an output that is one of the stage's inputs.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// The temporary sibling this process writes `target` under.
 pub fn temp_sibling(target: &Path) -> Result<PathBuf> {
     let name = name_of(target)?;

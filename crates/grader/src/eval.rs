@@ -166,12 +166,32 @@ mod num_integer_roots {
     }
 }
 
+/// An addend smaller than this share of the largest addend of its sum is
+/// below what a float comparison can see: the sum is not evaluated.
+pub const ABSORBED: f64 = 1e-10;
+
+/// A nonzero result that came out as zero: an underflow, not a value.
+fn underflow(x: Complex64) -> bool {
+    x.re == 0.0 && x.im == 0.0
+}
+
 /// The value with `vars` bound, as a complex float. `None` when it has no
-/// finite value (a free variable, a pole, infinity, the fuel ran out).
+/// finite value (a free variable, a pole, infinity, the fuel ran out) or
+/// when floats cannot represent it faithfully: a nonzero number that
+/// underflows to 0 (`10^{-100000}`), a product or quotient of nonzero
+/// values that underflows, or a sum with an addend too small to change it
+/// as far as a comparison can tell (`1-10^{-10^{10}}`, `2\pi+10^{-30}`).
+/// A comparison that needs such a value is undecided, so never "equal".
 pub fn float(e: &Expr, vars: &[(String, Complex64)], fuel: &mut Fuel) -> Option<Complex64> {
     fuel.burn()?;
     let v = match e {
-        Expr::Num { value, .. } => Complex64::new(value.to_f64()?, 0.0),
+        Expr::Num { value, .. } => {
+            let f = value.to_f64()?;
+            if f == 0.0 && !value.is_zero() {
+                return None;
+            }
+            Complex64::new(f, 0.0)
+        }
         Expr::Based { .. } => Complex64::new(exact(e, fuel)?.to_f64()?, 0.0),
         Expr::Const(Const::Pi) => Complex64::new(std::f64::consts::PI, 0.0),
         Expr::Const(Const::E) => Complex64::new(std::f64::consts::E, 0.0),
@@ -180,30 +200,54 @@ pub fn float(e: &Expr, vars: &[(String, Complex64)], fuel: &mut Fuel) -> Option<
         Expr::Var(name) => vars.iter().find(|(n, _)| n == name)?.1,
         Expr::Add(xs) => {
             let mut acc = Complex64::new(0.0, 0.0);
+            let mut terms = Vec::with_capacity(xs.len());
             for x in xs {
-                acc += float(x, vars, fuel)?;
+                let t = float(x, vars, fuel)?;
+                acc += t;
+                terms.push(t.norm());
+            }
+            let largest = terms.iter().copied().fold(0.0, f64::max);
+            if terms.iter().any(|&t| t > 0.0 && t < ABSORBED * largest) {
+                return None;
             }
             acc
         }
         Expr::Mul(xs) => {
             let mut acc = Complex64::new(1.0, 0.0);
+            let mut zero_factor = false;
             for x in xs {
-                acc *= float(x, vars, fuel)?;
+                let f = float(x, vars, fuel)?;
+                zero_factor |= underflow(f);
+                acc *= f;
+            }
+            if underflow(acc) && !zero_factor {
+                return None;
             }
             acc
         }
         Expr::Neg(a) => -float(a, vars, fuel)?,
-        Expr::Div(a, b) => float(a, vars, fuel)? / float(b, vars, fuel)?,
+        Expr::Div(a, b) => {
+            let (n, d) = (float(a, vars, fuel)?, float(b, vars, fuel)?);
+            let q = n / d;
+            if underflow(q) && !underflow(n) {
+                return None;
+            }
+            q
+        }
         Expr::Pow(a, b) => {
             let base = float(a, vars, fuel)?;
             let ex = float(b, vars, fuel)?;
-            if ex.im == 0.0 && ex.re.fract() == 0.0 && ex.re.abs() <= 1e6 {
+            let p = if ex.im == 0.0 && ex.re.fract() == 0.0 && ex.re.abs() <= 1e6 {
                 base.powi(ex.re as i32)
             } else if base.im == 0.0 && base.re >= 0.0 && ex.im == 0.0 {
                 Complex64::new(base.re.powf(ex.re), 0.0)
             } else {
                 base.powc(ex)
+            };
+            if underflow(p) && !underflow(base) {
+                return None;
             }
+            p
         }
         Expr::Root(n, x) => {
             let n = float(n, vars, fuel)?;
@@ -236,7 +280,13 @@ pub fn float(e: &Expr, vars: &[(String, Complex64)], fuel: &mut Fuel) -> Option<
                 Func::Cosh => x.cosh(),
                 Func::Tanh => x.tanh(),
                 Func::Ln => x.ln(),
-                Func::Exp => x.exp(),
+                Func::Exp => {
+                    let y = x.exp();
+                    if underflow(y) {
+                        return None;
+                    }
+                    y
+                }
                 Func::Abs => Complex64::new(x.norm(), 0.0),
                 Func::Floor => Complex64::new(x.re.floor(), 0.0),
                 Func::Ceil => Complex64::new(x.re.ceil(), 0.0),

@@ -103,6 +103,69 @@ proptest! {
     fn arbitrary_unicode_never_panics(gold in ".{0,60}", pred in ".{0,200}") {
         check(&gold, &pred);
     }
+
+    /// Huge and tiny magnitudes: a gold answer changed by an amount too
+    /// small for floats to see (10^{-k}, k from 11 to 10^12) is never
+    /// "equal", whether the exact evaluator can hold it or not.
+    #[test]
+    fn a_tiny_change_is_never_equal(
+        gold in prop::sample::select(vec!["0", "1", "x", "2\\pi", "\\sqrt{2}", "\\frac{1}{3}", "e^{2}", "x^2+1"]),
+        k in prop_oneof![11u64..400, 400u64..5_000, 5_000u64..1_000_000_000_000],
+        form in 0usize..4,
+    ) {
+        let tiny = format!("10^{{-{k}}}");
+        let pred = match form {
+            0 => format!("{gold}+{tiny}"),
+            1 => format!("{gold}-{tiny}"),
+            // (0 times anything is 0: scale only nonzero golds)
+            2 if gold != "0" => format!("({gold})\\cdot(1+{tiny})"),
+            2 => format!("{gold}+{tiny}"),
+            _ => format!("{gold}+\\frac{{1}}{{10^{{{k}}}}}"),
+        };
+        prop_assert!(!grader::is_equivalent(gold, &pred), "{} equals {}", gold, pred);
+    }
+
+    /// A huge number plus one is not the huge number (the float path
+    /// would say it is).
+    #[test]
+    fn huge_plus_one_is_never_equal(k in 17u64..1_000_000_000_000) {
+        let gold = format!("10^{{{k}}}");
+        for pred in [format!("{gold}+1"), format!("{gold}-1")] {
+            prop_assert!(!grader::is_equivalent(&gold, &pred), "{} equals {}", gold, pred);
+        }
+    }
+}
+
+/// Where exactness is lost, the verdict is "not provably equal": each of
+/// these was rewarded +1 when the grader fell back to floats.
+#[test]
+fn lost_exactness_is_never_equal() {
+    for (gold, pred) in [
+        ("0", "10^{-100000}"),
+        ("1", "1-10^{-10^{10}}"),
+        ("x", "x+10^{-10^{10}}"),
+        ("0", "10^{-400}"),
+        (r"2\pi", r"2\pi+10^{-30}"),
+        (r"\sqrt{2}", r"\sqrt{2}+10^{-300}"),
+        ("1", "e^{-100000}+1"),
+        ("0", "e^{-100000}"),
+        ("0", r"\frac{1}{10^{10^{10}}}"),
+    ] {
+        assert!(!grader::is_equivalent(gold, pred), "{gold} equals {pred}");
+    }
+    // What floats decide faithfully still holds.
+    for (gold, pred) in [
+        (r"2\pi", r"\pi\cdot 2"),
+        (r"\frac{\sqrt{2}}{2}", r"\frac{1}{\sqrt{2}}"),
+        (r"\frac{1}{2}", r"\sin(\pi/6)"),
+        ("x^2+2x+1", "(x+1)^2"),
+        ("e^{2}", r"e\cdot e"),
+    ] {
+        assert!(
+            grader::is_equivalent(gold, pred),
+            "{gold} does not equal {pred}"
+        );
+    }
 }
 
 /// The named hard inputs: each returns (the grader bounds its work by

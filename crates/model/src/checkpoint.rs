@@ -81,6 +81,7 @@ pub fn read_config(dir: &Path) -> Result<(Config, serde_json::Value)> {
     let raw: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| err(&path, e.to_string()))?;
     let cfg: Config = serde_json::from_value(raw.clone()).map_err(|e| err(&path, e.to_string()))?;
+    cfg.validate().map_err(|e| err(&path, e))?;
     Ok((cfg, raw))
 }
 
@@ -125,6 +126,9 @@ impl Checkpoint {
 
     /// A new model with random weights (tests, critics' heads).
     pub fn random(config: Config, device: &Device, dtype: DType) -> Result<Checkpoint> {
+        config
+            .validate()
+            .map_err(|e| ModelError::Invalid(format!("config: {e}")))?;
         let raw_config = serde_json::to_value(RawConfig(&config)).expect("config serialises");
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, dtype, device);

@@ -46,6 +46,56 @@ fn default_max_pos() -> usize {
 }
 
 impl Config {
+    /// An error naming the first field that cannot make a model: a zero
+    /// size or count, heads that do not divide the width or each other,
+    /// a non-positive epsilon or rope base.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("num_key_value_heads", self.num_kv_heads()),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ] {
+            if v == 0 {
+                return Err(format!("`{name}` is 0; it must be at least 1"));
+            }
+        }
+        if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
+            return Err(format!(
+                "`hidden_size` {} is not a multiple of `num_attention_heads` {} (and no `head_dim` is given)",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if self.head_dim == Some(0) {
+            return Err("`head_dim` is 0; it must be at least 1".into());
+        }
+        if self.head_dim() % 2 != 0 {
+            return Err(format!(
+                "`head_dim` {} is odd; rope needs an even one",
+                self.head_dim()
+            ));
+        }
+        if self.num_attention_heads % self.num_kv_heads() != 0 {
+            return Err(format!(
+                "`num_attention_heads` {} is not a multiple of `num_key_value_heads` {}",
+                self.num_attention_heads,
+                self.num_kv_heads()
+            ));
+        }
+        for (name, v) in [
+            ("rms_norm_eps", self.rms_norm_eps),
+            ("rope_theta", self.rope_theta),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("`{name}` is {v}; it must be a finite number > 0"));
+            }
+        }
+        Ok(())
+    }
+
     pub fn num_kv_heads(&self) -> usize {
         self.num_key_value_heads.unwrap_or(self.num_attention_heads)
     }

@@ -118,6 +118,12 @@ impl<'a> Engine<'a> {
             let mut next = vec![0u32; b];
             for (i, pick) in picks.into_iter().enumerate() {
                 let Some((tok, lp)) = pick else { continue };
+                if !lp.is_finite() {
+                    return Err(crate::ModelError::Invalid(format!(
+                        "the model's logits are not finite (sequence {i}, token {}): its weights hold NaN or infinite values; not sampling from it",
+                        out[i].tokens.len()
+                    )));
+                }
                 next[i] = tok;
                 out[i].tokens.push(tok);
                 out[i].logprobs.push(lp);

@@ -99,6 +99,26 @@ impl Batch {
         })
     }
 
+    /// An error naming the row and column of a token id outside the
+    /// model's vocabulary of `vocab`.
+    pub fn check_vocab(&self, vocab: usize, path: &Path) -> Result<()> {
+        for (i, s) in self.samples.iter().enumerate() {
+            if let Some(j) = s.ids.iter().position(|&id| id as usize >= vocab) {
+                let column = if j < s.prompt_len {
+                    "prompt_token_ids"
+                } else {
+                    "response_token_ids"
+                };
+                return Err(TrainError::Invalid(format!(
+                    "{}: row {i}, column `{column}`: token id {} is outside the model's vocabulary of {vocab}",
+                    path.display(),
+                    s.ids[j]
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// An error naming the row whose prompt + response does not fit the
     /// model's context `ctx` (or whose prompt is empty).
     pub fn check_context(&self, ctx: usize, path: &Path) -> Result<()> {

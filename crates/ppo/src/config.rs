@@ -158,37 +158,37 @@ pub struct Config {
     #[cfg_attr(feature = "clap", arg(long, value_enum))]
     pub kl_estimator: Option<KlEstimator>,
     /// KL coefficient [default: the --algo preset].
-    #[cfg_attr(feature = "clap", arg(long))]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = flags::non_negative))]
     pub kl_coef: Option<f64>,
     /// Actor (policy) learning rate.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().actor_lr))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().actor_lr, value_parser = flags::non_negative))]
     pub actor_lr: f64,
     /// Critic learning rate.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().critic_lr))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().critic_lr, value_parser = flags::non_negative))]
     pub critic_lr: f64,
     /// PPO clip range epsilon (both sides unless set below).
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().clip_ratio))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().clip_ratio, value_parser = flags::positive))]
     pub clip_ratio: f64,
     /// Lower clip epsilon (ratio >= 1 - low) [default: --clip-ratio].
-    #[cfg_attr(feature = "clap", arg(long))]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = flags::positive))]
     pub clip_ratio_low: Option<f64>,
     /// Upper clip epsilon (ratio <= 1 + high) [default: --clip-ratio];
     /// above the lower one it is DAPO's clip-higher, e.g. 0.28.
-    #[cfg_attr(feature = "clap", arg(long))]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = flags::positive))]
     pub clip_ratio_high: Option<f64>,
     /// Dual-clip constant c > 1: caps the loss of negative-advantage tokens at -A*c.
-    #[cfg_attr(feature = "clap", arg(long))]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = flags::above_one))]
     pub dual_clip: Option<f64>,
     /// Value clip range around the old values.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().value_clip))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().value_clip, value_parser = flags::positive))]
     pub value_clip: f64,
     /// Discount.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().gamma))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().gamma, value_parser = flags::unit))]
     pub gamma: f64,
     /// GAE lambda. 1 (Monte-Carlo returns minus the value baseline): with
     /// a single terminal reward and a critic that starts untrained, a
     /// lower lambda would bootstrap from values that know nothing yet.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().lam))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().lam, value_parser = flags::unit))]
     pub lam: f64,
     /// Standardise the sequence rewards over the batch before GAE.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().reward_norm, action = clap::ArgAction::Set))]
@@ -197,30 +197,30 @@ pub struct Config {
     #[cfg_attr(feature = "clap", arg(long, action = clap::ArgAction::Set))]
     pub whiten_advantages: Option<bool>,
     /// Entropy bonus coefficient.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().entropy_coef))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().entropy_coef, value_parser = flags::non_negative))]
     pub entropy_coef: f64,
     /// Loss aggregation.
     #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t = Config::default().loss_agg))]
     pub loss_agg: LossAgg,
     /// The constant length of seq-mean-token-sum-norm [default: the
     /// longest response of the batch]; set it to --max-new-tokens.
-    #[cfg_attr(feature = "clap", arg(long))]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = flags::at_least_one))]
     pub norm_len: Option<usize>,
     /// Global gradient-norm clip (0: off).
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().grad_clip))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().grad_clip, value_parser = flags::non_negative))]
     pub grad_clip: f64,
     /// AdamW weight decay.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().weight_decay))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().weight_decay, value_parser = flags::non_negative))]
     pub weight_decay: f64,
     /// Sequences per optimizer step [default: the whole file, one step per epoch].
-    #[cfg_attr(feature = "clap", arg(long))]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = flags::at_least_one))]
     pub train_batch_size: Option<usize>,
     /// Sequences per forward/backward; gradients accumulate over
     /// micro-batches, so memory is bounded by this, not the train batch.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().micro_batch_size))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().micro_batch_size, value_parser = flags::at_least_one))]
     pub micro_batch_size: usize,
     /// Passes over the batch.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().ppo_epochs))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().ppo_epochs, value_parser = flags::at_least_one))]
     pub ppo_epochs: usize,
     /// Seed of the mini-batch shuffle.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().seed))]

@@ -91,6 +91,7 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
     log(&plan.describe());
     let mut models = Models::load(opts, &dev, log)?;
     batch.check_context(models.policy.config.max_position_embeddings, &io.scored)?;
+    batch.check_vocab(models.policy.config.vocab_size, &io.scored)?;
     // 2. Old log-probs, reference log-probs and values, without gradients.
     let scores = score(&models, io.reference.as_deref(), &batch, cfg)?;
     // 3. Rewards, advantages, returns.

@@ -53,7 +53,7 @@ pub struct Io {
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct Config {
     /// Peak learning rate.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().lr))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().lr, value_parser = flags::non_negative))]
     pub lr: f64,
     /// Decay after warmup.
     #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t = Config::default().schedule))]
@@ -62,22 +62,22 @@ pub struct Config {
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().warmup_steps))]
     pub warmup_steps: u64,
     /// The rate decays to this share of --lr.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().min_lr_ratio))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().min_lr_ratio, value_parser = flags::unit))]
     pub min_lr_ratio: f64,
     /// Passes over the data.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().epochs))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().epochs, value_parser = flags::at_least_one))]
     pub epochs: usize,
     /// Examples per optimizer step.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().batch_size))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().batch_size, value_parser = flags::at_least_one))]
     pub batch_size: usize,
     /// Examples per forward/backward (memory is bounded by this).
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().micro_batch_size))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().micro_batch_size, value_parser = flags::at_least_one))]
     pub micro_batch_size: usize,
     /// Global gradient-norm clip (0: off).
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().grad_clip))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().grad_clip, value_parser = flags::non_negative))]
     pub grad_clip: f64,
     /// AdamW weight decay.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().weight_decay))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().weight_decay, value_parser = flags::non_negative))]
     pub weight_decay: f64,
     /// Seed of the per-epoch shuffle.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().seed))]

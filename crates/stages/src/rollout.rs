@@ -57,16 +57,16 @@ pub struct Options {
     #[cfg_attr(feature = "clap", arg(short, long))]
     pub output: PathBuf,
     /// Responses per prompt.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = 4))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 4, value_parser = flags::at_least_one))]
     pub samples_per_prompt: usize,
     /// Longest response, in tokens.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = 256))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 256, value_parser = flags::at_least_one))]
     pub max_new_tokens: usize,
     /// Sampling temperature (0: greedy).
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = 1.0))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 1.0, value_parser = flags::non_negative))]
     pub temperature: f64,
     /// Nucleus sampling threshold.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = 1.0))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 1.0, value_parser = flags::probability))]
     pub top_p: f64,
     /// Keep only the k most likely tokens (absent or 0: off).
     #[cfg_attr(feature = "clap", arg(long))]
@@ -75,7 +75,7 @@ pub struct Options {
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 0))]
     pub seed: u64,
     /// Sequences decoded together.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = 16))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 16, value_parser = flags::at_least_one))]
     pub batch_size: usize,
     /// Sample only rows i with i % n == k, as k/n: shards' outputs
     /// concatenate to the whole run.
@@ -92,7 +92,7 @@ pub struct Options {
     #[cfg_attr(feature = "clap", arg(long))]
     pub stop: Vec<String>,
     /// Only the first N prompts of the file, before sharding (quick looks).
-    #[cfg_attr(feature = "clap", arg(long))]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = flags::at_least_one))]
     pub limit: Option<usize>,
 }
 
@@ -147,7 +147,19 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
             "--samples-per-prompt and --batch-size must be at least 1".into(),
         ));
     }
+    if durable::same_file(&opts.output, &opts.prompts) {
+        return Err(RolloutError::Invalid(format!(
+            "-o {} is the prompts file; write the rollouts elsewhere",
+            opts.output.display()
+        )));
+    }
     let mut prompts: Vec<PromptRow> = artifacts::prompts::read(&opts.prompts)?;
+    if prompts.is_empty() {
+        return Err(RolloutError::Invalid(format!(
+            "{}: no prompts (the file has no rows)",
+            opts.prompts.display()
+        )));
+    }
     if let Some(l) = opts.limit {
         prompts.truncate(l);
     }

@@ -24,6 +24,8 @@ pub enum VerifyError {
         present: String,
         flag: &'static str,
     },
+    #[error("{0}: no rows to grade")]
+    Empty(String),
     #[error("{path}: column `{column}` has type {found}, expected text")]
     NotText {
         path: String,
@@ -157,6 +159,9 @@ pub fn verify_file(
 ) -> Result<Summary, VerifyError> {
     let start = Instant::now();
     let table = artifacts::read_table(input)?;
+    if table.batch.num_rows() == 0 {
+        return Err(VerifyError::Empty(input.display().to_string()));
+    }
     let responses = text_column(&table, &opts.response_column, "response-column")?;
     let answers = text_column(&table, &opts.answer_column, "answer-column")?;
     let done = AtomicU64::new(0);

@@ -34,7 +34,7 @@ pub struct MemoryOptions {
     pub grad_checkpointing: bool,
     /// Stop before loading anything when the memory plan's peak exceeds
     /// this many GB [default: the memory available now].
-    #[cfg_attr(feature = "clap", arg(long))]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = flags::positive))]
     pub max_memory: Option<f64>,
 }
 

@@ -154,6 +154,16 @@ pub fn run(
     if opts.benchmarks.is_empty() {
         return Err(EvalError::Invalid("no benchmark prompt files given".into()));
     }
+    if let Some((name, _)) = opts
+        .benchmarks
+        .iter()
+        .find(|(_, p)| durable::same_file(p, &opts.output))
+    {
+        return Err(EvalError::Invalid(format!(
+            "-o {} is the prompts file of benchmark `{name}`; write the results elsewhere",
+            opts.output.display()
+        )));
+    }
     let temperature = opts
         .temperature
         .unwrap_or(if opts.samples > 1 { 0.6 } else { 0.0 });

@@ -18,7 +18,7 @@ use stages::verify::{self, Fallback};
 /// length and truncation rate. The table's header says how answers were
 /// extracted.
 #[derive(Parser)]
-#[command(version, about, long_about)]
+#[command(allow_negative_numbers = true, version, about, long_about)]
 struct Cli {
     /// Checkpoint directory (HF layout).
     #[arg(long)]
@@ -31,22 +31,22 @@ struct Cli {
     #[arg(short, long)]
     output: PathBuf,
     /// Samples per problem (k).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = flags::at_least_one)]
     samples: usize,
     /// Sampling temperature [default: 0 (greedy) for one sample, 0.6 for k > 1].
-    #[arg(long)]
+    #[arg(long, value_parser = flags::non_negative)]
     temperature: Option<f64>,
     /// Nucleus sampling threshold.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = flags::probability)]
     top_p: f64,
     /// Longest response, in tokens.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = flags::at_least_one)]
     max_new_tokens: usize,
     /// Only the first N problems of each benchmark (quick looks).
-    #[arg(long)]
+    #[arg(long, value_parser = flags::at_least_one)]
     limit: Option<usize>,
     /// Sequences decoded together.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = flags::at_least_one)]
     batch_size: usize,
     /// Sampling seed.
     #[arg(long, default_value_t = 0)]

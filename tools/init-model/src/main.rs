@@ -42,6 +42,8 @@ fn run(cli: Cli) -> Result<()> {
         serde_json::from_str(&text).with_context(|| format!("{}", cli.config.display()))?;
     let cfg: Config = serde_json::from_value(raw.clone())
         .with_context(|| format!("{}: not a Llama/Qwen2 config", cli.config.display()))?;
+    cfg.validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", cli.config.display()))?;
     let tok = model::tokenizer::Tokenizer::load(&cli.tokenizer)?;
     if tok.vocab_size() > cfg.vocab_size {
         anyhow::bail!(

@@ -23,7 +23,13 @@ use clap::Parser;
 ///
 /// and the next one continues from `--policy iter-0/policy --critic iter-0/critic`.
 #[derive(Parser)]
-#[command(version, about, long_about, verbatim_doc_comment)]
+#[command(
+    allow_negative_numbers = true,
+    version,
+    about,
+    long_about,
+    verbatim_doc_comment
+)]
 struct Cli {
     #[command(flatten)]
     io: ppo::Io,

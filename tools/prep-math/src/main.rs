@@ -15,7 +15,7 @@ use prep::template::{Template, TemplateName};
 /// prompt (the templated text the model sees) and metadata (the source's
 /// other fields as JSON).
 #[derive(Parser)]
-#[command(version, about, long_about)]
+#[command(allow_negative_numbers = true, version, about, long_about)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -26,7 +26,7 @@ enum Cmd {
     /// Built-in arithmetic problems with exact answers (the default training data).
     Synth {
         /// Number of distinct problems.
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 1000, value_parser = flags::at_least_one)]
         count: usize,
         /// easy: one digit with one digit; medium: two digits; hard: two-step; mixed: mostly easy.
         #[arg(long, value_enum, default_value_t = Difficulty::Mixed)]
@@ -92,7 +92,7 @@ enum Cmd {
         only: Vec<String>,
         #[command(flatten)]
         template: TemplateArgs,
-        #[arg(long)]
+        #[arg(long, value_parser = flags::at_least_one)]
         limit: Option<usize>,
     },
     /// Print the columns of a stage's Parquet schema (prompts, rollouts,
@@ -133,7 +133,7 @@ struct OutputArgs {
     #[arg(long, value_enum, default_value_t = Split::All)]
     split: Split,
     /// Share of ids in the holdout side.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = flags::fraction)]
     holdout_fraction: f64,
     /// Skip bad rows (malformed JSON, missing field, empty answer) and count them, instead of failing.
     #[arg(long)]
@@ -307,6 +307,13 @@ fn run(cli: Cli) -> Result<()> {
             }
             if !id_field.is_empty() {
                 fields.id = id_field;
+            }
+            if let Some(input) = inputs.iter().find(|i| durable::same_file(i, &out.output)) {
+                bail!(
+                    "-o {} is the input {}; write the prompts elsewhere",
+                    out.output.display(),
+                    input.display()
+                );
             }
             let mut report = LoadReport::default();
             let mut problems = Vec::new();

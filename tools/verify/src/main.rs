@@ -14,7 +14,7 @@ use stages::verify::{self, Fallback};
 /// Every other column is passed through, so a rollouts.parquet becomes a
 /// scored.parquet.
 #[derive(Parser)]
-#[command(version, about, long_about)]
+#[command(allow_negative_numbers = true, version, about, long_about)]
 struct Cli {
     /// Input Parquet (e.g. rollouts.parquet).
     input: PathBuf,
@@ -28,13 +28,13 @@ struct Cli {
     #[arg(long, default_value_t = verify::Options::default().answer_column)]
     answer_column: String,
     /// Reward for a correct final answer.
-    #[arg(long, default_value_t = RewardScheme::default().correct, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = RewardScheme::default().correct, allow_hyphen_values = true, value_parser = flags::finite)]
     reward_correct: f64,
     /// Reward for a wrong final answer.
-    #[arg(long, default_value_t = RewardScheme::default().wrong, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = RewardScheme::default().wrong, allow_hyphen_values = true, value_parser = flags::finite)]
     reward_wrong: f64,
     /// Reward for no final answer.
-    #[arg(long, default_value_t = RewardScheme::default().no_answer, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = RewardScheme::default().no_answer, allow_hyphen_values = true, value_parser = flags::finite)]
     reward_no_answer: f64,
     /// Extraction fallbacks when there is no \boxed{} (for evaluation only;
     /// the recipe's reward uses none). Comma-separated.
