@@ -80,6 +80,8 @@ data-eval: | build
 test: setup
 	$(CARGO) test --workspace
 	bash tests/pipeline.sh
+	bash tests/bad-input.sh
+	bash tests/crash.sh
 
 bench:
 	bash bench/grader.sh

@@ -129,3 +129,35 @@ pub fn read(path: impl AsRef<Path>) -> Result<Vec<PromptRow>> {
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str) -> PromptRow {
+        PromptRow {
+            id: id.into(),
+            source: "t".into(),
+            question: "1+1".into(),
+            answer: "2".into(),
+            level: None,
+            subject: None,
+            prompt: "1+1=".into(),
+            metadata: None,
+        }
+    }
+
+    #[test]
+    fn repeated_ids_are_refused_naming_the_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.parquet");
+        write(&path, &[row("a"), row("b"), row("a")]).unwrap();
+        let e = read(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("row 2, column `id`") && e.contains("row 0"),
+            "{e}"
+        );
+        write(&path, &[row("a"), row("b")]).unwrap();
+        assert_eq!(read(&path).unwrap().len(), 2);
+    }
+}

@@ -74,7 +74,8 @@ fn old_sibling(target: &Path) -> Result<PathBuf> {
     Ok(parent_of(target).join(format!(".{name}.old-{}", std::process::id())))
 }
 
-/// Whether process `pid` is running (on this machine).
+/// Whether process `pid` is running (on this machine). A killed process
+/// that its parent has not reaped yet (a zombie) is not.
 pub fn alive(pid: u32) -> bool {
     if pid == std::process::id() {
         return true;
@@ -84,7 +85,17 @@ pub fn alive(pid: u32) -> bool {
     };
     // SAFETY: kill with signal 0 only checks for the process.
     let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    if r != 0 {
+        return io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
+    }
+    // /proc/PID/stat: "pid (comm) S ...", S the state; Z and X are dead.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+        Err(_) => true,
+    }
 }
 
 /// Remove the temporaries that writers of `target` left when they were
@@ -371,6 +382,22 @@ mod tests {
         let removed = clean_stale(&dest).unwrap();
         assert_eq!(removed, vec![dead.clone()]);
         assert!(!dead.exists() && live.exists() && other.exists());
+    }
+
+    #[test]
+    fn a_killed_child_not_yet_reaped_is_not_alive() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        assert!(alive(pid));
+        child.kill().unwrap();
+        // Not waited for: a zombie until reaped.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!alive(pid));
+        child.wait().unwrap();
+        assert!(!alive(pid));
     }
 
     #[test]

@@ -57,6 +57,17 @@ pub fn replaceable(dir: &Path) -> std::result::Result<(), String> {
     ))
 }
 
+/// An error unless a checkpoint can be written at `dir`: it does not exist
+/// yet, or it is a folder [`replaceable`] accepts. Stages call it before
+/// any work, so a bad output path costs nothing.
+pub fn check_output(dir: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Err(_) => Ok(()),
+        Ok(m) if !m.is_dir() => Err(err(dir, "exists and is not a folder; not replacing it")),
+        Ok(_) => replaceable(dir).map_err(|reason| err(dir, reason)),
+    }
+}
+
 /// A loaded checkpoint: the model, its variables (for training and
 /// saving), its config as written, and where it came from.
 pub struct Checkpoint {

@@ -120,6 +120,10 @@ fn validate(opts: &Options) -> Result<()> {
             "the KL penalty needs --reference (the initial policy); or set --kl-coef 0",
         );
     }
+    model::checkpoint::check_output(&io.policy_out)?;
+    if let Some(c) = &io.critic_out {
+        model::checkpoint::check_output(c)?;
+    }
     Ok(())
 }
 

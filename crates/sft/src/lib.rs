@@ -351,6 +351,7 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
             "--batch-size, --micro-batch-size and --epochs must be at least 1".into(),
         ));
     }
+    model::checkpoint::check_output(&io.output)?;
     let dev = model::device(&cfg.device)?;
     // Resume from the output when it holds a run's state.
     let resume = io.output.join(OPTIMIZER_FILE).exists();
