@@ -106,6 +106,24 @@ $EX/synthetic_scored "$work/empty-s.parquet" 0 4 4 32 2>/dev/null
 expect_fail "ppo-step on zero rows" "no rows" "${ppo[@]/$work\/s.parquet/$work/empty-s.parquet}" --policy-out "$work/out"
 expect_fail "verify on zero rows" "no rows" $BIN/verify "$work/empty-s.parquet" -o "$work/s4.parquet"
 test ! -e "$work/s4.parquet" || fail "verify wrote an empty scored file"
+# A full disk: on a 300 KB tmpfs (where this machine lets us mount one),
+# the error names the path, and neither a checkpoint nor a metrics row
+# nor a temporary is left.
+small=$work/small
+mkdir -p "$small"
+if mount -t tmpfs -o size=300k tmpfs "$small" 2>/dev/null; then
+  trap 'umount "$small" 2>/dev/null; rm -rf "$work"' EXIT
+  if out=$("${ppo[@]}" --policy-out "$small/policy" --metrics "$small/metrics.parquet" 2>&1); then
+    fail "ppo-step on a full disk: exit 0"
+  fi
+  grep -q "^ppo-step: error: $small/.policy.tmp-[0-9]*/[a-z.]*: .*No space left" <<<"$out" \
+    || fail "ppo-step on a full disk: the error does not name the path: $(tail -1 <<<"$out")"
+  n=$((n + 1))
+  [ -z "$(ls -A "$small")" ] || fail "a write to a full disk left: $(ls -A "$small")"
+  umount "$small"
+else
+  echo "bad-input test: no tmpfs mount here (not root?): the full-disk case is skipped" >&2
+fi
 # (Repeated prompt ids: prep-math never writes them; a prompts file from
 # elsewhere that has them is refused at read, a test in crates/artifacts.)
 echo "bad-input test: ok ($n cases refused with one line, nothing overwritten)"
