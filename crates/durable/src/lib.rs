@@ -331,6 +331,37 @@ mod tests {
         assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
     }
 
+    /// A reader watching the destination while it is replaced 200 times
+    /// always finds a whole version (the old two-rename swap left a
+    /// window with nothing there).
+    #[test]
+    fn a_replaced_directory_is_never_missing() {
+        let root = tempfile::tempdir().unwrap();
+        let dest = root.path().join("ckpt");
+        std::fs::create_dir(&dest).unwrap();
+        write(&dest, "a", "0");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = {
+            let (dest, stop) = (dest.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut looks = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    assert!(dest.join("a").exists(), "missing after {looks} looks");
+                    looks += 1;
+                }
+                looks
+            })
+        };
+        for i in 1..=200 {
+            let w = DirWriter::begin(&dest, |_| Ok(())).unwrap();
+            write(w.path(), "a", &i.to_string());
+            w.commit().unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(watcher.join().unwrap() > 0);
+        assert_eq!(std::fs::read_to_string(dest.join("a")).unwrap(), "200");
+    }
+
     #[test]
     fn refused_destination_is_untouched() {
         let root = tempfile::tempdir().unwrap();

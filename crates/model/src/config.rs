@@ -63,7 +63,7 @@ impl Config {
                 return Err(format!("`{name}` is 0; it must be at least 1"));
             }
         }
-        if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
+        if self.head_dim.is_none() && !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(format!(
                 "`hidden_size` {} is not a multiple of `num_attention_heads` {} (and no `head_dim` is given)",
                 self.hidden_size, self.num_attention_heads
@@ -72,13 +72,13 @@ impl Config {
         if self.head_dim == Some(0) {
             return Err("`head_dim` is 0; it must be at least 1".into());
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return Err(format!(
                 "`head_dim` {} is odd; rope needs an even one",
                 self.head_dim()
             ));
         }
-        if self.num_attention_heads % self.num_kv_heads() != 0 {
+        if !self.num_attention_heads.is_multiple_of(self.num_kv_heads()) {
             return Err(format!(
                 "`num_attention_heads` {} is not a multiple of `num_key_value_heads` {}",
                 self.num_attention_heads,

@@ -406,6 +406,60 @@ fn checkpoints_round_trip() {
 }
 
 #[test]
+fn non_finite_weights_are_never_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ckpt");
+    let ck = Checkpoint::random(tiny("llama", true), &Device::Cpu, DType::F32).unwrap();
+    ck.save(&path, None).unwrap();
+    let before = std::fs::read(path.join("model.safetensors")).unwrap();
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let vars = ck.varmap.data().lock().unwrap();
+        let v = &vars["model.norm.weight"];
+        let mut w = v.as_tensor().to_vec1::<f32>().unwrap();
+        w[3] = bad;
+        v.set(&Tensor::new(w, &Device::Cpu).unwrap()).unwrap();
+        drop(vars);
+        let e = ck.save(&path, None).unwrap_err().to_string();
+        assert!(
+            e.contains("model.norm.weight") && e.contains("NaN or infinite"),
+            "{e}"
+        );
+        // The previous checkpoint is untouched, with no temporaries beside it.
+        assert_eq!(
+            std::fs::read(path.join("model.safetensors")).unwrap(),
+            before
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
+
+#[test]
+fn configs_that_cannot_make_a_model_are_refused() {
+    for (field, value, expect) in [
+        ("num_attention_heads", 0, "`num_attention_heads` is 0"),
+        ("num_hidden_layers", 0, "`num_hidden_layers` is 0"),
+        (
+            "num_key_value_heads",
+            3,
+            "not a multiple of `num_key_value_heads`",
+        ),
+        ("hidden_size", 30, "not a multiple of `num_attention_heads`"),
+    ] {
+        let mut cfg = serde_json::json!({
+            "vocab_size": 61, "hidden_size": 32, "intermediate_size": 48,
+            "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        });
+        cfg[field] = serde_json::json!(value);
+        let cfg: Config = serde_json::from_value(cfg).unwrap();
+        let e = Checkpoint::random(cfg, &Device::Cpu, DType::F32)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(expect), "{field} = {value}: {e}");
+    }
+}
+
+#[test]
 fn tiny_directory_has_a_working_tokenizer() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tiny");
