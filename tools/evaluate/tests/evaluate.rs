@@ -126,3 +126,31 @@ fn end_to_end_on_a_tiny_model() {
         .to_string()
         .contains("--temperature"));
 }
+
+#[test]
+fn a_benchmark_without_rows_is_an_error_not_a_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("tiny");
+    model::tiny::write_tiny(&ck, 16, 1, 3).unwrap();
+    let empty = dir.path().join("empty.parquet");
+    artifacts::prompts::write(&empty, &[]).unwrap();
+    let out = dir.path().join("results.parquet");
+    let opts = Options {
+        policy: ck,
+        benchmarks: vec![("empty".into(), empty)],
+        output: out.clone(),
+        samples: 1,
+        temperature: None,
+        top_p: 1.0,
+        max_new_tokens: 4,
+        limit: None,
+        batch_size: 8,
+        seed: 0,
+        fallbacks: grader::Fallbacks::NONE,
+        device: "cpu".into(),
+        dtype: model::Precision::F32,
+    };
+    let e = run(&opts, &mut |_, _, _| {}).unwrap_err().to_string();
+    assert!(e.contains("empty.parquet: no prompts"), "{e}");
+    assert!(!out.exists());
+}
