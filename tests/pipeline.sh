@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cargo run --quiet --release -p model --example write_tiny -- "$work/tiny" 32 2 0
+# The same package set as `make build`: nothing is rebuilt with other features.
+cargo build --quiet --release --workspace --bins --examples
+target/release/examples/write_tiny "$work/tiny" 32 2 0
 $BIN/prep-math synth --count 12 --difficulty easy --template plain -o "$work/train.parquet" 2>/dev/null
 $BIN/prep-math synth --count 6 --seed 1 --difficulty easy --template plain -o "$work/holdout.parquet" 2>/dev/null
 run=pipeline-test-$$

@@ -12,6 +12,7 @@
 //! | [`fraction`] | 0 <= x < 1 |
 //! | [`above_one`] | 1 < x < inf |
 //! | [`at_least_one`] | an integer >= 1 |
+//! | [`steps`] | a step count >= 1 (u64) |
 
 fn number(s: &str) -> Result<f64, String> {
     let x: f64 = s
@@ -79,6 +80,11 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
         return Err(format!("`{s}` is out of range: must be >= 1"));
     }
     Ok(n)
+}
+
+/// A number of steps >= 1.
+pub fn steps(s: &str) -> Result<u64, String> {
+    at_least_one(s).map(|n| n as u64)
 }
 
 #[cfg(test)]

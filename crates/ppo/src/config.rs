@@ -157,37 +157,37 @@ pub struct Config {
     /// KL estimator [default: k3 when the KL is a loss term, k1 otherwise].
     #[cfg_attr(feature = "clap", arg(long, value_enum))]
     pub kl_estimator: Option<KlEstimator>,
-    /// KL coefficient [default: the --algo preset].
+    /// KL coefficient [default: the --algo preset]. [range: >= 0]
     #[cfg_attr(feature = "clap", arg(long, value_parser = flags::non_negative))]
     pub kl_coef: Option<f64>,
-    /// Actor (policy) learning rate.
+    /// Actor (policy) learning rate. [range: >= 0]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().actor_lr, value_parser = flags::non_negative))]
     pub actor_lr: f64,
-    /// Critic learning rate.
+    /// Critic learning rate. [range: >= 0]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().critic_lr, value_parser = flags::non_negative))]
     pub critic_lr: f64,
-    /// PPO clip range epsilon (both sides unless set below).
+    /// PPO clip range epsilon (both sides unless set below). [range: > 0]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().clip_ratio, value_parser = flags::positive))]
     pub clip_ratio: f64,
-    /// Lower clip epsilon (ratio >= 1 - low) [default: --clip-ratio].
+    /// Lower clip epsilon (ratio >= 1 - low) [default: --clip-ratio]. [range: > 0]
     #[cfg_attr(feature = "clap", arg(long, value_parser = flags::positive))]
     pub clip_ratio_low: Option<f64>,
     /// Upper clip epsilon (ratio <= 1 + high) [default: --clip-ratio];
-    /// above the lower one it is DAPO's clip-higher, e.g. 0.28.
+    /// above the lower one it is DAPO's clip-higher, e.g. 0.28. [range: > 0]
     #[cfg_attr(feature = "clap", arg(long, value_parser = flags::positive))]
     pub clip_ratio_high: Option<f64>,
-    /// Dual-clip constant c > 1: caps the loss of negative-advantage tokens at -A*c.
+    /// Dual-clip constant c > 1: caps the loss of negative-advantage tokens at -A*c. [range: > 1]
     #[cfg_attr(feature = "clap", arg(long, value_parser = flags::above_one))]
     pub dual_clip: Option<f64>,
-    /// Value clip range around the old values.
+    /// Value clip range around the old values. [range: > 0]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().value_clip, value_parser = flags::positive))]
     pub value_clip: f64,
-    /// Discount.
+    /// Discount. [range: 0 to 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().gamma, value_parser = flags::unit))]
     pub gamma: f64,
     /// GAE lambda. 1 (Monte-Carlo returns minus the value baseline): with
     /// a single terminal reward and a critic that starts untrained, a
-    /// lower lambda would bootstrap from values that know nothing yet.
+    /// lower lambda would bootstrap from values that know nothing yet. [range: 0 to 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().lam, value_parser = flags::unit))]
     pub lam: f64,
     /// Standardise the sequence rewards over the batch before GAE.
@@ -196,30 +196,30 @@ pub struct Config {
     /// Whiten advantages over the batch [default: on for gae, off otherwise].
     #[cfg_attr(feature = "clap", arg(long, action = clap::ArgAction::Set))]
     pub whiten_advantages: Option<bool>,
-    /// Entropy bonus coefficient.
+    /// Entropy bonus coefficient. [range: >= 0]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().entropy_coef, value_parser = flags::non_negative))]
     pub entropy_coef: f64,
     /// Loss aggregation.
     #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t = Config::default().loss_agg))]
     pub loss_agg: LossAgg,
     /// The constant length of seq-mean-token-sum-norm [default: the
-    /// longest response of the batch]; set it to --max-new-tokens.
+    /// longest response of the batch]; set it to --max-new-tokens. [range: >= 1]
     #[cfg_attr(feature = "clap", arg(long, value_parser = flags::at_least_one))]
     pub norm_len: Option<usize>,
-    /// Global gradient-norm clip (0: off).
+    /// Global gradient-norm clip (0: off). [range: >= 0]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().grad_clip, value_parser = flags::non_negative))]
     pub grad_clip: f64,
-    /// AdamW weight decay.
+    /// AdamW weight decay. [range: >= 0]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().weight_decay, value_parser = flags::non_negative))]
     pub weight_decay: f64,
-    /// Sequences per optimizer step [default: the whole file, one step per epoch].
+    /// Sequences per optimizer step [default: the whole file, one step per epoch]. [range: >= 1]
     #[cfg_attr(feature = "clap", arg(long, value_parser = flags::at_least_one))]
     pub train_batch_size: Option<usize>,
     /// Sequences per forward/backward; gradients accumulate over
-    /// micro-batches, so memory is bounded by this, not the train batch.
+    /// micro-batches, so memory is bounded by this, not the train batch. [range: >= 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().micro_batch_size, value_parser = flags::at_least_one))]
     pub micro_batch_size: usize,
-    /// Passes over the batch.
+    /// Passes over the batch. [range: >= 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().ppo_epochs, value_parser = flags::at_least_one))]
     pub ppo_epochs: usize,
     /// Seed of the mini-batch shuffle.

@@ -52,7 +52,7 @@ pub struct Io {
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct Config {
-    /// Peak learning rate.
+    /// Peak learning rate. [range: >= 0]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().lr, value_parser = flags::non_negative))]
     pub lr: f64,
     /// Decay after warmup.
@@ -61,33 +61,33 @@ pub struct Config {
     /// Linear warmup steps.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().warmup_steps))]
     pub warmup_steps: u64,
-    /// The rate decays to this share of --lr.
+    /// The rate decays to this share of --lr. [range: 0 to 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().min_lr_ratio, value_parser = flags::unit))]
     pub min_lr_ratio: f64,
-    /// Passes over the data.
+    /// Passes over the data. [range: >= 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().epochs, value_parser = flags::at_least_one))]
     pub epochs: usize,
-    /// Examples per optimizer step.
+    /// Examples per optimizer step. [range: >= 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().batch_size, value_parser = flags::at_least_one))]
     pub batch_size: usize,
-    /// Examples per forward/backward (memory is bounded by this).
+    /// Examples per forward/backward (memory is bounded by this). [range: >= 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().micro_batch_size, value_parser = flags::at_least_one))]
     pub micro_batch_size: usize,
-    /// Global gradient-norm clip (0: off).
+    /// Global gradient-norm clip (0: off). [range: >= 0]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().grad_clip, value_parser = flags::non_negative))]
     pub grad_clip: f64,
-    /// AdamW weight decay.
+    /// AdamW weight decay. [range: >= 0]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().weight_decay, value_parser = flags::non_negative))]
     pub weight_decay: f64,
     /// Seed of the per-epoch shuffle.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().seed))]
     pub seed: u64,
-    /// Also save every N steps (and always at the end).
-    #[cfg_attr(feature = "clap", arg(long))]
+    /// Also save every N steps (and always at the end). [range: >= 1]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = flags::steps))]
     pub save_every: Option<u64>,
     /// Stop after N steps in total (the schedule still spans every epoch):
-    /// for budgets and interruption tests.
-    #[cfg_attr(feature = "clap", arg(long))]
+    /// for budgets and interruption tests. [range: >= 1]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = flags::steps))]
     pub max_steps: Option<u64>,
     /// cpu or cuda:N (needs the `cuda` cargo feature).
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().device))]

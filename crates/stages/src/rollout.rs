@@ -56,16 +56,16 @@ pub struct Options {
     /// Output rollouts.parquet (written atomically).
     #[cfg_attr(feature = "clap", arg(short, long))]
     pub output: PathBuf,
-    /// Responses per prompt.
+    /// Responses per prompt. [range: >= 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 4, value_parser = flags::at_least_one))]
     pub samples_per_prompt: usize,
-    /// Longest response, in tokens.
+    /// Longest response, in tokens. [range: >= 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 256, value_parser = flags::at_least_one))]
     pub max_new_tokens: usize,
-    /// Sampling temperature (0: greedy).
+    /// Sampling temperature (0: greedy). [range: >= 0]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 1.0, value_parser = flags::non_negative))]
     pub temperature: f64,
-    /// Nucleus sampling threshold.
+    /// Nucleus sampling threshold. [range: > 0 and <= 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 1.0, value_parser = flags::probability))]
     pub top_p: f64,
     /// Keep only the k most likely tokens (absent or 0: off).
@@ -74,7 +74,7 @@ pub struct Options {
     /// Run seed: with the prompt id and sample index it fixes each sample.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 0))]
     pub seed: u64,
-    /// Sequences decoded together.
+    /// Sequences decoded together. [range: >= 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 16, value_parser = flags::at_least_one))]
     pub batch_size: usize,
     /// Sample only rows i with i % n == k, as k/n: shards' outputs
@@ -91,7 +91,7 @@ pub struct Options {
     /// Also stop a response at this string (repeatable).
     #[cfg_attr(feature = "clap", arg(long))]
     pub stop: Vec<String>,
-    /// Only the first N prompts of the file, before sharding (quick looks).
+    /// Only the first N prompts of the file, before sharding (quick looks). [range: >= 1]
     #[cfg_attr(feature = "clap", arg(long, value_parser = flags::at_least_one))]
     pub limit: Option<usize>,
 }

@@ -33,7 +33,7 @@ pub struct MemoryOptions {
     #[cfg_attr(feature = "clap", arg(long, default_value_t = true, action = clap::ArgAction::Set))]
     pub grad_checkpointing: bool,
     /// Stop before loading anything when the memory plan's peak exceeds
-    /// this many GB [default: the memory available now].
+    /// this many GB [default: the memory available now]. [range: > 0]
     #[cfg_attr(feature = "clap", arg(long, value_parser = flags::positive))]
     pub max_memory: Option<f64>,
 }

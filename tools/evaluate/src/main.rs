@@ -30,22 +30,22 @@ struct Cli {
     /// Per-sample results Parquet (written atomically).
     #[arg(short, long)]
     output: PathBuf,
-    /// Samples per problem (k).
+    /// Samples per problem (k). [range: >= 1]
     #[arg(long, default_value_t = 1, value_parser = flags::at_least_one)]
     samples: usize,
-    /// Sampling temperature [default: 0 (greedy) for one sample, 0.6 for k > 1].
+    /// Sampling temperature [default: 0 (greedy) for one sample, 0.6 for k > 1]. [range: >= 0]
     #[arg(long, value_parser = flags::non_negative)]
     temperature: Option<f64>,
-    /// Nucleus sampling threshold.
+    /// Nucleus sampling threshold. [range: > 0 and <= 1]
     #[arg(long, default_value_t = 1.0, value_parser = flags::probability)]
     top_p: f64,
-    /// Longest response, in tokens.
+    /// Longest response, in tokens. [range: >= 1]
     #[arg(long, default_value_t = 1024, value_parser = flags::at_least_one)]
     max_new_tokens: usize,
-    /// Only the first N problems of each benchmark (quick looks).
+    /// Only the first N problems of each benchmark (quick looks). [range: >= 1]
     #[arg(long, value_parser = flags::at_least_one)]
     limit: Option<usize>,
-    /// Sequences decoded together.
+    /// Sequences decoded together. [range: >= 1]
     #[arg(long, default_value_t = 16, value_parser = flags::at_least_one)]
     batch_size: usize,
     /// Sampling seed.

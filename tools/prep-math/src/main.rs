@@ -25,7 +25,7 @@ struct Cli {
 enum Cmd {
     /// Built-in arithmetic problems with exact answers (the default training data).
     Synth {
-        /// Number of distinct problems.
+        /// Number of distinct problems. [range: >= 1]
         #[arg(long, default_value_t = 1000, value_parser = flags::at_least_one)]
         count: usize,
         /// easy: one digit with one digit; medium: two digits; hard: two-step; mixed: mostly easy.
@@ -92,6 +92,7 @@ enum Cmd {
         only: Vec<String>,
         #[command(flatten)]
         template: TemplateArgs,
+        /// Keep at most this many problems of each set. [range: >= 1]
         #[arg(long, value_parser = flags::at_least_one)]
         limit: Option<usize>,
     },
@@ -126,13 +127,13 @@ struct OutputArgs {
     /// Shuffle with this seed (default: keep the input order).
     #[arg(long)]
     shuffle_seed: Option<u64>,
-    /// Keep at most this many rows (after split and shuffle).
-    #[arg(long)]
+    /// Keep at most this many rows (after split and shuffle). [range: >= 1]
+    #[arg(long, value_parser = flags::at_least_one)]
     limit: Option<usize>,
     /// Keep all rows, or one side of a stable split by hashing the id.
     #[arg(long, value_enum, default_value_t = Split::All)]
     split: Split,
-    /// Share of ids in the holdout side.
+    /// Share of ids in the holdout side. [range: >= 0 and < 1]
     #[arg(long, default_value_t = 0.1, value_parser = flags::fraction)]
     holdout_fraction: f64,
     /// Skip bad rows (malformed JSON, missing field, empty answer) and count them, instead of failing.

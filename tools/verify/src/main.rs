@@ -27,13 +27,13 @@ struct Cli {
     /// Column with the gold answer.
     #[arg(long, default_value_t = verify::Options::default().answer_column)]
     answer_column: String,
-    /// Reward for a correct final answer.
+    /// Reward for a correct final answer. [range: any finite number]
     #[arg(long, default_value_t = RewardScheme::default().correct, allow_hyphen_values = true, value_parser = flags::finite)]
     reward_correct: f64,
-    /// Reward for a wrong final answer.
+    /// Reward for a wrong final answer. [range: any finite number]
     #[arg(long, default_value_t = RewardScheme::default().wrong, allow_hyphen_values = true, value_parser = flags::finite)]
     reward_wrong: f64,
-    /// Reward for no final answer.
+    /// Reward for no final answer. [range: any finite number]
     #[arg(long, default_value_t = RewardScheme::default().no_answer, allow_hyphen_values = true, value_parser = flags::finite)]
     reward_no_answer: f64,
     /// Extraction fallbacks when there is no \boxed{} (for evaluation only;
