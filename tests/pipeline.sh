@@ -68,4 +68,9 @@ make --no-print-directory -s eval "${vars[@]}" >/dev/null 2>&1 || fail "make eva
 test -f runs/$run/eval/iter-0004.summary.json || fail "no eval summary for iter-0004"
 make --no-print-directory -s report "${vars[@]}" >/dev/null 2>&1 || fail "make report failed"
 grep -q "<svg" runs/$run/report.html || fail "report has no charts"
-echo "pipeline test: ok (iterations 0-4, resume, pruning, lock, eval, report)"
+# make config: the resolved configuration, overrides applied.
+cfg=$(make --no-print-directory -s config CONFIG=simplerl-zero ACTOR_LR=1e-6)
+for want in CONFIG=simplerl-zero ACTOR_LR=1e-6 CRITIC_LR=9e-6 MAX_NEW_TOKENS=3000 TEMPLATE=qwen-math-cot SAMPLES=8; do
+  grep -qx "$want" <<<"$cfg" || fail "make config does not print $want: $cfg"
+done
+echo "pipeline test: ok (iterations 0-4, resume, pruning, lock, eval, report, config)"

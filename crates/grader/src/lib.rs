@@ -27,7 +27,7 @@ pub mod reward;
 
 pub use expr::Rat;
 pub use extract::Fallbacks;
-pub use reward::{grade, grade_with, Grade, RewardScheme};
+pub use reward::{cut_at_stop, grade, grade_with, Grade, RewardScheme, STOP_WORDS};
 
 use expr::Expr;
 

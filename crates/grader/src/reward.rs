@@ -33,6 +33,24 @@ impl RewardScheme {
     }
 }
 
+/// Where the recipe's reward cuts a response before looking for its
+/// answer: the end-of-turn and end-of-text markers of the templates it
+/// uses. A `\boxed{}` written after the end of the turn earns nothing.
+pub const STOP_WORDS: [&str; 3] = ["</s>", "<|im_end|>", "<|endoftext|>"];
+
+/// `response` up to the first occurrence of any of `stop_words` (empty
+/// stop words are ignored).
+pub fn cut_at_stop<'a, S: AsRef<str>>(response: &'a str, stop_words: &[S]) -> &'a str {
+    let end = stop_words
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|w| !w.is_empty())
+        .filter_map(|w| response.find(w))
+        .min()
+        .unwrap_or(response.len());
+    &response[..end]
+}
+
 /// The grade of one response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grade {
@@ -71,6 +89,18 @@ pub fn grade_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_response_is_cut_at_its_first_stop_word() {
+        let r = "so \\boxed{3}<|im_end|>\n<|im_start|>user: \\boxed{4}</s>";
+        assert_eq!(cut_at_stop(r, &STOP_WORDS), "so \\boxed{3}");
+        assert_eq!(cut_at_stop("no stop", &STOP_WORDS), "no stop");
+        assert_eq!(cut_at_stop("a</s>b", &["", "</s>"]), "a");
+        let none: [&str; 0] = [];
+        assert_eq!(cut_at_stop(r, &none), r);
+        let s = RewardScheme::default();
+        assert_eq!(grade(cut_at_stop(r, &STOP_WORDS), "4", &s).reward, -0.5);
+    }
 
     #[test]
     fn the_three_rewards() {

@@ -86,6 +86,9 @@ pub struct Options {
     pub answer_column: String,
     pub scheme: RewardScheme,
     pub fallbacks: Fallbacks,
+    /// Each response is cut at the first of these before grading
+    /// (default: [`grader::STOP_WORDS`]).
+    pub stop_words: Vec<String>,
 }
 
 impl Default for Options {
@@ -95,6 +98,7 @@ impl Default for Options {
             answer_column: "answer".into(),
             scheme: RewardScheme::default(),
             fallbacks: Fallbacks::NONE,
+            stop_words: grader::STOP_WORDS.map(String::from).to_vec(),
         }
     }
 }
@@ -178,6 +182,7 @@ pub fn verify_file(
             } else {
                 ""
             };
+            let response = grader::cut_at_stop(response, &opts.stop_words);
             let g = grader::grade_with(response, gold, &opts.scheme, opts.fallbacks);
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_multiple_of(256) {

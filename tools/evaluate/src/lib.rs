@@ -205,7 +205,8 @@ pub fn run(
             let rows: Vec<EvalRow> = artifacts::rollouts::read(&out)?
                 .into_iter()
                 .map(|r| {
-                    let g = grader::grade_with(&r.response, &r.answer, &scheme, opts.fallbacks);
+                    let response = grader::cut_at_stop(&r.response, &grader::STOP_WORDS);
+                    let g = grader::grade_with(response, &r.answer, &scheme, opts.fallbacks);
                     EvalRow {
                         benchmark: name.clone(),
                         id: r.prompt_id,

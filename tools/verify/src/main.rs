@@ -40,6 +40,11 @@ struct Cli {
     /// the recipe's reward uses none). Comma-separated.
     #[arg(long, value_enum, value_delimiter = ',')]
     fallback: Vec<Fallback>,
+    /// Cut each response at the first of these strings before looking for
+    /// its answer (comma-separated; `--stop-words ''` for none), so a box
+    /// written after the end of the turn earns nothing.
+    #[arg(long, value_delimiter = ',', default_values_t = grader::STOP_WORDS.map(String::from))]
+    stop_words: Vec<String>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -62,6 +67,7 @@ fn main() -> ExitCode {
             no_answer: cli.reward_no_answer,
         },
         fallbacks,
+        stop_words: cli.stop_words,
     };
     let bar = ProgressBar::new_spinner();
     bar.set_style(

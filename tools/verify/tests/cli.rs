@@ -170,3 +170,41 @@ fn bad_input_fails_cleanly() {
         "only the input is left"
     );
 }
+
+#[test]
+fn a_box_after_the_end_of_the_turn_earns_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("rollouts.parquet");
+    let output = dir.path().join("scored.parquet");
+    let rows = vec![
+        rollout("I think 5.<|im_end|>\n<|im_start|>user\n\\boxed{4}", "4"),
+        rollout("\\boxed{4}</s> \\boxed{5}", "4"),
+        rollout("\\boxed{3}<|endoftext|>\\boxed{4}", "4"),
+    ];
+    artifacts::rollouts::write(&input, &rows).unwrap();
+    // The default: cut at </s>, <|im_end|>, <|endoftext|> first.
+    let (ok, log) = verify(&[s(&input), "-o", s(&output)]);
+    assert!(ok, "{log}");
+    let rewards: Vec<f64> = artifacts::scored::read(&output)
+        .unwrap()
+        .iter()
+        .map(|r| r.reward)
+        .collect();
+    assert_eq!(rewards, vec![-1.0, 1.0, -0.5]);
+    // The responses themselves are kept whole.
+    assert_eq!(
+        artifacts::scored::read(&output).unwrap()[0]
+            .rollout
+            .response,
+        rows[0].response
+    );
+    // --stop-words '' grades the whole text (the last box).
+    let (ok, log) = verify(&[s(&input), "-o", s(&output), "--stop-words", ""]);
+    assert!(ok, "{log}");
+    let rewards: Vec<f64> = artifacts::scored::read(&output)
+        .unwrap()
+        .iter()
+        .map(|r| r.reward)
+        .collect();
+    assert_eq!(rewards, vec![1.0, -0.5, 1.0]);
+}
