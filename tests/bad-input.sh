@@ -37,10 +37,13 @@ ppo=($BIN/ppo-step --scored "$work/s.parquet" --policy "$work/tiny" --reference 
 # 3. Non-finite and out-of-range values.
 for flag in "--actor-lr nan" "--actor-lr inf" "--actor-lr -1" "--critic-lr nan" "--clip-ratio -0.2" \
             "--train-batch-size 0" "--micro-batch-size 0" "--ppo-epochs 0" "--kl-coef nan" "--gamma 2" \
-            "--grad-clip -1" "--max-memory 0"; do
+            "--grad-clip -1" "--max-memory 0" "--adam-betas 1.5,0.9" "--adam-betas 0.9" "--lr-warmup-ratio 2" \
+            "--total-steps 0"; do
   # shellcheck disable=SC2086
   expect_fail "ppo-step $flag" "invalid value" "${ppo[@]}" --policy-out "$work/out" $flag
 done
+expect_fail "ppo-step --lr-schedule cosine without --total-steps" "give --total-steps" \
+  "${ppo[@]}" --policy-out "$work/out" --lr-schedule cosine
 test ! -e "$work/out" || fail "a refused ppo-step wrote its output"
 for flag in "--temperature nan" "--temperature -1" "--top-p 0" "--top-p 1.5" "--max-new-tokens 0" \
             "--samples-per-prompt 0" "--batch-size 0"; do

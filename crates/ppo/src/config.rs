@@ -163,6 +163,24 @@ pub struct Config {
     /// Actor (policy) learning rate. [range: >= 0]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().actor_lr, value_parser = flags::non_negative))]
     pub actor_lr: f64,
+    /// How the actor's learning rate moves over the whole run (several
+    /// ppo-steps): its position is the optimizer steps taken so far, saved
+    /// with the optimizer state. Anything but constant needs --total-steps.
+    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t = Config::default().lr_schedule))]
+    pub lr_schedule: train::LrSchedule,
+    /// Linear warmup of the actor's rate over this share of --total-steps. [range: 0 to 1]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().lr_warmup_ratio, value_parser = flags::unit))]
+    pub lr_warmup_ratio: f64,
+    /// The actor's rate decays to this share of --actor-lr (cosine, linear). [range: 0 to 1]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().min_lr_ratio, value_parser = flags::unit))]
+    pub min_lr_ratio: f64,
+    /// Optimizer steps of the whole run (every ppo-step of it), which the
+    /// schedule and the warmup span. [range: >= 1]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = flags::steps))]
+    pub total_steps: Option<u64>,
+    /// AdamW's betas, as B1,B2.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().adam_betas))]
+    pub adam_betas: train::Betas,
     /// Critic learning rate. [range: >= 0]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().critic_lr, value_parser = flags::non_negative))]
     pub critic_lr: f64,
@@ -242,6 +260,11 @@ impl Default for Config {
             kl_coef: None,
             actor_lr: 5e-7,
             critic_lr: 9e-6,
+            lr_schedule: train::LrSchedule::Constant,
+            lr_warmup_ratio: 0.0,
+            min_lr_ratio: 0.0,
+            total_steps: None,
+            adam_betas: train::Betas(0.9, 0.999),
             clip_ratio: 0.2,
             clip_ratio_low: None,
             clip_ratio_high: None,
@@ -299,6 +322,18 @@ impl Config {
             low: self.clip_ratio_low.unwrap_or(self.clip_ratio),
             high: self.clip_ratio_high.unwrap_or(self.clip_ratio),
             dual_clip: self.dual_clip,
+        }
+    }
+    /// The actor's learning rate for (0-based) optimizer step `step` of
+    /// the run: --actor-lr under the schedule, after the warmup.
+    pub fn actor_lr_at(&self, step: u64) -> f64 {
+        match self.total_steps {
+            None => self.actor_lr,
+            Some(total) => {
+                let warmup = (self.lr_warmup_ratio * total as f64).ceil() as u64;
+                self.lr_schedule
+                    .lr(self.actor_lr, step, total, warmup, self.min_lr_ratio)
+            }
         }
     }
     /// Whether the step trains a critic (GAE needs one).

@@ -120,6 +120,12 @@ fn validate(opts: &Options) -> Result<()> {
             "the KL penalty needs --reference (the initial policy); or set --kl-coef 0",
         );
     }
+    let scheduled = cfg.lr_schedule != train::LrSchedule::Constant || cfg.lr_warmup_ratio > 0.0;
+    if scheduled && cfg.total_steps.is_none() {
+        return invalid(
+            "--lr-schedule and --lr-warmup-ratio span the whole run: give --total-steps (optimizer steps of every ppo-step of the run)",
+        );
+    }
     model::checkpoint::check_output(&io.policy_out)?;
     if let Some(c) = &io.critic_out {
         model::checkpoint::check_output(c)?;
@@ -199,6 +205,8 @@ impl Models {
         let (io, cfg) = (&opts.io, &opts.config);
         let adam = AdamWConfig {
             weight_decay: cfg.weight_decay,
+            beta1: cfg.adam_betas.0,
+            beta2: cfg.adam_betas.1,
             ..AdamWConfig::default()
         };
         let compute = cfg.memory.dtype.dtype();
@@ -437,7 +445,7 @@ pub fn metrics_row(
         (Metric::AdvantageMean, targets.advantage_mean),
         (Metric::AdvantageStd, targets.advantage_std),
         (Metric::LogprobGap, scores.logprob_gap),
-        (Metric::Lr, cfg.actor_lr),
+        (Metric::Lr, stats.actor_lr),
         (Metric::CriticLr, cfg.critic_lr),
         (Metric::KlCoef, cfg.kl_coef()),
         (Metric::ElapsedS, elapsed),

@@ -43,6 +43,8 @@ pub struct UpdateStats {
     pub grad_norms: Vec<f64>,
     /// prompt + response tokens through the forward and backward passes
     pub trained_tokens: usize,
+    /// the actor's learning rate of the last optimizer step
+    pub actor_lr: f64,
 }
 
 /// Where one micro-batch sits, for its log line.
@@ -104,11 +106,13 @@ pub fn update(
                 let speed = seq_tokens as f64 / t0.elapsed().as_secs_f64().max(1e-9);
                 log(&format!("{} | {line} | {speed:.1} tokens/s", at.describe()));
             }
-            // One optimizer step per mini-batch, after clipping.
-            let norm =
-                models
-                    .actor
-                    .clip_and_step(&actor_grads, cfg.actor_lr, cfg.grad_clip, "policy")?;
+            // One optimizer step per mini-batch, after clipping, at the
+            // schedule's rate for the run's optimizer step.
+            let lr = cfg.actor_lr_at(models.actor.steps_done());
+            stats.actor_lr = lr;
+            let norm = models
+                .actor
+                .clip_and_step(&actor_grads, lr, cfg.grad_clip, "policy")?;
             stats.grad_norms.push(norm);
             if let (Some(c), Some(g)) = (models.critic.as_mut(), &critic_grads) {
                 let norm = c

@@ -181,3 +181,52 @@ fn a_step_over_its_memory_limit_stops_before_loading() {
     ppo::run(&o, &mut |l| lines.push(l.to_string())).unwrap();
     assert!(lines[0].starts_with("memory plan: peak "), "{lines:?}");
 }
+
+/// The actor's rate follows one schedule over the whole run: its position
+/// is the optimizer steps taken so far, resumed with the optimizer state,
+/// so the second ppo-step continues where the first stopped.
+#[test]
+fn the_learning_rate_schedule_spans_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (init, prompts) = common::toy_task(dir.path());
+    let scored = common::rollout_and_score(&init, &prompts, &dir.path().join("it"), 1, 2);
+    let base = 1e-4;
+    let step = |policy: &Path, out: &str| {
+        let mut o = Options::new(
+            Algo::Grpo,
+            scored.clone(),
+            policy.to_path_buf(),
+            dir.path().join(out),
+        );
+        o.io.reference = Some(init.clone());
+        o.io.metrics = Some(dir.path().join("metrics.parquet"));
+        o.config.train_batch_size = Some(50); // 200 rows: 4 optimizer steps
+        o.config.actor_lr = base;
+        o.config.lr_schedule = train::LrSchedule::Cosine;
+        o.config.lr_warmup_ratio = 0.2; // 2 of 10 steps
+        o.config.min_lr_ratio = 0.1;
+        o.config.total_steps = Some(10);
+        o.config.adam_betas = train::Betas(0.9, 0.95);
+        ppo::run(&o, &mut |_| {}).unwrap()
+    };
+    let s0 = step(&init, "p0");
+    let s1 = step(&dir.path().join("p0"), "p1");
+    let lr = |s: &ppo::Summary| s.metrics.get(Metric::Lr).unwrap();
+    // The last optimizer step of each: 0-based steps 3 and 7 of 10, with
+    // 2 warmup steps: progress (3-2)/8 and (7-2)/8 of the cosine.
+    let at = |p: f64| base * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos()));
+    assert!((lr(&s0) - at(1.0 / 8.0)).abs() < 1e-12, "{}", lr(&s0));
+    assert!((lr(&s1) - at(5.0 / 8.0)).abs() < 1e-12, "{}", lr(&s1));
+    // A schedule without the run's length is refused before any work.
+    let mut o = Options::new(
+        Algo::Grpo,
+        scored.clone(),
+        init.clone(),
+        dir.path().join("x"),
+    );
+    o.io.reference = Some(init.clone());
+    o.config.lr_schedule = train::LrSchedule::Cosine;
+    let e = ppo::run(&o, &mut |_| {}).unwrap_err().to_string();
+    assert!(e.contains("--total-steps"), "{e}");
+    assert!(!dir.path().join("x").exists());
+}

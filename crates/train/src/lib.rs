@@ -136,6 +136,33 @@ pub fn clip_coef(norm: f64, max_norm: f64) -> f64 {
     }
 }
 
+/// AdamW's (beta1, beta2), as a flag value `B1,B2` (e.g. `0.9,0.95`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Betas(pub f64, pub f64);
+
+impl std::str::FromStr for Betas {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Betas, String> {
+        let bad = || format!("`{s}`: betas are two numbers in [0, 1) as B1,B2, e.g. 0.9,0.95");
+        let (a, b) = s.split_once(',').ok_or_else(bad)?;
+        let parse = |x: &str| -> std::result::Result<f64, String> {
+            let v: f64 = x.trim().parse().map_err(|_| bad())?;
+            if (0.0..1.0).contains(&v) {
+                Ok(v)
+            } else {
+                Err(bad())
+            }
+        };
+        Ok(Betas(parse(a)?, parse(b)?))
+    }
+}
+
+impl std::fmt::Display for Betas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{},{}", self.0, self.1)
+    }
+}
+
 /// AdamW's hyperparameters (PyTorch's defaults but the learning rate).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamWConfig {
@@ -443,6 +470,12 @@ impl Trainable {
         Ok(norm)
     }
 
+    /// Optimizer steps taken so far (resumed with the optimizer state):
+    /// the position in a learning-rate schedule that spans several runs.
+    pub fn steps_done(&self) -> u64 {
+        self.opt.step
+    }
+
     /// Write the optimizer state into `dir`, a checkpoint being written
     /// (for `Checkpoint::save_with`).
     pub fn save_state(&self, dir: &Path) -> Result<()> {
@@ -494,5 +527,19 @@ pub fn ensure_finite(x: f64, what: &str) -> Result<()> {
         Err(TrainError::NonFinite(format!(
             "{what} is {x}: step aborted, the previous checkpoint is left in place"
         )))
+    }
+}
+
+#[cfg(test)]
+mod betas_tests {
+    use super::Betas;
+
+    #[test]
+    fn betas_parse_and_print_as_b1_b2() {
+        assert_eq!("0.9,0.95".parse::<Betas>(), Ok(Betas(0.9, 0.95)));
+        assert_eq!(Betas(0.9, 0.999).to_string(), "0.9,0.999");
+        for bad in ["0.9", "1,0.9", "0.9,-0.1", "a,b", "nan,0.9", "0.9,0.95,0.9"] {
+            assert!(bad.parse::<Betas>().is_err(), "{bad}");
+        }
     }
 }
