@@ -212,6 +212,26 @@ fn exchange(new: &Path, dest: &Path) -> io::Result<bool> {
     }
 }
 
+/// An error unless a directory may be written at `dest`: it does not
+/// exist, or it is a directory `replaceable` accepts. [`DirWriter::begin`]
+/// asks it; a stage can ask it before any work.
+pub fn may_replace(
+    dest: &Path,
+    replaceable: impl FnOnce(&Path) -> std::result::Result<(), String>,
+) -> Result<()> {
+    let refused = |reason: String| Error::Refused {
+        path: dest.to_path_buf(),
+        reason,
+    };
+    match std::fs::symlink_metadata(dest) {
+        Err(_) => Ok(()),
+        Ok(m) if !m.is_dir() => Err(refused(
+            "exists and is not a directory; not replacing it".into(),
+        )),
+        Ok(_) => replaceable(dest).map_err(refused),
+    }
+}
+
 /// A directory being written under a temporary name beside `dest`;
 /// [`DirWriter::commit`] swaps it in, dropping it uncommitted removes it.
 pub struct DirWriter {
@@ -233,20 +253,7 @@ impl DirWriter {
         let parent = parent_of(&dest);
         std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
         clean_stale(&dest)?;
-        match std::fs::symlink_metadata(&dest) {
-            Ok(m) if !m.is_dir() => {
-                return Err(Error::Refused {
-                    path: dest,
-                    reason: "exists and is not a directory; not replacing it".into(),
-                })
-            }
-            Ok(_) => {
-                if let Err(reason) = replaceable(&dest) {
-                    return Err(Error::Refused { path: dest, reason });
-                }
-            }
-            Err(_) => {}
-        }
+        may_replace(&dest, replaceable)?;
         let tmp = temp_sibling(&dest)?;
         remove_any(&tmp)?;
         std::fs::create_dir(&tmp).map_err(io_err(&tmp))?;

@@ -61,11 +61,7 @@ pub fn replaceable(dir: &Path) -> std::result::Result<(), String> {
 /// yet, or it is a folder [`replaceable`] accepts. Stages call it before
 /// any work, so a bad output path costs nothing.
 pub fn check_output(dir: &Path) -> Result<()> {
-    match std::fs::symlink_metadata(dir) {
-        Err(_) => Ok(()),
-        Ok(m) if !m.is_dir() => Err(err(dir, "exists and is not a folder; not replacing it")),
-        Ok(_) => replaceable(dir).map_err(|reason| err(dir, reason)),
-    }
+    durable::may_replace(dir, replaceable).map_err(from_durable)
 }
 
 /// A loaded checkpoint: the model, its variables (for training and
@@ -235,6 +231,9 @@ pub(crate) fn from_durable(e: durable::Error) -> ModelError {
     }
 }
 
+/// Elements per pass of [`check_finite`] (64 MB of f32).
+const CHECK_CHUNK: usize = 1 << 24;
+
 /// An error unless every float variable of `varmap` is finite: a
 /// checkpoint with NaN or infinite weights is never written.
 pub fn check_finite(varmap: &VarMap, dir: &Path) -> Result<()> {
@@ -246,11 +245,18 @@ pub fn check_finite(varmap: &VarMap, dir: &Path) -> Result<()> {
         if !t.dtype().is_float() {
             continue;
         }
-        // 0 * x is 0 for a finite x and NaN for NaN or an infinity.
-        let s = (t * 0.0)?
-            .to_dtype(DType::F32)?
-            .sum_all()?
-            .to_scalar::<f32>()?;
+        // 0 * x is 0 for a finite x and NaN for NaN or an infinity; in
+        // chunks, so the check never holds a second copy of a large tensor.
+        let flat = t.flatten_all()?;
+        let n = flat.elem_count();
+        let mut s = 0f32;
+        for start in (0..n).step_by(CHECK_CHUNK) {
+            let len = CHECK_CHUNK.min(n - start);
+            s += (flat.narrow(0, start, len)? * 0.0)?
+                .to_dtype(DType::F32)?
+                .sum_all()?
+                .to_scalar::<f32>()?;
+        }
         if s != 0.0 {
             return Err(err(
                 dir,
