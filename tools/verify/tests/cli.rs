@@ -182,27 +182,19 @@ fn a_box_after_the_end_of_the_turn_earns_nothing() {
         rollout("\\boxed{3}<|endoftext|>\\boxed{4}", "4"),
     ];
     artifacts::rollouts::write(&input, &rows).unwrap();
-    // The default: cut at </s>, <|im_end|>, <|endoftext|> first.
-    let (ok, log) = verify(&[s(&input), "-o", s(&output)]);
-    assert!(ok, "{log}");
-    let rewards: Vec<f64> = artifacts::scored::read(&output)
-        .unwrap()
-        .iter()
-        .map(|r| r.reward)
-        .collect();
+    let graded = |extra: &[&str]| {
+        let (ok, log) = verify(&[&[s(&input), "-o", s(&output)], extra].concat());
+        assert!(ok, "{log}");
+        artifacts::scored::read(&output).unwrap()
+    };
+    // The default: cut at </s>, <|im_end|>, <|endoftext|> first; the
+    // responses themselves are kept whole.
+    let scored = graded(&[]);
+    let rewards: Vec<f64> = scored.iter().map(|r| r.reward).collect();
     assert_eq!(rewards, vec![-1.0, 1.0, -0.5]);
-    // The responses themselves are kept whole.
-    assert_eq!(
-        artifacts::scored::read(&output).unwrap()[0]
-            .rollout
-            .response,
-        rows[0].response
-    );
+    assert_eq!(scored[0].rollout.response, rows[0].response);
     // --stop-words '' grades the whole text (the last box).
-    let (ok, log) = verify(&[s(&input), "-o", s(&output), "--stop-words", ""]);
-    assert!(ok, "{log}");
-    let rewards: Vec<f64> = artifacts::scored::read(&output)
-        .unwrap()
+    let rewards: Vec<f64> = graded(&["--stop-words", ""])
         .iter()
         .map(|r| r.reward)
         .collect();
