@@ -129,7 +129,7 @@ fn a_model_with_nan_weights_is_neither_sampled_nor_trained() {
         shard: rollout::Shard { k: 0, n: 1 },
         device: "cpu".into(),
         dtype: model::Precision::F32,
-        stop: vec![],
+        stop_words: vec![],
         limit: None,
     };
     let e = rollout::run(&ro, &mut |_, _| {}).unwrap_err().to_string();

@@ -88,9 +88,12 @@ pub struct Options {
     /// softmax and log-probs in f32; on the CPU f32 is the fast path).
     #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t = Precision::F32))]
     pub dtype: Precision,
-    /// Also stop a response at this string (repeatable).
-    #[cfg_attr(feature = "clap", arg(long))]
-    pub stop: Vec<String>,
+    /// Stop a response at the first of these strings, besides the model's
+    /// EOS tokens (comma-separated; `--stop-words ''` for none): the
+    /// recipe's end-of-turn strings by default. The response keeps the
+    /// stop string; verify cuts it there.
+    #[cfg_attr(feature = "clap", arg(long, visible_alias = "stop", value_delimiter = ',', default_values_t = grader::STOP_WORDS.map(String::from)))]
+    pub stop_words: Vec<String>,
     /// Only the first N prompts of the file, before sharding (quick looks). [range: >= 1]
     #[cfg_attr(feature = "clap", arg(long, value_parser = flags::at_least_one))]
     pub limit: Option<usize>,
@@ -196,6 +199,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
         top_k: opts.top_k.filter(|&k| k > 0),
         stop_token_ids: tok.eos_ids.clone(),
     };
+    let stop_words: Vec<&String> = opts.stop_words.iter().filter(|s| !s.is_empty()).collect();
     let policy = opts.policy.display().to_string();
     let mut rows: Vec<RolloutRow> = Vec::with_capacity(jobs.len());
     let mut summary = Summary::default();
@@ -207,12 +211,12 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
             .map(|&(w, s)| row_seed(opts.seed, &work[w].0.id, s))
             .collect();
         let stop = |_row: usize, toks: &[u32]| -> bool {
-            if opts.stop.is_empty() {
+            if stop_words.is_empty() {
                 return false;
             }
             let tail = &toks[toks.len().saturating_sub(16)..];
             let text = tok.decode(tail).unwrap_or_default();
-            opts.stop.iter().any(|s| text.contains(s.as_str()))
+            stop_words.iter().any(|s| text.contains(s.as_str()))
         };
         let gens = engine.generate(&batch_prompts, &seeds, &params, &stop, |active| {
             progress(active as u64, 0)
@@ -226,10 +230,12 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
                 .filter(|t| !tok.eos_ids.contains(t))
                 .collect();
             let mut response = tok.decode(&content)?;
-            for stop in &opts.stop {
-                if let Some(pos) = response.find(stop.as_str()) {
-                    response.truncate(pos + stop.len());
-                }
+            if let Some(end) = stop_words
+                .iter()
+                .filter_map(|s| response.find(s.as_str()).map(|pos| pos + s.len()))
+                .min()
+            {
+                response.truncate(end);
             }
             summary.response_tokens += g.tokens.len();
             summary.truncated +=

@@ -198,7 +198,7 @@ pub fn run(
                 shard: rollout::Shard { k: 0, n: 1 },
                 device: opts.device.clone(),
                 dtype: opts.dtype,
-                stop: vec![],
+                stop_words: grader::STOP_WORDS.map(String::from).to_vec(),
                 limit: opts.limit,
             };
             rollout::run(&ro, &mut |tokens, done| progress(name, tokens, done))?;

@@ -226,3 +226,73 @@ fn bad_input_fails_cleanly() {
     assert!(!ok && log.contains("--shard"), "{log}");
     assert!(!out.exists(), "no output after a failure");
 }
+
+/// A response ends at the first stop string (kept in the text), its tokens
+/// end with the token that completed it, and the row says `stop`; without
+/// stop words the same sample (same seed) runs on to the length limit.
+#[test]
+fn stops_at_the_first_stop_word() {
+    let t = setup(1);
+    let run = |out: &str, stop: &str| {
+        let out = t.root.join(out);
+        let (ok, log) = rollout(&[
+            "--prompts",
+            s(&t.root.join("prompts.parquet")),
+            "--policy",
+            s(&t.root.join("policy")),
+            "-o",
+            s(&out),
+            "--samples-per-prompt",
+            "1",
+            "--max-new-tokens",
+            "24",
+            "--seed",
+            "3",
+            "--stop-words",
+            stop,
+        ]);
+        assert!(ok, "{log}");
+        artifacts::rollouts::read(&out).unwrap().remove(0)
+    };
+    let full = run("full.parquet", "");
+    // A token (k >= 2) that decodes to one printable character not seen
+    // before it in the response.
+    let text = |toks: &[u32]| {
+        let tok = model::tokenizer::Tokenizer::load(&t.root.join("policy")).unwrap();
+        tok.decode(toks).unwrap()
+    };
+    let (k, word) = (2..full.response_token_ids.len())
+        .find_map(|k| {
+            let w = text(&full.response_token_ids[k..k + 1]);
+            let before = text(&full.response_token_ids[..k]);
+            let ok = w.chars().count() == 1
+                && w.chars().all(|c| c.is_ascii_graphic() && c != ',')
+                && !before.contains(&w);
+            ok.then_some((k, w))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no fresh printable token in {:?} {:?}",
+                full.response, full.response_token_ids
+            )
+        });
+    let cut = run("cut.parquet", &format!("{word},no-such-word"));
+    assert_eq!(cut.response_token_ids, full.response_token_ids[..=k]);
+    assert_eq!(cut.finish_reason, "stop");
+    assert!(cut.response.ends_with(&word), "{:?}", cut.response);
+    assert!(full.response.starts_with(&cut.response));
+    assert_eq!(cut.response.matches(&word).count(), 1);
+}
+
+/// The recipe's end-of-turn strings are the default stop words.
+#[test]
+fn the_default_stop_words_are_the_recipes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for w in grader::STOP_WORDS {
+        assert!(help.contains(w), "{w} missing from\n{help}");
+    }
+}

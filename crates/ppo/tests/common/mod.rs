@@ -83,7 +83,7 @@ pub fn rollout_and_score_in(
         shard: rollout::Shard { k: 0, n: 1 },
         device: "cpu".into(),
         dtype,
-        stop: vec![],
+        stop_words: vec![],
         limit: None,
     };
     rollout::run(&opts, &mut |_, _| {}).unwrap();
