@@ -163,15 +163,16 @@ pub struct Config {
     /// Actor (policy) learning rate. [range: >= 0]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().actor_lr, value_parser = flags::non_negative))]
     pub actor_lr: f64,
-    /// How the actor's learning rate moves over the whole run (several
-    /// ppo-steps): its position is the optimizer steps taken so far, saved
-    /// with the optimizer state. Anything but constant needs --total-steps.
+    /// How the actor's and the critic's learning rates move over the whole
+    /// run (several ppo-steps): the position is each model's optimizer
+    /// steps so far, saved with its optimizer state. Anything but constant
+    /// needs --total-steps.
     #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t = Config::default().lr_schedule))]
     pub lr_schedule: train::LrSchedule,
-    /// Linear warmup of the actor's rate over this share of --total-steps. [range: 0 to 1]
+    /// Linear warmup of both rates over this share of --total-steps. [range: 0 to 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().lr_warmup_ratio, value_parser = flags::unit))]
     pub lr_warmup_ratio: f64,
-    /// The actor's rate decays to this share of --actor-lr (cosine, linear). [range: 0 to 1]
+    /// Each rate decays to this share of its base rate (cosine, linear). [range: 0 to 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().min_lr_ratio, value_parser = flags::unit))]
     pub min_lr_ratio: f64,
     /// Optimizer steps of the whole run (every ppo-step of it), which the
@@ -211,6 +212,10 @@ pub struct Config {
     /// Standardise the sequence rewards over the batch before GAE.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().reward_norm, action = clap::ArgAction::Set))]
     pub reward_norm: bool,
+    /// Clamp each sequence's reward to [-C, C] before anything else uses
+    /// it (OpenRLHF's reward_clip_range). [range: > 0]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().reward_clip, value_parser = flags::positive))]
+    pub reward_clip: f64,
     /// Whiten advantages over the batch [default: on for gae, off otherwise].
     #[cfg_attr(feature = "clap", arg(long, action = clap::ArgAction::Set))]
     pub whiten_advantages: Option<bool>,
@@ -273,6 +278,7 @@ impl Default for Config {
             gamma: 1.0,
             lam: 1.0,
             reward_norm: true,
+            reward_clip: 10.0,
             whiten_advantages: None,
             entropy_coef: 0.0,
             loss_agg: LossAgg::TokenMean,
@@ -327,14 +333,25 @@ impl Config {
     /// The actor's learning rate for (0-based) optimizer step `step` of
     /// the run: --actor-lr under the schedule, after the warmup.
     pub fn actor_lr_at(&self, step: u64) -> f64 {
+        self.lr_at(self.actor_lr, step)
+    }
+    /// The critic's, the same way from --critic-lr.
+    pub fn critic_lr_at(&self, step: u64) -> f64 {
+        self.lr_at(self.critic_lr, step)
+    }
+    fn lr_at(&self, base: f64, step: u64) -> f64 {
         match self.total_steps {
-            None => self.actor_lr,
+            None => base,
             Some(total) => {
-                let warmup = (self.lr_warmup_ratio * total as f64).ceil() as u64;
                 self.lr_schedule
-                    .lr(self.actor_lr, step, total, warmup, self.min_lr_ratio)
+                    .lr(base, step, total, self.warmup_steps(), self.min_lr_ratio)
             }
         }
+    }
+    /// Optimizer steps of the warmup: ceil(ratio x total), as OpenRLHF.
+    pub fn warmup_steps(&self) -> u64 {
+        self.total_steps
+            .map_or(0, |t| (self.lr_warmup_ratio * t as f64).ceil() as u64)
     }
     /// Whether the step trains a critic (GAE needs one).
     pub fn uses_critic(&self) -> bool {
@@ -347,6 +364,64 @@ impl Config {
     /// Whether the KL to the reference is a term of the policy loss.
     pub fn kl_in_loss(&self) -> bool {
         self.uses_reference() && self.kl_placement() == KlPlacement::Loss
+    }
+}
+
+#[cfg(feature = "clap")]
+impl Config {
+    /// Every setting as the step will use it (presets applied), as
+    /// (flag name without the dashes, value as a flag would take it):
+    /// what `ppo-step --print-config` prints.
+    pub fn resolved(&self) -> Vec<(&'static str, String)> {
+        fn name<T: clap::ValueEnum>(v: T) -> String {
+            v.to_possible_value()
+                .map(|p| p.get_name().to_string())
+                .unwrap_or_default()
+        }
+        let opt = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+        let clip = self.clip_range();
+        vec![
+            ("algo", name(self.algo)),
+            ("advantage", name(self.advantage())),
+            ("kl-placement", name(self.kl_placement())),
+            ("kl-estimator", name(self.kl_estimator())),
+            ("kl-coef", self.kl_coef().to_string()),
+            ("actor-lr", self.actor_lr.to_string()),
+            ("critic-lr", self.critic_lr.to_string()),
+            ("lr-schedule", name(self.lr_schedule)),
+            ("lr-warmup-ratio", self.lr_warmup_ratio.to_string()),
+            ("min-lr-ratio", self.min_lr_ratio.to_string()),
+            ("total-steps", opt(self.total_steps.map(|t| t.to_string()))),
+            ("warmup-steps", self.warmup_steps().to_string()),
+            ("adam-betas", self.adam_betas.to_string()),
+            ("weight-decay", self.weight_decay.to_string()),
+            ("clip-ratio-low", clip.low.to_string()),
+            ("clip-ratio-high", clip.high.to_string()),
+            ("dual-clip", opt(clip.dual_clip.map(|c| c.to_string()))),
+            ("value-clip", self.value_clip.to_string()),
+            ("gamma", self.gamma.to_string()),
+            ("lam", self.lam.to_string()),
+            ("reward-norm", self.reward_norm.to_string()),
+            ("reward-clip", self.reward_clip.to_string()),
+            ("whiten-advantages", self.whiten_advantages().to_string()),
+            ("entropy-coef", self.entropy_coef.to_string()),
+            ("loss-agg", name(self.loss_agg)),
+            ("norm-len", opt(self.norm_len.map(|n| n.to_string()))),
+            ("grad-clip", self.grad_clip.to_string()),
+            (
+                "train-batch-size",
+                opt(self.train_batch_size.map(|n| n.to_string())),
+            ),
+            ("micro-batch-size", self.micro_batch_size.to_string()),
+            ("ppo-epochs", self.ppo_epochs.to_string()),
+            ("seed", self.seed.to_string()),
+            ("device", self.device.clone()),
+            ("dtype", name(self.memory.dtype)),
+            (
+                "grad-checkpointing",
+                self.memory.grad_checkpointing.to_string(),
+            ),
+        ]
     }
 }
 

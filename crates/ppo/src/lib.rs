@@ -349,12 +349,13 @@ pub fn targets(batch: &Batch, scores: &Scores, cfg: &Config) -> Result<Targets> 
         )?)?,
         None => f64::NAN,
     };
+    let scores_clipped = rl::clip_rewards(&batch.scores, cfg.reward_clip);
     let (mut advantages, returns) = match (cfg.advantage(), &scores.values) {
         (AdvantageEstimator::Gae, Some(values)) => {
             let s = if cfg.reward_norm {
-                rl::standardize(&batch.scores)
+                rl::standardize(&scores_clipped)
             } else {
-                batch.scores.clone()
+                scores_clipped
             };
             let r = rl::token_rewards(&s, kl_in_reward.as_ref(), cfg.kl_coef(), mask)?;
             let (a, ret) = rl::gae(&r, values, mask, cfg.gamma, cfg.lam)?;
@@ -364,7 +365,7 @@ pub fn targets(batch: &Batch, scores: &Scores, cfg: &Config) -> Result<Targets> 
             return Err(TrainError::Invalid("GAE advantages need a critic".into()))
         }
         (est, _) => (
-            group_advantages(batch, est, kl_in_reward.as_ref(), cfg)?,
+            group_advantages(batch, &scores_clipped, est, kl_in_reward.as_ref(), cfg)?,
             None,
         ),
     };
@@ -391,12 +392,13 @@ pub fn targets(batch: &Batch, scores: &Scores, cfg: &Config) -> Result<Targets> 
 /// pays the KL to come (gamma = 1 returns of -beta * kl).
 fn group_advantages(
     batch: &Batch,
+    scores: &[f32],
     est: AdvantageEstimator,
     kl_in_reward: Option<&Tensor>,
     cfg: &Config,
 ) -> Result<Tensor> {
     let mask = &batch.mask;
-    let a = rl::group_advantages(&batch.scores, &batch.groups, est, 1e-6);
+    let a = rl::group_advantages(scores, &batch.groups, est, 1e-6);
     let mut adv = rl::broadcast_to_tokens(&a, mask)?;
     if let Some(kl) = kl_in_reward {
         let r = rl::token_rewards(&vec![0.0; batch.len()], Some(kl), cfg.kl_coef(), mask)?;
@@ -446,7 +448,7 @@ pub fn metrics_row(
         (Metric::AdvantageStd, targets.advantage_std),
         (Metric::LogprobGap, scores.logprob_gap),
         (Metric::Lr, stats.actor_lr),
-        (Metric::CriticLr, cfg.critic_lr),
+        (Metric::CriticLr, stats.critic_lr),
         (Metric::KlCoef, cfg.kl_coef()),
         (Metric::ElapsedS, elapsed),
         (

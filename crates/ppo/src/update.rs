@@ -45,6 +45,8 @@ pub struct UpdateStats {
     pub trained_tokens: usize,
     /// the actor's learning rate of the last optimizer step
     pub actor_lr: f64,
+    /// the critic's learning rate of the last optimizer step (NaN without one)
+    pub critic_lr: f64,
 }
 
 /// Where one micro-batch sits, for its log line.
@@ -70,7 +72,10 @@ pub fn update(
     let train_bs = cfg.train_batch_size.unwrap_or(n).clamp(1, n);
     let n_mini = n.div_ceil(train_bs);
     let n_micro = train_bs.div_ceil(cfg.micro_batch_size);
-    let mut stats = UpdateStats::default();
+    let mut stats = UpdateStats {
+        critic_lr: f64::NAN,
+        ..UpdateStats::default()
+    };
     for epoch in 0..cfg.ppo_epochs {
         let order = train::epoch_order(n, cfg.seed, step as u64, epoch as u64);
         for (mi, mini) in order.chunks(train_bs).enumerate() {
@@ -115,9 +120,9 @@ pub fn update(
                 .clip_and_step(&actor_grads, lr, cfg.grad_clip, "policy")?;
             stats.grad_norms.push(norm);
             if let (Some(c), Some(g)) = (models.critic.as_mut(), &critic_grads) {
-                let norm = c
-                    .train
-                    .clip_and_step(g, cfg.critic_lr, cfg.grad_clip, "critic")?;
+                let lr = cfg.critic_lr_at(c.train.steps_done());
+                stats.critic_lr = lr;
+                let norm = c.train.clip_and_step(g, lr, cfg.grad_clip, "critic")?;
                 stats.means.add(Metric::VfGradNorm, norm, 1.0);
             }
         }

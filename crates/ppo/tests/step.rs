@@ -230,3 +230,26 @@ fn the_learning_rate_schedule_spans_the_run() {
     assert!(e.contains("--total-steps"), "{e}");
     assert!(!dir.path().join("x").exists());
 }
+
+/// The critic's rate follows the same schedule and warmup from its own
+/// base rate (OpenRLHF schedules both), and warmup is ceil(ratio x total).
+#[test]
+fn the_critic_rate_follows_the_same_schedule() {
+    let cfg = ppo::Config {
+        actor_lr: 5e-7,
+        critic_lr: 9e-6,
+        lr_schedule: train::LrSchedule::Cosine,
+        lr_warmup_ratio: 0.03,
+        min_lr_ratio: 0.1,
+        total_steps: Some(10_240),
+        ..ppo::Config::default()
+    };
+    assert_eq!(cfg.warmup_steps(), 308); // ceil(307.2)
+    for step in [0, 100, 308, 5_000, 10_239] {
+        let (a, c) = (cfg.actor_lr_at(step), cfg.critic_lr_at(step));
+        assert!((a / 5e-7 - c / 9e-6).abs() < 1e-12, "step {step}: {a} {c}");
+    }
+    assert!(cfg.critic_lr_at(0) < 9e-6 / 300.0, "warming up from ~0");
+    assert!((cfg.critic_lr_at(308) - 9e-6).abs() < 1e-15, "the peak");
+    assert!((cfg.critic_lr_at(10_240) - 9e-7).abs() < 1e-15, "the floor");
+}

@@ -374,6 +374,13 @@ pub fn from_rows(rows: &[Vec<f32>], dev: &Device) -> Result<Tensor> {
     Tensor::from_vec(rows.concat(), (b, l), dev)
 }
 
+/// Sequence scores clamped to `[-c, c]` (OpenRLHF's `reward_clip_range`,
+/// applied before the KL penalty and any normalisation).
+pub fn clip_rewards(scores: &[f32], c: f64) -> Vec<f32> {
+    let c = c as f32;
+    scores.iter().map(|&s| s.clamp(-c, c)).collect()
+}
+
 /// Batch standardisation of sequence scores, (s - mean) / (std + 1e-8):
 /// the reward normalisation of the PPO recipe.
 pub fn standardize(scores: &[f32]) -> Vec<f32> {

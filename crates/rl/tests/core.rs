@@ -260,3 +260,11 @@ fn choices_parse_from_their_flag_names() {
     assert_eq!(KlEstimator::from_str("k3", false), Ok(KlEstimator::K3));
     assert!(KlPlacement::from_str("rewards", false).is_err());
 }
+
+#[test]
+fn reward_clip_clamps_both_sides() {
+    assert_eq!(
+        rl::clip_rewards(&[-12.0, -0.5, 1.0, 10.0, 30.0], 10.0),
+        vec![-10.0, -0.5, 1.0, 10.0, 10.0]
+    );
+}

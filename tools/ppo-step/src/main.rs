@@ -35,10 +35,21 @@ struct Cli {
     io: ppo::Io,
     #[command(flatten)]
     config: ppo::Config,
+    /// Print every setting as the step would use it (the --algo preset
+    /// applied), one name=value per line, and exit without reading or
+    /// writing anything.
+    #[arg(long)]
+    print_config: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.print_config {
+        for (name, value) in cli.config.resolved() {
+            println!("{name}={value}");
+        }
+        return ExitCode::SUCCESS;
+    }
     let opts = ppo::Options {
         io: cli.io,
         config: cli.config,

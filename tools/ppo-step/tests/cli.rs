@@ -57,3 +57,41 @@ fn cli_help_and_typos() {
         "{err}"
     );
 }
+
+/// --print-config shows the settings the step would use, presets applied,
+/// and touches nothing.
+#[test]
+fn print_config_resolves_the_preset() {
+    let bin = env!("CARGO_BIN_EXE_ppo-step");
+    let out = Command::new(bin)
+        .args([
+            "--scored",
+            "nowhere.parquet",
+            "--policy",
+            "nowhere",
+            "--policy-out",
+            "nowhere-out",
+            "--algo",
+            "grpo",
+            "--lam",
+            "0.95",
+            "--print-config",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "algo=grpo",
+        "advantage=grpo",
+        "kl-placement=loss",
+        "kl-estimator=k3",
+        "kl-coef=0.001",
+        "lam=0.95",
+        "reward-clip=10",
+        "adam-betas=0.9,0.999",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+    }
+    assert!(!std::path::Path::new("nowhere-out").exists());
+}
