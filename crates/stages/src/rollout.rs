@@ -41,6 +41,55 @@ impl std::str::FromStr for Shard {
     }
 }
 
+/// One rollout's prompts as a shuffling data loader serves them (OpenRLHF's
+/// prompt loader: shuffle, fixed batch size, drop the last partial batch):
+/// iteration `i` of a run takes batch `i % B` of pass `i / B` over the
+/// file, where B = floor(rows / size) and each pass is its own permutation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PromptBatch {
+    pub iteration: usize,
+    pub size: usize,
+}
+
+impl std::str::FromStr for PromptBatch {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad =
+            || format!("--prompt-batch must look like ITERATION:SIZE with SIZE >= 1, got `{s}`");
+        let (i, n) = s.split_once(':').ok_or_else(bad)?;
+        let (iteration, size) = (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+        if size == 0 {
+            return Err(bad());
+        }
+        Ok(PromptBatch { iteration, size })
+    }
+}
+
+impl PromptBatch {
+    /// Batches per pass over `rows` prompts (0 when the file is smaller
+    /// than one batch).
+    pub fn per_pass(&self, rows: usize) -> usize {
+        rows / self.size
+    }
+
+    /// The file rows of this batch, in the loader's order: batch
+    /// `iteration % B` of the permutation of pass `iteration / B`, seeded
+    /// by `seed` and the pass.
+    pub fn rows(&self, rows: usize, seed: u64) -> Vec<usize> {
+        let per_pass = self.per_pass(rows);
+        if per_pass == 0 {
+            return Vec::new();
+        }
+        let (pass, b) = (self.iteration / per_pass, self.iteration % per_pass);
+        let order = rng::shuffled(
+            rows,
+            rng::SplitMix64::new(seed ^ (pass as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                .next_u64(),
+        );
+        order[b * self.size..(b + 1) * self.size].to_vec()
+    }
+}
+
 /// How a rollout runs. With the `clap` feature these are the rollout
 /// tool's flags (the doc comments are their help, and the defaults are
 /// written here only); library callers set every field.
@@ -81,6 +130,20 @@ pub struct Options {
     /// concatenate to the whole run.
     #[cfg_attr(feature = "clap", arg(long, default_value = "0/1"))]
     pub shard: Shard,
+    /// Sample only the prompts a shuffling loader of SIZE prompts per
+    /// rollout gives iteration ITERATION of a run, as ITERATION:SIZE: each
+    /// pass over the file is a new permutation (--shuffle-seed and the
+    /// pass), cut into floor(rows / SIZE) batches, the rest of the pass
+    /// dropped. --shard then splits the batch.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub prompt_batch: Option<PromptBatch>,
+    /// Seed of --prompt-batch's permutations.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 0))]
+    pub shuffle_seed: u64,
+    /// Leave out prompts longer than this many tokens (counted in the
+    /// summary), as the recipe's prompt_max_len bounds them. [range: >= 1]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = flags::at_least_one))]
+    pub max_prompt_tokens: Option<usize>,
     /// cpu or cuda:N (needs the `cuda` cargo feature).
     #[cfg_attr(feature = "clap", arg(long, default_value = "cpu"))]
     pub device: String,
@@ -105,6 +168,8 @@ pub struct Summary {
     pub response_tokens: usize,
     pub truncated: usize,
     pub seconds: f64,
+    /// prompts left out for --max-prompt-tokens
+    pub long_prompts: usize,
 }
 
 impl std::fmt::Display for Summary {
@@ -118,7 +183,15 @@ impl std::fmt::Display for Summary {
             self.response_tokens as f64 / n,
             100.0 * self.truncated as f64 / n,
             self.response_tokens as f64 / self.seconds.max(1e-9)
-        )
+        )?;
+        if self.long_prompts > 0 {
+            write!(
+                f,
+                "; left out {} prompts over --max-prompt-tokens",
+                self.long_prompts
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -166,17 +239,42 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
     if let Some(l) = opts.limit {
         prompts.truncate(l);
     }
+    // The file rows this rollout samples: the loader's batch (or all),
+    // then this shard's share of them.
+    let selected: Vec<usize> = match opts.prompt_batch {
+        Some(pb) => {
+            if pb.per_pass(prompts.len()) == 0 {
+                return Err(RolloutError::Invalid(format!(
+                    "{}: {} prompts are fewer than one --prompt-batch of {}",
+                    opts.prompts.display(),
+                    prompts.len(),
+                    pb.size
+                )));
+            }
+            pb.rows(prompts.len(), opts.shuffle_seed)
+        }
+        None => (0..prompts.len()).collect(),
+    };
+    let selected: Vec<usize> = selected
+        .into_iter()
+        .enumerate()
+        .filter(|(j, _)| j % opts.shard.n == opts.shard.k)
+        .map(|(_, i)| i)
+        .collect();
     let device: Device = model::device(&opts.device)?;
     let ck = Checkpoint::load(&opts.policy, &device, opts.dtype.dtype())?;
     let tok = Tokenizer::load(&opts.policy)?;
     let ctx = ck.config.max_position_embeddings;
     // This shard's prompts, tokenised and checked against the context.
     let mut work: Vec<(&PromptRow, Vec<u32>)> = Vec::new();
-    for (i, p) in prompts.iter().enumerate() {
-        if i % opts.shard.n != opts.shard.k {
+    let mut summary = Summary::default();
+    for i in selected {
+        let p = &prompts[i];
+        let ids = tok.encode(&p.prompt)?;
+        if opts.max_prompt_tokens.is_some_and(|m| ids.len() > m) {
+            summary.long_prompts += 1;
             continue;
         }
-        let ids = tok.encode(&p.prompt)?;
         if ids.len() + opts.max_new_tokens > ctx {
             return Err(RolloutError::Invalid(format!(
                 "{}: row {} (id `{}`): prompt of {} tokens + --max-new-tokens {} exceeds the model's context of {ctx}",
@@ -202,7 +300,6 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
     let stop_words: Vec<&String> = opts.stop_words.iter().filter(|s| !s.is_empty()).collect();
     let policy = opts.policy.display().to_string();
     let mut rows: Vec<RolloutRow> = Vec::with_capacity(jobs.len());
-    let mut summary = Summary::default();
     let engine = Engine::new(&ck.model)?;
     for chunk in jobs.chunks(opts.batch_size) {
         let batch_prompts: Vec<Vec<u32>> = chunk.iter().map(|&(w, _)| work[w].1.clone()).collect();
@@ -262,4 +359,46 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
     summary.rows = rows.len();
     summary.seconds = start.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PromptBatch;
+
+    /// A pass is a permutation cut into whole batches: the batches of a
+    /// pass are disjoint, the tail is dropped, and the next pass is a new
+    /// order.
+    #[test]
+    fn prompt_batches_are_a_shuffling_loader() {
+        let (rows, size) = (10, 3);
+        let batch = |i| PromptBatch { iteration: i, size }.rows(rows, 7);
+        assert_eq!(PromptBatch { iteration: 0, size }.per_pass(rows), 3);
+        let pass0: Vec<usize> = (0..3).flat_map(batch).collect();
+        let mut seen = pass0.clone();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 9, "three disjoint batches: {pass0:?}");
+        let pass1: Vec<usize> = (3..6).flat_map(batch).collect();
+        assert_ne!(pass0, pass1, "each pass has its own order");
+        assert_eq!(batch(4), batch(4), "deterministic");
+        assert_ne!(
+            PromptBatch { iteration: 0, size }.rows(rows, 8),
+            batch(0),
+            "the seed matters"
+        );
+        assert!(PromptBatch {
+            iteration: 0,
+            size: 11
+        }
+        .rows(rows, 7)
+        .is_empty());
+        assert_eq!(
+            "5:1024".parse::<PromptBatch>().unwrap(),
+            PromptBatch {
+                iteration: 5,
+                size: 1024
+            }
+        );
+        assert!("5:0".parse::<PromptBatch>().is_err() && "5".parse::<PromptBatch>().is_err());
+    }
 }

@@ -296,3 +296,59 @@ fn the_default_stop_words_are_the_recipes() {
         assert!(help.contains(w), "{w} missing from\n{help}");
     }
 }
+
+/// --prompt-batch samples the loader's batch for the iteration (the same
+/// rows the library function names), and --max-prompt-tokens leaves long
+/// prompts out, counting them.
+#[test]
+fn prompt_batches_and_long_prompts() {
+    let t = setup(5);
+    let out = t.root.join("rollouts.parquet");
+    let (prompts_path, policy) = (t.root.join("prompts.parquet"), t.root.join("policy"));
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--prompts",
+            s(&prompts_path),
+            "--policy",
+            s(&policy),
+            "-o",
+            s(&out),
+            "--samples-per-prompt",
+            "1",
+            "--max-new-tokens",
+            "2",
+        ];
+        args.extend(extra);
+        let (ok, log) = rollout(&args);
+        assert!(ok, "{log}");
+        (artifacts::rollouts::read(&out).unwrap(), log)
+    };
+    let (rows, _) = run(&["--prompt-batch", "3:2", "--shuffle-seed", "9"]);
+    let want: Vec<String> = stages::rollout::PromptBatch {
+        iteration: 3,
+        size: 2,
+    }
+    .rows(5, 9)
+    .into_iter()
+    .map(|i| prompts(5)[i].id.clone())
+    .collect();
+    let got: Vec<String> = rows.iter().map(|r| r.prompt_id.clone()).collect();
+    assert_eq!(got, want);
+    let (rows, log) = run(&["--max-prompt-tokens", "8"]);
+    assert!(rows.is_empty());
+    assert!(log.contains("left out 5 prompts"), "{log}");
+    let (ok, log) = rollout(&[
+        "--prompts",
+        s(&t.root.join("prompts.parquet")),
+        "--policy",
+        s(&t.root.join("policy")),
+        "-o",
+        s(&out),
+        "--prompt-batch",
+        "0:6",
+    ]);
+    assert!(
+        !ok && log.contains("fewer than one --prompt-batch of 6"),
+        "{log}"
+    );
+}
