@@ -125,8 +125,9 @@ sft: | build
 # The resolved configuration, NAME=value per line: the run's own variables
 # (those pipelines/$(CONFIG).mk sets) after the shared ones, with every
 # command-line override applied.
-CONFIG_VARS = CONFIG RUN MODEL DATA DEVICE DTYPE ITERS TEMPLATE INSTRUCTION \
-	$(shell sed -n 's/^\([A-Z][A-Z0-9_]*\) *[?:]\{0,1\}=.*/\1/p' pipelines/$(CONFIG).mk | awk '!seen[$$0]++')
+CONFIG_VARS = CONFIG RUN MODEL DATA DEVICE DTYPE ITERS KEEP EVAL_EVERY TEMPLATE INSTRUCTION \
+	$(shell sed -n 's/^\([A-Z][A-Z0-9_]*\) *[?:]\{0,1\}=.*/\1/p' pipelines/$(CONFIG).mk | awk '!seen[$$0]++') \
+	TOTAL_STEPS
 config:
 	@$(foreach v,$(shell printf '%s\n' $(CONFIG_VARS) | awk '!seen[$$0]++'),printf '%s=%s\n' '$(v)' '$(subst ','\'',$($(v)))';)
 
@@ -143,6 +144,27 @@ DEVICE   ?= cpu
 # f32 AdamW moments). Checkpoints are written in their input dtype.
 DTYPE    ?= f32
 ITERS    ?= 10
+# Retention: with KEEP=k, the policies of the last k iterations and of
+# every EVAL_EVERY-th one stay, and the critic and optimizer state only of
+# the latest (what the next iteration resumes); empty keeps everything.
+KEEP       ?=
+# Evaluate on EVAL_SETS after every EVAL_EVERY-th iteration, and the
+# initial policy first (0: only at the start and end of `make run`); the
+# report plots these against the iteration.
+EVAL_EVERY ?= 0
+# ppo-step's settings a config may set (GAMMA LAM CLIP_RATIO VALUE_CLIP
+# GRAD_CLIP WEIGHT_DECAY ADAM_BETAS REWARD_NORM REWARD_CLIP LOSS_AGG
+# LR_SCHEDULE LR_WARMUP_RATIO MIN_LR_RATIO): unset, ppo-step's default
+# (`ppo-step --print-config` shows them resolved).
+# Rollout: with PROMPTS_PER_ROLLOUT, iteration i samples batch i of a
+# shuffling loader over TRAIN_PROMPTS (rollout --prompt-batch, seeded by
+# SHUFFLE_SEED) instead of shard i % SHARDS; MAX_PROMPT_TOKENS leaves
+# longer prompts out.
+SHUFFLE_SEED ?= 0
+# Optimizer steps of the whole run, which the LR schedule spans: known
+# when every rollout has PROMPTS_PER_ROLLOUT prompts.
+TOTAL_STEPS ?= $(if $(PROMPTS_PER_ROLLOUT),$(shell echo $$(( $(ITERS) * ( ($(PROMPTS_PER_ROLLOUT) * $(SAMPLES) + $(TRAIN_BATCH) - 1) / $(TRAIN_BATCH) ) * $(PPO_EPOCHS) ))))
+flag = $(if $(strip $(2)),$(1) $(strip $(2)))
 iterdir   = $(RUNDIR)/iter-$(shell printf %04d $(1))
 # The run's progress is runs/$(RUN)/state.json, written atomically after
 # each iteration (so deleting old iterations' checkpoints is safe), and
@@ -158,12 +180,19 @@ iteration: | build
 iteration-locked:
 	@test -f $(POLICY0)/model.safetensors || { echo "no $(POLICY0): run make setup" >&2; exit 1; }
 	@test -f $(TRAIN_PROMPTS) || { echo "no $(TRAIN_PROMPTS): run make data" >&2; exit 1; }
+	@$(MAKE) --no-print-directory -s config | $(RUNSH) config $(RUNDIR) '$(ALLOW_CONFIG_CHANGE)'
 	@$(MAKE) --no-print-directory iter-step ITER=$(DONE)
+	@$(RUNSH) prune $(RUNDIR) '$(KEEP)' $(EVAL_EVERY)
+	@n=$$($(RUNSH) done $(RUNDIR)); \
+	if [ $(EVAL_EVERY) -gt 0 ] && [ $$((n % $(EVAL_EVERY))) -eq 0 ]; then \
+		$(MAKE) --no-print-directory eval; \
+	fi
 
 train: | build
 	@$(RUNSH) locked $(RUNDIR) $(MAKE) --no-print-directory train-locked
 
 train-locked: $(PRE_TRAIN)
+	@if [ $(EVAL_EVERY) -gt 0 ] && [ ! -f $(RUNDIR)/eval/base.summary.json ]; then $(MAKE) --no-print-directory eval-base; fi
 	@while [ $$($(RUNSH) done $(RUNDIR)) -lt $(ITERS) ]; do \
 		$(MAKE) --no-print-directory iteration-locked || exit 1; \
 	done
@@ -180,7 +209,8 @@ SHARD    := $(shell echo $$(($(ITER) % $(SHARDS))))
 $(IT)/rollouts.parquet:
 	@mkdir -p $(IT)
 	$(BIN)/rollout --prompts $(TRAIN_PROMPTS) --policy $(POLICY_IN) -o $@ \
-		--shard $(SHARD)/$(SHARDS) --samples-per-prompt $(SAMPLES) --max-new-tokens $(MAX_NEW_TOKENS) \
+		$(if $(PROMPTS_PER_ROLLOUT),--prompt-batch $(ITER):$(PROMPTS_PER_ROLLOUT) --shuffle-seed $(SHUFFLE_SEED),--shard $(SHARD)/$(SHARDS)) \
+		$(call flag,--max-prompt-tokens,$(MAX_PROMPT_TOKENS)) --samples-per-prompt $(SAMPLES) --max-new-tokens $(MAX_NEW_TOKENS) \
 		--temperature $(TEMPERATURE) --top-p $(TOP_P) --seed $(ITER) --batch-size $(ROLLOUT_BATCH) --device $(DEVICE) --dtype $(DTYPE)
 
 $(IT)/scored.parquet: $(IT)/rollouts.parquet
@@ -191,6 +221,11 @@ $(IT)/policy/model.safetensors: $(IT)/scored.parquet
 		$(CRITIC_IN) --policy-out $(IT)/policy $(CRITIC_OUT) --metrics $(RUNDIR)/metrics.parquet \
 		--step $(ITER) --actor-lr $(ACTOR_LR) --critic-lr $(CRITIC_LR) --kl-coef $(KL_COEF) \
 		--train-batch-size $(TRAIN_BATCH) --micro-batch-size $(MICRO_BATCH) --ppo-epochs $(PPO_EPOCHS) \
+		$(call flag,--gamma,$(GAMMA)) $(call flag,--lam,$(LAM)) $(call flag,--clip-ratio,$(CLIP_RATIO)) \
+		$(call flag,--value-clip,$(VALUE_CLIP)) $(call flag,--grad-clip,$(GRAD_CLIP)) $(call flag,--weight-decay,$(WEIGHT_DECAY)) \
+		$(call flag,--adam-betas,$(ADAM_BETAS)) $(call flag,--reward-norm,$(REWARD_NORM)) $(call flag,--reward-clip,$(REWARD_CLIP)) \
+		$(call flag,--loss-agg,$(LOSS_AGG)) $(call flag,--lr-schedule,$(LR_SCHEDULE)) $(call flag,--lr-warmup-ratio,$(LR_WARMUP_RATIO)) \
+		$(call flag,--min-lr-ratio,$(MIN_LR_RATIO)) $(call flag,--total-steps,$(TOTAL_STEPS)) \
 		--seed $(ITER) --device $(DEVICE) --dtype $(DTYPE) $(PPO_FLAGS) 2>&1 | tee $(IT)/ppo-step.log; exit $${PIPESTATUS[0]}
 
 # The iteration is complete once its policy is in place: record it.
@@ -213,10 +248,15 @@ run-locked:
 	@$(MAKE) --no-print-directory eval
 	@$(MAKE) --no-print-directory report
 
+# (A checkpoint already evaluated is not evaluated again: delete its
+# eval/iter-NNNN.* to redo it.)
+EVAL_OUT = $(RUNDIR)/eval/$(notdir $(patsubst %/policy,%,$(LATEST))).parquet
 eval: | build
 	@test -n "$(LATEST)" || { echo "no checkpoint in $(RUNDIR): run make iteration" >&2; exit 1; }
 	@mkdir -p $(RUNDIR)/eval
-	$(EVAL_CMD) --policy $(LATEST) -o $(RUNDIR)/eval/$(notdir $(patsubst %/policy,%,$(LATEST))).parquet
+	@if [ -f $(basename $(EVAL_OUT)).summary.json ]; then echo "eval: $(LATEST) already evaluated ($(basename $(EVAL_OUT)).summary.json)"; else \
+		echo '$(EVAL_CMD) --policy $(LATEST) -o $(EVAL_OUT)'; \
+		$(EVAL_CMD) --policy $(LATEST) -o $(EVAL_OUT); fi
 
 eval-base: | build
 	@mkdir -p $(RUNDIR)/eval

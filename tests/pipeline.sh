@@ -68,9 +68,38 @@ make --no-print-directory -s eval "${vars[@]}" >/dev/null 2>&1 || fail "make eva
 test -f runs/$run/eval/iter-0004.summary.json || fail "no eval summary for iter-0004"
 make --no-print-directory -s report "${vars[@]}" >/dev/null 2>&1 || fail "make report failed"
 grep -q "<svg" runs/$run/report.html || fail "report has no charts"
+# Runs that last: KEEP=1 EVAL_EVERY=2 keeps the latest iteration whole,
+# the policy (without optimizer state) of every 2nd, nothing else; it
+# evaluates after iteration 2 and prints the disk use.
+run2=$run-keep
+vars2=("${vars[@]/#RUN=*/RUN=$run2}")
+trap 'rm -rf "$work" runs/$run runs/$run2' EXIT
+out=$(make --no-print-directory train ITERS=3 KEEP=1 EVAL_EVERY=2 "${vars2[@]}" 2>&1) || fail "make train KEEP=1 EVAL_EVERY=2 failed: $out"
+grep -q "disk: runs/$run2 uses .* after 3 iterations (the latest, iter-0002: .*; policies kept: iter-0001 iter-0002)" <<<"$out" ||
+  fail "no disk use line naming the kept policies: $out"
+test ! -e runs/$run2/iter-0000/policy && test ! -e runs/$run2/iter-0000/critic || fail "iter-0000's checkpoints were kept"
+test -f runs/$run2/iter-0001/policy/model.safetensors || fail "the EVAL_EVERY-th policy was deleted"
+test ! -e runs/$run2/iter-0001/policy/optimizer.safetensors && test ! -e runs/$run2/iter-0001/critic ||
+  fail "iter-0001 kept its optimizer state or critic"
+for f in policy/model.safetensors policy/optimizer.safetensors critic/model.safetensors; do
+  test -f runs/$run2/iter-0002/$f || fail "the latest iteration lacks $f"
+done
+test -f runs/$run2/iter-0000/scored.parquet || fail "the rollouts of a pruned iteration were deleted"
+test -f runs/$run2/eval/base.summary.json && test -f runs/$run2/eval/iter-0001.summary.json ||
+  fail "no evaluation of the initial policy and after iteration 2"
+test ! -e runs/$run2/eval/iter-0000.summary.json || fail "evaluated off the EVAL_EVERY beat"
+grep -qx "ACTOR_LR=2e-5" runs/$run2/config.txt || fail "the run's configuration was not saved: $(cat runs/$run2/config.txt)"
+# A changed configuration is refused (ITERS may change), unless allowed.
+out=$(make --no-print-directory train ITERS=4 ACTOR_LR=1e-3 "${vars2[@]}" 2>&1) && fail "a changed ACTOR_LR was accepted"
+grep -q "was run with another configuration (was ACTOR_LR=2e-5; now ACTOR_LR=1e-3)" <<<"$out" || fail "the refusal does not name the change: $out"
+test ! -e runs/$run2/iter-0003 || fail "the refused run wrote an iteration"
+make --no-print-directory -s train ITERS=4 ACTOR_LR=1e-3 ALLOW_CONFIG_CHANGE=1 "${vars2[@]}" >/dev/null 2>&1 || fail "ALLOW_CONFIG_CHANGE=1 did not continue"
+grep -qx "ACTOR_LR=1e-3" runs/$run2/config.txt && ls runs/$run2/config-*.txt >/dev/null || fail "the new configuration was not recorded"
+make --no-print-directory -s report "${vars2[@]}" >/dev/null 2>&1 || fail "make report failed"
+grep -q "Evaluation accuracy by iterations done" runs/$run2/report.html || fail "the report has no evaluation curve"
 # make config: the resolved configuration, overrides applied.
 cfg=$(make --no-print-directory -s config CONFIG=simplerl-zero ACTOR_LR=1e-6)
 for want in CONFIG=simplerl-zero ACTOR_LR=1e-6 CRITIC_LR=9e-6 MAX_NEW_TOKENS=3000 TEMPLATE=qwen-math-cot SAMPLES=8; do
   grep -qx "$want" <<<"$cfg" || fail "make config does not print $want: $cfg"
 done
-echo "pipeline test: ok (iterations 0-4, resume, pruning, lock, eval, report, config)"
+echo "pipeline test: ok (iterations 0-4, resume, pruning, lock, eval, report, KEEP/EVAL_EVERY, run configuration, config)"

@@ -256,6 +256,32 @@ fn evaluations(run: &Path) -> Vec<(String, EvalSummary)> {
     out
 }
 
+/// Each benchmark's accuracy against the iterations done when its
+/// checkpoint was evaluated: `base` at 0, `iter-NNNN` (the policy after
+/// iteration NNNN, 0-based) at NNNN + 1; other evaluations are left out.
+pub fn eval_curves(evals: &[(String, EvalSummary)]) -> Vec<(String, Vec<(f64, f64)>)> {
+    let mut curves: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for (name, summary) in evals {
+        let x = match name.as_str() {
+            "base" => 0.0,
+            n => match n.strip_prefix("iter-").and_then(|i| i.parse::<u64>().ok()) {
+                Some(i) => (i + 1) as f64,
+                None => continue,
+            },
+        };
+        for b in &summary.benchmarks {
+            match curves.iter_mut().find(|(n, _)| *n == b.benchmark) {
+                Some((_, pts)) => pts.push((x, b.accuracy)),
+                None => curves.push((b.benchmark.clone(), vec![(x, b.accuracy)])),
+            }
+        }
+    }
+    for (_, pts) in &mut curves {
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    curves
+}
+
 /// The report page of run folder `run`.
 pub fn build(run: &Path, words: &[String]) -> Result<String> {
     let metrics_path = run.join("metrics.parquet");
@@ -271,7 +297,22 @@ pub fn build(run: &Path, words: &[String]) -> Result<String> {
     let per_iter = |f: fn(&IterStats) -> f64| -> Vec<(f64, f64)> {
         stats.iter().map(|s| (s.iteration as f64, f(s))).collect()
     };
-    let mut charts = vec![
+    let evals = evaluations(run);
+    let curves = eval_curves(&evals);
+    let mut charts = Vec::new();
+    if curves.iter().any(|(_, pts)| pts.len() > 1) {
+        let series: Vec<(&str, Vec<(f64, f64)>)> = curves
+            .iter()
+            .map(|(n, pts)| (n.as_str(), pts.clone()))
+            .collect();
+        charts.push(line_chart(
+            "Evaluation accuracy by iterations done (0: base)",
+            "accuracy",
+            &series,
+            None,
+        )?);
+    }
+    charts.extend([
         line_chart(
             "Reward, accuracy, no-answer rate",
             "",
@@ -318,7 +359,7 @@ pub fn build(run: &Path, words: &[String]) -> Result<String> {
             ],
             None,
         )?,
-    ];
+    ]);
     if metrics.iter().any(|m| m.get(Metric::VfLoss).is_some()) {
         charts.push(line_chart(
             "Critic",
@@ -341,7 +382,6 @@ pub fn build(run: &Path, words: &[String]) -> Result<String> {
         metrics.len(),
         escape(&words.join(", "))
     );
-    let evals = evaluations(run);
     if !evals.is_empty() {
         html += "<h2>Evaluations</h2>\n";
         for (ename, v) in &evals {

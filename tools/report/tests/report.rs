@@ -134,12 +134,66 @@ fn page_of_a_run() {
     std::fs::write(run.join("eval/junk.summary.json"), "{").unwrap();
     let html = report::build(&run, &words()).unwrap();
     assert!(html.matches("<svg").count() >= 7, "charts missing");
+    assert!(
+        !html.contains("Evaluation accuracy by iterations"),
+        "one evaluation is no curve"
+    );
+    // A periodic evaluation after iteration 1 (two done) makes the curve.
+    let later = artifacts::eval::EvalSummary {
+        benchmarks: vec![artifacts::eval::BenchSummary {
+            accuracy: 0.5,
+            ..summary.benchmarks[0].clone()
+        }],
+        ..summary.clone()
+    };
+    artifacts::eval::write_summary(run.join("eval/iter-0001.summary.json"), &later).unwrap();
+    let html = report::build(&run, &words()).unwrap();
+    assert!(html.contains("Evaluation accuracy by iterations done"));
     assert!(html.contains("Run myrun") && html.contains("3 iterations with responses"));
     assert!(html.contains("<td>holdout</td><td>10</td><td>25.0</td>"));
     // Responses are escaped, not rendered.
     assert!(html.contains("&lt;b&gt;\\boxed{7}&lt;/b&gt;") && !html.contains("<b>\\boxed"));
     assert!(html
         .contains("<td>0</td><td>2</td><td>0.500</td><td>1.000</td><td>15.0</td><td>0.500</td>"));
+}
+
+/// The evaluation curve: base at 0, iter-NNNN at NNNN + 1, in order, one
+/// series per benchmark; evaluations of other names are left out.
+#[test]
+fn eval_curves_by_iterations_done() {
+    let summary = |accs: &[(&str, f64)]| artifacts::eval::EvalSummary {
+        policy: "m".into(),
+        extraction: String::new(),
+        sampling: String::new(),
+        max_new_tokens: 8,
+        benchmarks: accs
+            .iter()
+            .map(|&(b, a)| artifacts::eval::BenchSummary {
+                benchmark: b.into(),
+                problems: 4,
+                samples: 1,
+                accuracy: a,
+                maj_at_k: a,
+                pass_at_k: a,
+                boxed_rate: 1.0,
+                mean_response_length: 3.0,
+                truncation_rate: 0.0,
+            })
+            .collect(),
+    };
+    let evals = vec![
+        ("base".to_string(), summary(&[("a", 0.1), ("b", 0.2)])),
+        ("iter-0009".to_string(), summary(&[("a", 0.5)])),
+        ("iter-0004".to_string(), summary(&[("a", 0.3), ("b", 0.4)])),
+        ("other".to_string(), summary(&[("a", 0.9)])),
+    ];
+    assert_eq!(
+        report::eval_curves(&evals),
+        vec![
+            ("a".to_string(), vec![(0.0, 0.1), (5.0, 0.3), (10.0, 0.5)]),
+            ("b".to_string(), vec![(0.0, 0.2), (5.0, 0.4)]),
+        ]
+    );
 }
 
 #[test]
