@@ -204,7 +204,7 @@ PREV     := $(if $(filter 0,$(ITER)),,$(call iterdir,$(shell echo $$(($(ITER) - 
 POLICY_IN := $(if $(PREV),$(PREV)/policy,$(POLICY0))
 CRITIC_IN := $(if $(PREV),--critic $(PREV)/critic,)
 CRITIC_OUT := $(if $(filter ppo,$(ALGO)),--critic-out $(IT)/critic,)
-SHARD    := $(shell echo $$(($(ITER) % $(SHARDS))))
+SHARD    := $(if $(SHARDS),$(shell echo $$(($(ITER) % $(SHARDS)))))
 
 $(IT)/rollouts.parquet:
 	@mkdir -p $(IT)
