@@ -22,6 +22,11 @@ TRAIN_BATCH      ?= 32
 MICRO_BATCH      ?= 16
 PPO_EPOCHS       ?= 1
 PPO_FLAGS        ?=
+# Keep the policies of the last 2 iterations and of every 5th (each
+# iteration writes about 3 GB: policy, critic and their AdamW states), and
+# evaluate every 5 iterations.
+KEEP             ?= 2
+EVAL_EVERY       ?= 5
 # Benchmarks for `make eval` (NAME=prompts.parquet ...), greedy.
 EVAL_SETS        ?= holdout=$(DATA)/holdout.parquet
 EVAL_MAX_NEW_TOKENS ?= 64

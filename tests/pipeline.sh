@@ -16,7 +16,7 @@ $BIN/prep-math synth --count 6 --seed 1 --difficulty easy --template plain -o "$
 run=pipeline-test-$$
 vars=(RUN=$run POLICY0=$work/tiny TRAIN_PROMPTS=$work/train.parquet SHARDS=3 SAMPLES=2
       MAX_NEW_TOKENS=6 TRAIN_BATCH=8 MICRO_BATCH=4 EVAL_SETS=holdout=$work/holdout.parquet
-      EVAL_MAX_NEW_TOKENS=6 CARGO=true BIN=$BIN)
+      EVAL_MAX_NEW_TOKENS=6 KEEP= EVAL_EVERY=0 CARGO=true BIN=$BIN)
 trap 'rm -rf "$work" runs/$run' EXIT
 fail() { echo "pipeline test: $*" >&2; exit 1; }
 
@@ -74,7 +74,7 @@ grep -q "<svg" runs/$run/report.html || fail "report has no charts"
 run2=$run-keep
 vars2=("${vars[@]/#RUN=*/RUN=$run2}")
 trap 'rm -rf "$work" runs/$run runs/$run2' EXIT
-out=$(make --no-print-directory train ITERS=3 KEEP=1 EVAL_EVERY=2 "${vars2[@]}" 2>&1) || fail "make train KEEP=1 EVAL_EVERY=2 failed: $out"
+out=$(make --no-print-directory train ITERS=3 "${vars2[@]}" KEEP=1 EVAL_EVERY=2 2>&1) || fail "make train KEEP=1 EVAL_EVERY=2 failed: $out"
 grep -q "disk: runs/$run2 uses .* after 3 iterations (the latest, iter-0002: .*; policies kept: iter-0001 iter-0002)" <<<"$out" ||
   fail "no disk use line naming the kept policies: $out"
 test ! -e runs/$run2/iter-0000/policy && test ! -e runs/$run2/iter-0000/critic || fail "iter-0000's checkpoints were kept"
