@@ -105,7 +105,7 @@ case $cmd in
       [ -d "$d/policy" ] && kept+=("${d##*/}")
     done
     latest=$(printf '%s/iter-%04d' "$dir" $((n - 1)))
-    size() { du -sb "$@" 2>/dev/null | awk '{s += $1} END {print s + 0}' | numfmt --to=iec --suffix=B; }
+    size() { du -sb "$@" 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}' | numfmt --to=iec --suffix=B; }
     echo "disk: $dir uses $(size "$dir") after $n iterations (the latest, ${latest##*/}: $(size "$latest"); policies kept: ${kept[*]:-none})"
     ;;
   *)

@@ -75,7 +75,7 @@ run2=$run-keep
 vars2=("${vars[@]/#RUN=*/RUN=$run2}")
 trap 'rm -rf "$work" runs/$run runs/$run2' EXIT
 out=$(make --no-print-directory train ITERS=3 "${vars2[@]}" KEEP=1 EVAL_EVERY=2 2>&1) || fail "make train KEEP=1 EVAL_EVERY=2 failed: $out"
-grep -q "disk: runs/$run2 uses .* after 3 iterations (the latest, iter-0002: .*; policies kept: iter-0001 iter-0002)" <<<"$out" ||
+grep -Eq "disk: runs/$run2 uses [0-9.]+[KMGT]?B after 3 iterations \(the latest, iter-0002: [0-9.]+[KMGT]?B; policies kept: iter-0001 iter-0002\)" <<<"$out" ||
   fail "no disk use line naming the kept policies: $out"
 test ! -e runs/$run2/iter-0000/policy && test ! -e runs/$run2/iter-0000/critic || fail "iter-0000's checkpoints were kept"
 test -f runs/$run2/iter-0001/policy/model.safetensors || fail "the EVAL_EVERY-th policy was deleted"

@@ -63,7 +63,7 @@ metrics! {
     PpoKl => "ppo_kl", "mean KL between the old and the updated policy on the batch";
     KlToRef => "kl_to_ref", "mean KL to the frozen reference (k1, over response tokens)";
     KlLoss => "kl_loss", "the KL term of the loss, when the KL is a loss term";
-    KlCoef => "kl_coef", "KL coefficient used for the step";
+    KlCoef => "kl_coef", "KL coefficient used for the step (adaptive with --kl-target)";
     Entropy => "entropy", "mean token entropy of the policy";
     // The critic (ppo-step with GAE).
     VfLoss => "vf_loss", "clipped value loss";
@@ -81,6 +81,12 @@ metrics! {
     AdvantageMean => "advantage_mean", "mean advantage over response tokens";
     AdvantageStd => "advantage_std", "std of the advantage over response tokens";
     LogprobGap => "logprob_gap", "mean |recomputed old log-prob - rollout log-prob|";
+    TisWeightMean => "tis_weight_mean", "mean truncated importance-sampling weight over response tokens (--tis-cap)";
+    TisClipfrac => "tis_clipfrac", "share of response tokens whose importance ratio was capped (--tis-cap)";
+    FilteredGroupRatio => "filtered_group_ratio", "share of groups left out because all their rewards were equal (--filter-groups)";
+    ExtraPrompts => "extra_prompts", "prompts sampled beyond the rollout's batch by dynamic sampling (--filter-groups --train-groups)";
+    OverlongFilteredRatio => "overlong_filtered_ratio", "share of responses cut at the length limit and left out of the loss (--overlong-filter)";
+    OverlongPenaltyMean => "overlong_penalty_mean", "mean overlong penalty added to the reward (--overlong-penalty)";
     // Both trainers.
     Loss => "loss", "total loss (SFT: cross-entropy per response token)";
     GradNorm => "grad_norm", "global gradient norm before clipping (the policy's, in ppo-step)";

@@ -34,13 +34,130 @@ pub struct Batch {
     pub scores: Vec<f32>,
     /// Each row's prompt, as an index (rows of one prompt form a group).
     pub groups: Vec<usize>,
+    /// 1 for a row whose tokens count in the losses, 0 for one left out
+    /// (`--overlong-filter`); a left-out row is also off `mask`.
+    pub keep: Vec<f32>,
+    /// Every row of the file, before any filter: what the policy did.
+    pub file: FileRows,
+}
+
+/// The per-row facts of the whole scored file that the metrics report
+/// (reward, accuracy, length), kept before rows are filtered out.
+#[derive(Debug, Clone, Default)]
+pub struct FileRows {
+    pub reward: Vec<f64>,
+    pub correct: Vec<bool>,
+    pub has_answer: Vec<bool>,
+    pub response_len: Vec<usize>,
+    pub truncated: Vec<bool>,
+}
+
+impl FileRows {
+    fn of(rows: &[ScoredRow]) -> FileRows {
+        FileRows {
+            reward: rows.iter().map(|r| r.reward).collect(),
+            correct: rows.iter().map(|r| r.correct).collect(),
+            has_answer: rows.iter().map(|r| r.has_answer).collect(),
+            response_len: rows
+                .iter()
+                .map(|r| r.rollout.response_token_ids.len())
+                .collect(),
+            truncated: rows
+                .iter()
+                .map(|r| artifacts::rollouts::FinishReason::is_truncation(&r.rollout.finish_reason))
+                .collect(),
+        }
+    }
+}
+
+/// Which rows a step trains on.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RowFilter {
+    /// drop groups whose rewards are all equal
+    pub filter_groups: bool,
+    /// at most this many informative groups, the first in the file
+    pub train_groups: Option<usize>,
+    /// rows cut at the length limit add nothing to the losses
+    pub overlong_filter: bool,
+}
+
+/// What [`RowFilter`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FilterStats {
+    /// groups (prompts) in the file
+    pub groups: usize,
+    /// groups whose rewards were all equal (left out with filter_groups)
+    pub uniform_groups: usize,
+    /// groups beyond `train_groups` (prompts sampled beyond the batch)
+    pub extra_prompts: usize,
+    /// rows left out of the losses by the overlong filter
+    pub overlong_filtered: usize,
+    /// every group was uniform, so none was left out
+    pub nothing_informative: bool,
+}
+
+/// The rows of the file that a step trains on, and what was left out.
+/// Groups are the rows of one prompt id, in order of first appearance.
+pub fn filter_rows(rows: Vec<ScoredRow>, f: &RowFilter) -> (Vec<ScoredRow>, FilterStats) {
+    let mut ids: std::collections::HashMap<&str, usize> = Default::default();
+    let groups: Vec<usize> = rows
+        .iter()
+        .map(|r| {
+            let n = ids.len();
+            *ids.entry(r.rollout.prompt_id.as_str()).or_insert(n)
+        })
+        .collect();
+    let n_groups = ids.len();
+    drop(ids);
+    let mut stats = FilterStats {
+        groups: n_groups,
+        ..FilterStats::default()
+    };
+    if !f.filter_groups {
+        return (rows, stats);
+    }
+    let rewards: Vec<f32> = rows.iter().map(|r| r.reward as f32).collect();
+    let informative = rl::informative_groups(&rewards, &groups);
+    stats.uniform_groups = informative.iter().filter(|&&i| !i).count();
+    if let Some(n) = f.train_groups {
+        stats.extra_prompts = stats.groups.saturating_sub(n);
+    }
+    if stats.uniform_groups == stats.groups {
+        stats.nothing_informative = true;
+        return (rows, stats);
+    }
+    // The first train_groups informative groups, in file order.
+    let mut kept_groups = vec![false; n_groups];
+    let limit = f.train_groups.unwrap_or(usize::MAX);
+    for (g, _) in informative
+        .iter()
+        .enumerate()
+        .filter(|(_, &i)| i)
+        .take(limit)
+    {
+        kept_groups[g] = true;
+    }
+    let rows = rows
+        .into_iter()
+        .zip(groups)
+        .filter(|(_, g)| kept_groups[*g])
+        .map(|(r, _)| r)
+        .collect();
+    (rows, stats)
 }
 
 impl Batch {
     /// The rows of a scored file: one sampling temperature, no empty
     /// prompt, at least one row.
     pub fn read(path: &Path, dev: &Device) -> Result<Batch> {
+        Ok(Batch::read_with(path, dev, &RowFilter::default())?.0)
+    }
+
+    /// [`Batch::read`], then [`filter_rows`] and the overlong filter.
+    pub fn read_with(path: &Path, dev: &Device, f: &RowFilter) -> Result<(Batch, FilterStats)> {
         let rows: Vec<ScoredRow> = artifacts::scored::read(path)?;
+        let file = FileRows::of(&rows);
+        let (rows, mut stats) = filter_rows(rows, f);
         let Some(first) = rows.first() else {
             return Err(TrainError::Invalid(format!(
                 "{}: no rows to train on",
@@ -77,7 +194,24 @@ impl Batch {
             .max()
             .unwrap_or(0)
             .max(1);
-        let ones: Vec<Vec<f32>> = samples.iter().map(|s| vec![1.0; s.response_len]).collect();
+        let keep: Vec<f32> = rows
+            .iter()
+            .map(|r| {
+                let cut = f.overlong_filter
+                    && artifacts::rollouts::FinishReason::is_truncation(&r.rollout.finish_reason);
+                if cut {
+                    0.0
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        stats.overlong_filtered = keep.iter().filter(|&&k| k == 0.0).count();
+        let ones: Vec<Vec<f32>> = samples
+            .iter()
+            .zip(&keep)
+            .map(|(s, &k)| vec![k; s.response_len])
+            .collect();
         let mut ids: Vec<&str> = rows.iter().map(|r| r.rollout.prompt_id.as_str()).collect();
         ids.sort();
         ids.dedup();
@@ -88,7 +222,7 @@ impl Batch {
                     .expect("id")
             })
             .collect();
-        Ok(Batch {
+        let batch = Batch {
             scores: rows.iter().map(|r| r.reward as f32).collect(),
             groups,
             mask: stack(&ones, width, dev)?,
@@ -96,7 +230,10 @@ impl Batch {
             width,
             samples,
             rows,
-        })
+            keep,
+            file,
+        };
+        Ok((batch, stats))
     }
 
     /// An error naming the row and column of a token id outside the
@@ -148,9 +285,17 @@ impl Batch {
         self.samples.iter().map(|s| s.response_len)
     }
 
-    /// Response tokens of the rows `rows`.
+    /// Response tokens of the rows `rows` that count in the losses.
     pub fn response_tokens(&self, rows: &[usize]) -> usize {
-        rows.iter().map(|&r| self.samples[r].response_len).sum()
+        rows.iter()
+            .filter(|&&r| self.keep[r] > 0.0)
+            .map(|&r| self.samples[r].response_len)
+            .sum()
+    }
+
+    /// How many of the rows `rows` count in the losses.
+    pub fn kept_rows(&self, rows: &[usize]) -> usize {
+        rows.iter().filter(|&&r| self.keep[r] > 0.0).count()
     }
 
     /// Prompt + response tokens of the rows `rows`.
@@ -180,8 +325,12 @@ impl Batch {
                 (&s.ids[..s.prompt_len], &s.ids[s.prompt_len..])
             })
             .collect();
+        let rb = ResponseBatch::new(&pairs, 0, dev)?;
+        let keep: Vec<f32> = rows.iter().map(|&r| self.keep[r]).collect();
+        let keep = Tensor::from_vec(keep, (rows.len(), 1), dev)?;
         Ok(Micro {
-            rb: ResponseBatch::new(&pairs, 0, dev)?,
+            loss_mask: rb.mask.broadcast_mul(&keep)?,
+            rb,
             rows: rows.to_vec(),
         })
     }
@@ -204,6 +353,8 @@ impl Batch {
 pub struct Micro {
     rb: ResponseBatch,
     pub rows: Vec<usize>,
+    /// the response mask of the rows that count in the losses `[b, Rm]`
+    pub loss_mask: Tensor,
 }
 
 impl std::ops::Deref for Micro {

@@ -9,6 +9,35 @@ use std::path::PathBuf;
 
 use rl::{AdvantageEstimator, ClipRange, KlEstimator, KlPlacement, LossAgg};
 
+/// DAPO's soft overlong punishment: `MAX:CACHE` tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverlongPenalty {
+    pub max_len: usize,
+    pub cache: usize,
+}
+
+impl std::str::FromStr for OverlongPenalty {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("--overlong-penalty must look like MAX:CACHE with 1 <= CACHE <= MAX, got `{s}`")
+        };
+        let (m, c) = s.split_once(':').ok_or_else(bad)?;
+        let (max_len, cache): (usize, usize) =
+            (m.parse().map_err(|_| bad())?, c.parse().map_err(|_| bad())?);
+        if cache == 0 || cache > max_len {
+            return Err(bad());
+        }
+        Ok(OverlongPenalty { max_len, cache })
+    }
+}
+
+impl std::fmt::Display for OverlongPenalty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.max_len, self.cache)
+    }
+}
+
 /// The algorithm: it presets the choices a user leaves unset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algo {
@@ -17,6 +46,12 @@ pub enum Algo {
     /// GRPO: group-normalised advantages over each prompt's samples, no
     /// critic.
     Grpo,
+    /// REINFORCE++: token returns with the KL in the reward, whitened over
+    /// the batch; no critic.
+    ReinforcePp,
+    /// REINFORCE++-baseline: the group mean subtracted first; KL (k3) as a
+    /// loss term.
+    ReinforcePpBaseline,
 }
 
 /// An algorithm's choices, where the user gives none.
@@ -28,13 +63,20 @@ pub struct Preset {
 }
 
 impl Algo {
-    pub const ALL: [Algo; 2] = [Algo::Ppo, Algo::Grpo];
+    pub const ALL: [Algo; 4] = [
+        Algo::Ppo,
+        Algo::Grpo,
+        Algo::ReinforcePp,
+        Algo::ReinforcePpBaseline,
+    ];
 
     /// The flag value.
     pub const fn name(self) -> &'static str {
         match self {
             Algo::Ppo => "ppo",
             Algo::Grpo => "grpo",
+            Algo::ReinforcePp => "reinforce-pp",
+            Algo::ReinforcePpBaseline => "reinforce-pp-baseline",
         }
     }
 
@@ -51,6 +93,16 @@ impl Algo {
                 kl_placement: KlPlacement::Loss,
                 kl_coef: 0.001,
             },
+            Algo::ReinforcePp => Preset {
+                advantage: AdvantageEstimator::ReinforcePp,
+                kl_placement: KlPlacement::Reward,
+                kl_coef: 0.01,
+            },
+            Algo::ReinforcePpBaseline => Preset {
+                advantage: AdvantageEstimator::ReinforcePpBaseline,
+                kl_placement: KlPlacement::Loss,
+                kl_coef: 0.001,
+            },
         }
     }
 
@@ -63,7 +115,7 @@ impl Algo {
         };
         let kind = match self {
             Algo::Ppo => "actor-critic",
-            Algo::Grpo => "no critic",
+            _ => "no critic",
         };
         let lc = |x: &dyn std::fmt::Debug| format!("{x:?}").to_lowercase();
         format!(
@@ -216,6 +268,38 @@ pub struct Config {
     /// it (OpenRLHF's reward_clip_range). [range: > 0]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().reward_clip, value_parser = flags::positive))]
     pub reward_clip: f64,
+    /// DAPO's dynamic sampling: leave out groups (the samples of one
+    /// prompt) whose rewards are all equal, which carry no group-relative
+    /// signal (rollout --filter-groups samples further prompts to make up
+    /// for them).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub filter_groups: bool,
+    /// With --filter-groups, train on at most this many informative groups,
+    /// the first in the file (the rollout's prompt batch; the groups it
+    /// sampled beyond are the `extra_prompts` metric). [range: >= 1]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = flags::at_least_one))]
+    pub train_groups: Option<usize>,
+    /// DAPO's overlong filtering: responses cut at the length limit
+    /// (finish reason `length`) add nothing to the loss.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub overlong_filter: bool,
+    /// DAPO's soft overlong punishment, as MAX:CACHE: a response longer
+    /// than MAX - CACHE tokens loses up to 1 of reward, linearly, by MAX.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub overlong_penalty: Option<OverlongPenalty>,
+    /// Truncated importance sampling: weight each token's policy loss by
+    /// min(exp(logp_train - logp_rollout), C), correcting for the gap
+    /// between the sampler's and the trainer's log-probs. [range: > 0]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = flags::positive))]
+    pub tis_cap: Option<f64>,
+    /// Adaptive KL: move the coefficient (starting at --kl-coef) so the KL
+    /// to the reference stays near this target; the coefficient is carried
+    /// from step to step in the policy's optimizer state. [range: > 0]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = flags::positive))]
+    pub kl_target: Option<f64>,
+    /// The adaptive KL controller's horizon, in samples. [range: > 0]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().kl_horizon, value_parser = flags::positive))]
+    pub kl_horizon: f64,
     /// Whiten advantages over the batch [default: on for gae, off otherwise].
     #[cfg_attr(feature = "clap", arg(long, action = clap::ArgAction::Set))]
     pub whiten_advantages: Option<bool>,
@@ -279,6 +363,13 @@ impl Default for Config {
             lam: 1.0,
             reward_norm: true,
             reward_clip: 10.0,
+            filter_groups: false,
+            train_groups: None,
+            overlong_filter: false,
+            overlong_penalty: None,
+            tis_cap: None,
+            kl_target: None,
+            kl_horizon: 10_000.0,
             whiten_advantages: None,
             entropy_coef: 0.0,
             loss_agg: LossAgg::TokenMean,
@@ -320,8 +411,12 @@ impl Config {
         self.kl_coef.unwrap_or(self.algo.preset().kl_coef)
     }
     pub fn whiten_advantages(&self) -> bool {
-        self.whiten_advantages
-            .unwrap_or(self.advantage() == AdvantageEstimator::Gae)
+        self.whiten_advantages.unwrap_or(matches!(
+            self.advantage(),
+            AdvantageEstimator::Gae
+                | AdvantageEstimator::ReinforcePp
+                | AdvantageEstimator::ReinforcePpBaseline
+        ))
     }
     pub fn clip_range(&self) -> ClipRange {
         ClipRange {
@@ -403,6 +498,19 @@ impl Config {
             ("lam", self.lam.to_string()),
             ("reward-norm", self.reward_norm.to_string()),
             ("reward-clip", self.reward_clip.to_string()),
+            ("filter-groups", self.filter_groups.to_string()),
+            (
+                "train-groups",
+                opt(self.train_groups.map(|n| n.to_string())),
+            ),
+            ("overlong-filter", self.overlong_filter.to_string()),
+            (
+                "overlong-penalty",
+                opt(self.overlong_penalty.map(|p| p.to_string())),
+            ),
+            ("tis-cap", opt(self.tis_cap.map(|c| c.to_string()))),
+            ("kl-target", opt(self.kl_target.map(|t| t.to_string()))),
+            ("kl-horizon", self.kl_horizon.to_string()),
             ("whiten-advantages", self.whiten_advantages().to_string()),
             ("entropy-coef", self.entropy_coef.to_string()),
             ("loss-agg", name(self.loss_agg)),

@@ -29,7 +29,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use artifacts::metrics::{Metric, MetricsRow};
-use artifacts::rollouts::FinishReason;
 use candle_core::{DType, Device, Tensor};
 use model::checkpointing::outputs_nograd;
 use model::model::Model;
@@ -38,8 +37,8 @@ use rl::{AdvantageEstimator, KlEstimator, KlPlacement};
 use train::memory;
 use train::{AdamWConfig, TrainError, Trainable};
 
-pub use batch::Batch;
-pub use config::{Algo, Config, Io, Options, Preset};
+pub use batch::{filter_rows, Batch, FilterStats, RowFilter};
+pub use config::{Algo, Config, Io, Options, OverlongPenalty, Preset};
 pub use update::{update, Means, UpdateStats};
 
 use batch::{scalar, stack};
@@ -86,24 +85,76 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
     };
     // 1. The batch and the models being trained.
     let dev = model::device(&cfg.device)?;
-    let batch = Batch::read(&io.scored, &dev)?;
+    let filter = RowFilter {
+        filter_groups: cfg.filter_groups,
+        train_groups: cfg.train_groups,
+        overlong_filter: cfg.overlong_filter,
+    };
+    let (batch, filtered) = Batch::read_with(&io.scored, &dev, &filter)?;
+    if filtered.nothing_informative {
+        log("ppo-step: every group's rewards are equal: nothing to filter out, training on all of them");
+    }
     let plan = memory_plan(opts, &batch)?;
     log(&plan.describe());
     let mut models = Models::load(opts, &dev, log)?;
+    // The KL coefficient of this step: the adaptive controller's, carried
+    // in the policy's optimizer state, or --kl-coef.
+    let carried_kl = models.actor.opt.carried.get(KL_COEF_STATE).copied();
+    let step_cfg = Config {
+        kl_coef: Some(match (cfg.kl_target, carried_kl) {
+            (Some(_), Some(c)) => c,
+            _ => cfg.kl_coef(),
+        }),
+        ..cfg.clone()
+    };
+    let cfg = &step_cfg;
     batch.check_context(models.policy.config.max_position_embeddings, &io.scored)?;
     batch.check_vocab(models.policy.config.vocab_size, &io.scored)?;
     // 2. Old log-probs, reference log-probs and values, without gradients.
     let scores = score(&models, io.reference.as_deref(), &batch, cfg)?;
     // 3. Rewards, advantages, returns.
     let targets = targets(&batch, &scores, cfg)?;
-    // 4. The update.
+    // 4. The update, and the adaptive KL coefficient for the next step.
     let stats = update(&mut models, &batch, &scores, &targets, cfg, step, log)?;
+    if let Some(target) = cfg.kl_target {
+        let ctl = rl::AdaptiveKl {
+            target,
+            horizon: cfg.kl_horizon,
+        };
+        let next = ctl.update(cfg.kl_coef(), targets.kl_to_ref, batch.len());
+        train::ensure_finite(next, "the adaptive KL coefficient")?;
+        models.actor.opt.carried.insert(KL_COEF_STATE.into(), next);
+    }
     // 5. Metrics and checkpoints.
     let elapsed = start.elapsed().as_secs_f64();
-    let metrics = metrics_row(step, &batch, &scores, &targets, &stats, cfg, elapsed);
+    let mut metrics = metrics_row(step, &batch, &scores, &targets, &stats, cfg, elapsed);
+    for (m, v, on) in [
+        (
+            Metric::FilteredGroupRatio,
+            filtered.uniform_groups as f64 / filtered.groups.max(1) as f64,
+            cfg.filter_groups,
+        ),
+        (
+            Metric::ExtraPrompts,
+            filtered.extra_prompts as f64,
+            cfg.filter_groups && cfg.train_groups.is_some(),
+        ),
+        (
+            Metric::OverlongFilteredRatio,
+            filtered.overlong_filtered as f64 / batch.len().max(1) as f64,
+            cfg.overlong_filter,
+        ),
+    ] {
+        if on {
+            metrics.values.insert(m, v);
+        }
+    }
     save(opts, &models, &metrics)?;
     Ok(Summary { metrics })
 }
+
+/// The name of the adaptive KL coefficient in the optimizer state.
+pub const KL_COEF_STATE: &str = "kl_coef";
 
 /// Options that cannot make a step, caught before anything is loaded.
 fn validate(opts: &Options) -> Result<()> {
@@ -118,6 +169,14 @@ fn validate(opts: &Options) -> Result<()> {
     if cfg.uses_reference() && io.reference.is_none() {
         return invalid(
             "the KL penalty needs --reference (the initial policy); or set --kl-coef 0",
+        );
+    }
+    if cfg.train_groups.is_some() && !cfg.filter_groups {
+        return invalid("--train-groups counts informative groups: it needs --filter-groups");
+    }
+    if cfg.kl_target.is_some() && !cfg.uses_reference() {
+        return invalid(
+            "--kl-target adapts the KL coefficient from --kl-coef: give a positive --kl-coef, a --reference, and a KL placement",
         );
     }
     let scheduled = cfg.lr_schedule != train::LrSchedule::Constant || cfg.lr_warmup_ratio > 0.0;
@@ -330,6 +389,11 @@ pub struct Targets {
     pub advantage_std: f64,
     /// of the returns by the old values (NaN without a critic)
     pub explained_var: f64,
+    /// truncated importance-sampling weights `[N, W]` (with --tis-cap)
+    pub tis_weights: Option<Tensor>,
+    pub tis: Option<rl::TisMetrics>,
+    /// mean overlong penalty added to the scores (NaN without one)
+    pub overlong_penalty_mean: f64,
 }
 
 /// Token rewards, advantages (GAE with the critic's values, or
@@ -349,7 +413,28 @@ pub fn targets(batch: &Batch, scores: &Scores, cfg: &Config) -> Result<Targets> 
         )?)?,
         None => f64::NAN,
     };
-    let scores_clipped = rl::clip_rewards(&batch.scores, cfg.reward_clip);
+    // The sequence scores: the reward, plus DAPO's overlong penalty, clipped.
+    let penalties: Option<Vec<f64>> = cfg.overlong_penalty.map(|p| {
+        batch
+            .response_lens()
+            .map(|l| rl::overlong_penalty(l, p.max_len, p.cache))
+            .collect()
+    });
+    let penalized: Vec<f32> = match &penalties {
+        Some(p) => batch
+            .scores
+            .iter()
+            .zip(p)
+            .map(|(&s, &p)| s + p as f32)
+            .collect(),
+        None => batch.scores.clone(),
+    };
+    let overlong_penalty_mean = penalties.as_ref().map_or(f64::NAN, |p| rl::mean_std(p).0);
+    let scores_clipped = rl::clip_rewards(&penalized, cfg.reward_clip);
+    let reinforce = |s: &[f32]| -> Result<Tensor> {
+        let r = rl::token_rewards(s, kl_in_reward.as_ref(), cfg.kl_coef(), mask)?;
+        Ok(rl::reinforce_returns(&r, mask, cfg.gamma)?)
+    };
     let (mut advantages, returns) = match (cfg.advantage(), &scores.values) {
         (AdvantageEstimator::Gae, Some(values)) => {
             let s = if cfg.reward_norm {
@@ -364,6 +449,16 @@ pub fn targets(batch: &Batch, scores: &Scores, cfg: &Config) -> Result<Targets> 
         (AdvantageEstimator::Gae, None) => {
             return Err(TrainError::Invalid("GAE advantages need a critic".into()))
         }
+        (AdvantageEstimator::ReinforcePp, _) => (reinforce(&scores_clipped)?, None),
+        (AdvantageEstimator::ReinforcePpBaseline, _) => {
+            let centred = rl::group_advantages(
+                &scores_clipped,
+                &batch.groups,
+                AdvantageEstimator::ReinforcePpBaseline,
+                1e-6,
+            );
+            (reinforce(&centred)?, None)
+        }
         (est, _) => (
             group_advantages(batch, &scores_clipped, est, kl_in_reward.as_ref(), cfg)?,
             None,
@@ -377,6 +472,14 @@ pub fn targets(batch: &Batch, scores: &Scores, cfg: &Config) -> Result<Targets> 
         (Some(r), Some(v)) => rl::explained_variance(r, v, mask)?,
         _ => f64::NAN,
     };
+    let (tis_weights, tis) = match cfg.tis_cap {
+        Some(cap) => {
+            let rollout_logp = stack(&batch.rollout_logprobs(), batch.width, mask.device())?;
+            let (w, m) = rl::tis_weights(&scores.old_logp, &rollout_logp, mask, cap)?;
+            (Some(w), Some(m))
+        }
+        None => (None, None),
+    };
     Ok(Targets {
         advantages,
         returns,
@@ -384,6 +487,9 @@ pub fn targets(batch: &Batch, scores: &Scores, cfg: &Config) -> Result<Targets> 
         advantage_mean,
         advantage_std: adv_var.sqrt(),
         explained_var,
+        tis_weights,
+        tis,
+        overlong_penalty_mean,
     })
 }
 
@@ -420,33 +526,37 @@ pub fn metrics_row(
     elapsed: f64,
 ) -> MetricsRow {
     let mut values: BTreeMap<Metric, f64> = stats.means.values();
-    let rows = &batch.rows;
-    let frac = |f: &dyn Fn(&artifacts::scored::ScoredRow) -> bool| {
-        rows.iter().filter(|r| f(r)).count() as f64 / rows.len() as f64
-    };
-    let rewards: Vec<f64> = rows.iter().map(|r| r.reward).collect();
-    let (reward_mean, reward_std) = rl::mean_std(&rewards);
-    let lens: Vec<f64> = batch.response_lens().map(|l| l as f64).collect();
+    // The rollout's facts over every row of the file (before filters).
+    let file = &batch.file;
+    let frac = |xs: &[bool]| xs.iter().filter(|&&x| x).count() as f64 / xs.len().max(1) as f64;
+    let (reward_mean, reward_std) = rl::mean_std(&file.reward);
+    let lens: Vec<f64> = file.response_len.iter().map(|&l| l as f64).collect();
     for (m, v) in [
         (Metric::KlToRef, targets.kl_to_ref),
         (Metric::VfExplainedVar, targets.explained_var),
         (Metric::GradNorm, rl::mean_std(&stats.grad_norms).0),
         (Metric::RewardMean, reward_mean),
         (Metric::RewardStd, reward_std),
-        (Metric::Accuracy, frac(&|r| r.correct)),
-        (Metric::NoAnswerRate, frac(&|r| !r.has_answer)),
+        (Metric::Accuracy, frac(&file.correct)),
+        (Metric::NoAnswerRate, 1.0 - frac(&file.has_answer)),
         (Metric::ResponseLengthMean, rl::mean_std(&lens).0),
         (
             Metric::ResponseLengthMax,
             lens.iter().cloned().fold(0.0, f64::max),
         ),
-        (
-            Metric::ResponseClipRatio,
-            frac(&|r| FinishReason::is_truncation(&r.rollout.finish_reason)),
-        ),
+        (Metric::ResponseClipRatio, frac(&file.truncated)),
         (Metric::AdvantageMean, targets.advantage_mean),
         (Metric::AdvantageStd, targets.advantage_std),
         (Metric::LogprobGap, scores.logprob_gap),
+        (
+            Metric::TisWeightMean,
+            targets.tis.map_or(f64::NAN, |t| t.tis_weight_mean),
+        ),
+        (
+            Metric::TisClipfrac,
+            targets.tis.map_or(f64::NAN, |t| t.tis_clipfrac),
+        ),
+        (Metric::OverlongPenaltyMean, targets.overlong_penalty_mean),
         (Metric::Lr, stats.actor_lr),
         (Metric::CriticLr, stats.critic_lr),
         (Metric::KlCoef, cfg.kl_coef()),

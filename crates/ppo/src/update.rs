@@ -79,13 +79,13 @@ pub fn update(
     for epoch in 0..cfg.ppo_epochs {
         let order = train::epoch_order(n, cfg.seed, step as u64, epoch as u64);
         for (mi, mini) in order.chunks(train_bs).enumerate() {
-            let total = (mini.len(), batch.response_tokens(mini));
+            let total = (batch.kept_rows(mini), batch.response_tokens(mini));
             let mut actor_grads = models.actor.grads();
             let mut critic_grads = models.critic.as_ref().map(|c| c.train.grads());
             for (ui, chunk) in mini.chunks(cfg.micro_batch_size).enumerate() {
                 let t0 = Instant::now();
                 let m = batch.micro(chunk, models.policy.model.device())?;
-                let tokens = (chunk.len(), batch.response_tokens(chunk));
+                let tokens = (batch.kept_rows(chunk), batch.response_tokens(chunk));
                 let ms = MicroStep {
                     m: &m,
                     w: rl::micro_weight(cfg.loss_agg, tokens, total),
@@ -190,23 +190,29 @@ fn actor_micro(
     let pass = ms.pass(policy.head_rows(m.index.dim(1)?));
     let loss_of = |outs: &[Tensor]| -> Result<(Tensor, (Tensor, rl::PolicyLossMetrics, Tensor))> {
         let (logp, entropy) = (&outs[0], &outs[1]);
-        let (pg_loss, pm) = rl::policy_loss(
+        let tis = targets
+            .tis_weights
+            .as_ref()
+            .map(|w| m.rows_of(w))
+            .transpose()?;
+        let (pg_loss, pm) = rl::policy_loss_weighted(
             &m.rows_of(&scores.old_logp)?,
             logp,
             &m.rows_of(&targets.advantages)?,
-            &m.mask,
+            &m.loss_mask,
             cfg.clip_range(),
             cfg.loss_agg,
             norm_len,
+            tis.as_ref(),
         )?;
-        let ent = rl::agg_loss(entropy, &m.mask, cfg.loss_agg, norm_len)?;
+        let ent = rl::agg_loss(entropy, &m.loss_mask, cfg.loss_agg, norm_len)?;
         let mut loss = pg_loss.clone();
         if with_entropy {
             loss = (loss - (&ent * cfg.entropy_coef)?)?;
         }
         if let (true, Some(r)) = (cfg.kl_in_loss(), &scores.ref_logp) {
             let kl = rl::kl_penalty(logp, &m.rows_of(r)?, cfg.kl_estimator())?;
-            let kl = rl::agg_loss(&kl, &m.mask, cfg.loss_agg, norm_len)?;
+            let kl = rl::agg_loss(&kl, &m.loss_mask, cfg.loss_agg, norm_len)?;
             means.add(Metric::KlLoss, scalar(&kl)?, w);
             loss = (loss + (kl * cfg.kl_coef())?)?;
         }
@@ -258,7 +264,7 @@ fn critic_micro(
             &v,
             &m.rows_of(old_values)?,
             &m.rows_of(returns)?,
-            &m.mask,
+            &m.loss_mask,
             cfg.value_clip,
             cfg.loss_agg,
             norm_len,

@@ -1,7 +1,8 @@
 //! The learning canary: rollout -> verify -> ppo-step, iterated through the
 //! stages' real code, on a tiny random model and a toy task with the rule
 //! reward (the sum of two digits inside \boxed{}). With a fixed seed the
-//! mean reward must rise clearly under PPO and under GRPO, and must not
+//! mean reward must rise clearly under PPO, GRPO, the DAPO variant and
+//! REINFORCE++, and must not
 //! rise with a learning rate of 0 (so the test can fail); PPO also with
 //! rollout and trainer in bf16.
 //!
@@ -20,15 +21,67 @@ use ppo::{Algo, Options};
 
 const ITERS: usize = 12;
 
+/// The configurations the canary runs: the algorithms, and the named
+/// variants of pipelines/dapo.mk and pipelines/reinforce-pp.mk.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Recipe {
+    Ppo,
+    Grpo,
+    /// GRPO + clip-higher 0.28 + token-level loss + dynamic sampling
+    /// (batches of 10 of the 25 prompts, up to 10 extra) + the overlong
+    /// penalty, no KL.
+    Dapo,
+    ReinforcePp,
+}
+
+impl Recipe {
+    /// Iterations of the canary: DAPO's, at half the rate, gets 16.
+    fn iters(self) -> usize {
+        if self == Recipe::Dapo {
+            16
+        } else {
+            ITERS
+        }
+    }
+
+    fn algo(self) -> Algo {
+        match self {
+            Recipe::Ppo => Algo::Ppo,
+            Recipe::Grpo | Recipe::Dapo => Algo::Grpo,
+            Recipe::ReinforcePp => Algo::ReinforcePp,
+        }
+    }
+}
+
 /// Mean reward of each iteration's rollouts.
-fn canary(algo: Algo, actor_lr: f64, dtype: Precision, dir: &Path) -> Vec<f64> {
+fn canary(recipe: Recipe, actor_lr: f64, dtype: Precision, dir: &Path) -> Vec<f64> {
+    let algo = recipe.algo();
+    let dapo = recipe == Recipe::Dapo;
     let (init, prompts) = common::toy_task(dir);
     let metrics = dir.join("metrics.parquet");
     let mut policy: PathBuf = init.clone();
     let mut critic: Option<PathBuf> = None;
-    for it in 0..ITERS {
+    for it in 0..recipe.iters() {
         let d = dir.join(format!("iter-{it:04}"));
-        let scored = common::rollout_and_score_in(&policy, &prompts, &d, it as u64, 2, dtype);
+        let (max_new_tokens, batch) = if dapo { (3, 20) } else { (2, 25) };
+        let scored = common::rollout_and_score_with(
+            &policy,
+            &prompts,
+            &d,
+            it as u64,
+            max_new_tokens,
+            dtype,
+            &|o| {
+                if dapo {
+                    o.prompt_batch = Some(stages::rollout::PromptBatch {
+                        iteration: it,
+                        size: batch,
+                    });
+                    o.filter_groups = true;
+                    o.max_extra_prompts = 5;
+                }
+            },
+        );
         let mut o = Options::new(algo, scored, policy.clone(), d.join("policy"));
         o.io.reference = Some(init.clone());
         o.io.critic = critic.clone();
@@ -40,12 +93,33 @@ fn canary(algo: Algo, actor_lr: f64, dtype: Precision, dir: &Path) -> Vec<f64> {
         o.config.micro_batch_size = 64;
         o.config.train_batch_size = Some(100);
         o.config.memory.dtype = dtype;
+        if dapo {
+            o.config.clip_ratio_high = Some(0.28);
+            o.config.loss_agg = rl::LossAgg::TokenMean;
+            o.config.kl_coef = Some(0.0);
+            o.config.filter_groups = true;
+            o.config.train_groups = Some(batch);
+            o.config.overlong_penalty = Some(ppo::OverlongPenalty {
+                max_len: 3,
+                cache: 1,
+            });
+        }
         ppo::run(&o, &mut |_| {}).unwrap();
         policy = d.join("policy");
         critic = o.io.critic_out.clone();
     }
     let rows = artifacts::metrics::read(&metrics).unwrap();
-    assert_eq!(rows.len(), ITERS);
+    assert_eq!(rows.len(), recipe.iters());
+    if dapo {
+        // The variant's own metrics are there.
+        for m in [
+            Metric::FilteredGroupRatio,
+            Metric::ExtraPrompts,
+            Metric::OverlongPenaltyMean,
+        ] {
+            assert!(rows.iter().all(|r| r.get(m).is_some()), "no {m}");
+        }
+    }
     rows.iter()
         .map(|r| r.get(Metric::RewardMean).unwrap())
         .collect()
@@ -57,9 +131,11 @@ fn rise(curve: &[f64]) -> f64 {
     last - first
 }
 
-fn check(algo: Algo, dtype: Precision) {
+fn check(algo: Recipe, dtype: Precision) {
     let dir = tempfile::tempdir().unwrap();
-    let learning = canary(algo, 1e-2, dtype, &dir.path().join("learn"));
+    // DAPO's clip-higher lets each step go further: half the rate.
+    let lr = if algo == Recipe::Dapo { 5e-3 } else { 1e-2 };
+    let learning = canary(algo, lr, dtype, &dir.path().join("learn"));
     let frozen = canary(algo, 0.0, dtype, &dir.path().join("frozen"));
     let fmt = |c: &[f64]| {
         c.iter()
@@ -67,7 +143,7 @@ fn check(algo: Algo, dtype: Precision) {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    eprintln!("{algo:?} {dtype} reward curve, lr 1e-2: {}", fmt(&learning));
+    eprintln!("{algo:?} {dtype} reward curve, lr {lr}: {}", fmt(&learning));
     eprintln!("{algo:?} {dtype} reward curve, lr 0:    {}", fmt(&frozen));
     assert!(
         rise(&learning) > 0.3,
@@ -83,17 +159,27 @@ fn check(algo: Algo, dtype: Precision) {
 
 #[test]
 fn canary_ppo_reward_rises() {
-    check(Algo::Ppo, Precision::F32);
+    check(Recipe::Ppo, Precision::F32);
 }
 
 #[test]
 fn canary_grpo_reward_rises() {
-    check(Algo::Grpo, Precision::F32);
+    check(Recipe::Grpo, Precision::F32);
+}
+
+#[test]
+fn canary_dapo_reward_rises() {
+    check(Recipe::Dapo, Precision::F32);
+}
+
+#[test]
+fn canary_reinforce_pp_reward_rises() {
+    check(Recipe::ReinforcePp, Precision::F32);
 }
 
 /// In bf16 (rollout in bf16; the trainer computing in bf16 over f32 master
 /// weights and moments) the reward rises as well.
 #[test]
 fn canary_ppo_reward_rises_in_bf16() {
-    check(Algo::Ppo, Precision::Bf16);
+    check(Recipe::Ppo, Precision::Bf16);
 }

@@ -130,6 +130,8 @@ fn a_model_with_nan_weights_is_neither_sampled_nor_trained() {
         prompt_batch: None,
         shuffle_seed: 0,
         max_prompt_tokens: None,
+        filter_groups: false,
+        max_extra_prompts: 0,
         device: "cpu".into(),
         dtype: model::Precision::F32,
         stop_words: vec![],

@@ -23,6 +23,15 @@ pub enum AdvantageEstimator {
     DrGrpo,
     /// Leave-one-out baseline: r - mean(others in the group) (RLOO).
     Rloo,
+    /// REINFORCE++: each token's return (the rewards to come, the KL
+    /// penalty included when it goes in the reward), whitened over the
+    /// whole batch; no critic, no group baseline.
+    #[cfg_attr(feature = "clap", value(name = "reinforce-pp"))]
+    ReinforcePp,
+    /// REINFORCE++-baseline: the group mean subtracted from each score
+    /// first, then as REINFORCE++.
+    #[cfg_attr(feature = "clap", value(name = "reinforce-pp-baseline"))]
+    ReinforcePpBaseline,
 }
 
 /// How a per-token loss matrix becomes one number.
@@ -95,10 +104,15 @@ pub fn masked_whiten(x: &Tensor, mask: &Tensor, shift_mean: bool) -> Result<Tens
 
 /// One number for a per-token loss `[B, L]` under `mask` `[B, L]`.
 /// `norm_len` is the constant length of [`LossAgg::SeqMeanTokenSumNorm`]
-/// (the maximum response length). Sequences with no token count as
-/// zero-length in the sequence means.
+/// (the maximum response length). Sequences with no token under the mask
+/// (filtered out) are left out of the sequence means, as verl does.
 pub fn agg_loss(loss: &Tensor, mask: &Tensor, agg: LossAgg, norm_len: usize) -> Result<Tensor> {
-    let b = loss.dim(0)?.max(1) as f64;
+    let b = if agg == LossAgg::TokenMean {
+        1.0
+    } else {
+        let seqs = mask.sum(D::Minus1)?.gt(0.0)?.to_dtype(DType::F32)?;
+        scalar(&seqs.sum_all()?)?.max(1.0)
+    };
     match agg {
         LossAgg::TokenMean => masked_mean(loss, mask),
         LossAgg::SeqMeanTokenMean => {
@@ -246,11 +260,116 @@ pub fn group_advantages(
             }
             (match est {
                 AdvantageEstimator::Grpo => d / (std[g] + eps),
-                AdvantageEstimator::DrGrpo | AdvantageEstimator::Gae => d,
+                AdvantageEstimator::DrGrpo
+                | AdvantageEstimator::Gae
+                | AdvantageEstimator::ReinforcePpBaseline => d,
+                AdvantageEstimator::ReinforcePp => s as f64,
                 AdvantageEstimator::Rloo => d * n / (n - 1.0),
             }) as f32
         })
         .collect()
+}
+
+/// Each token's discounted return, the sum of `gamma^k` times the
+/// rewards from it to the end of its response (REINFORCE++).
+/// rewards, mask: `[B, L]` -> `[B, L]`, zero off the mask.
+pub fn reinforce_returns(rewards: &Tensor, mask: &Tensor, gamma: f64) -> Result<Tensor> {
+    let (b, l) = mask.dims2()?;
+    let (r, m) = (rewards.to_vec2::<f32>()?, mask.to_vec2::<f32>()?);
+    let gamma = gamma as f32;
+    let mut out = vec![0f32; b * l];
+    for i in 0..b {
+        let mut acc = 0f32;
+        for t in (0..l).rev() {
+            if m[i][t] <= 0.0 {
+                continue;
+            }
+            acc = r[i][t] + gamma * acc;
+            out[i * l + t] = acc;
+        }
+    }
+    Tensor::from_vec(out, (b, l), mask.device())
+}
+
+/// Whether each group (the samples of one prompt, labelled as in
+/// [`group_advantages`]) is informative: its scores are not all equal.
+/// A group whose samples all got the same reward has no group-relative
+/// signal; DAPO's dynamic sampling drops it.
+pub fn informative_groups(scores: &[f32], groups: &[usize]) -> Vec<bool> {
+    let n_groups = groups.iter().copied().max().map_or(0, |g| g + 1);
+    let mut first: Vec<Option<f32>> = vec![None; n_groups];
+    let mut varied = vec![false; n_groups];
+    for (&s, &g) in scores.iter().zip(groups) {
+        match first[g] {
+            None => first[g] = Some(s),
+            Some(f) => varied[g] |= f != s,
+        }
+    }
+    varied
+}
+
+/// DAPO's soft overlong punishment of a response of `len` tokens, for a
+/// limit of `max_len` and a buffer of the last `cache` tokens before it:
+/// 0 up to `max_len - cache`, then falling linearly to -1 at `max_len`,
+/// and -1 beyond.
+pub fn overlong_penalty(len: usize, max_len: usize, cache: usize) -> f64 {
+    let start = max_len.saturating_sub(cache);
+    if len <= start {
+        0.0
+    } else if len <= max_len {
+        (start as f64 - len as f64) / cache.max(1) as f64
+    } else {
+        -1.0
+    }
+}
+
+/// Metrics of truncated importance sampling.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TisMetrics {
+    /// mean weight over response tokens
+    pub tis_weight_mean: f64,
+    /// share of response tokens whose ratio was capped
+    pub tis_clipfrac: f64,
+}
+
+/// Truncated importance-sampling weights for the gap between the policy
+/// that sampled (the rollout engine's log-probs) and the trainer's old
+/// log-probs of the same tokens: min(exp(old_logp - rollout_logp), cap),
+/// as constants (no gradient). old_logp, rollout_logp, mask: `[B, L]` ->
+/// (weights `[B, L]`, metrics).
+pub fn tis_weights(
+    old_logp: &Tensor,
+    rollout_logp: &Tensor,
+    mask: &Tensor,
+    cap: f64,
+) -> Result<(Tensor, TisMetrics)> {
+    let ratio = (old_logp - rollout_logp)?.clamp(-20.0, 20.0)?.exp()?;
+    let capped = ratio.gt(cap)?.to_dtype(DType::F32)?;
+    let w = ratio.clamp(0.0, cap)?.detach();
+    let metrics = TisMetrics {
+        tis_weight_mean: scalar(&masked_mean(&w, mask)?)?,
+        tis_clipfrac: scalar(&masked_mean(&capped, mask)?)?,
+    };
+    Ok(((w * mask)?, metrics))
+}
+
+/// The adaptive KL controller of Ziegler et al. (2019), as OpenRLHF and
+/// TRL run it: the coefficient moves towards the value that keeps the
+/// KL to the reference at `target`, at a rate set by `horizon`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdaptiveKl {
+    pub target: f64,
+    pub horizon: f64,
+}
+
+impl AdaptiveKl {
+    /// The next coefficient after a batch of `n_steps` samples whose KL
+    /// was `kl`: coef * (1 + clip(kl / target - 1, -0.2, 0.2) * n_steps /
+    /// horizon).
+    pub fn update(&self, coef: f64, kl: f64, n_steps: usize) -> f64 {
+        let error = (kl / self.target - 1.0).clamp(-0.2, 0.2);
+        coef * (1.0 + error * n_steps as f64 / self.horizon)
+    }
 }
 
 /// A sequence value on every masked token: adv `[B]`, mask `[B, L]` ->
@@ -293,6 +412,23 @@ pub fn policy_loss(
     agg: LossAgg,
     norm_len: usize,
 ) -> Result<(Tensor, PolicyLossMetrics)> {
+    policy_loss_weighted(old_logp, logp, advantages, mask, clip, agg, norm_len, None)
+}
+
+/// [`policy_loss`] with each token's loss multiplied by a constant weight
+/// `[B, L]` before aggregation (truncated importance sampling's
+/// [`tis_weights`]).
+#[allow(clippy::too_many_arguments)]
+pub fn policy_loss_weighted(
+    old_logp: &Tensor,
+    logp: &Tensor,
+    advantages: &Tensor,
+    mask: &Tensor,
+    clip: ClipRange,
+    agg: LossAgg,
+    norm_len: usize,
+    weights: Option<&Tensor>,
+) -> Result<(Tensor, PolicyLossMetrics)> {
     let neg_kl = (logp - old_logp)?;
     let ratio = neg_kl.clamp(-20.0, 20.0)?.exp()?;
     let ppo_kl = scalar(&masked_mean(&neg_kl.neg()?, mask)?)?;
@@ -311,6 +447,10 @@ pub fn policy_loss(
             (neg_adv.where_cond(&clip2, &clip1)?, lower)
         }
         None => (clip1, 0.0),
+    };
+    let losses = match weights {
+        Some(w) => (losses * w)?,
+        None => losses,
     };
     let loss = agg_loss(&losses, mask, agg, norm_len)?;
     Ok((

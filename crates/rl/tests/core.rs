@@ -268,3 +268,96 @@ fn reward_clip_clamps_both_sides() {
         vec![-10.0, -0.5, 1.0, 10.0, 10.0]
     );
 }
+
+#[test]
+fn reinforce_returns_sum_the_rewards_to_come() {
+    // Row 0: rewards 0.1, -0.2, 1 on three tokens; row 1: two tokens and
+    // a padded position that must stay 0.
+    let r = t(&[vec![0.1, -0.2, 1.0], vec![0.5, 2.0, 9.0]]);
+    let m = t(&[vec![1., 1., 1.], vec![1., 1., 0.]]);
+    close_rows(
+        &v2(&reinforce_returns(&r, &m, 1.0).unwrap()),
+        &[vec![0.9, 0.8, 1.0], vec![2.5, 2.0, 0.0]],
+    );
+    // gamma 0.5: 1, -0.2 + 0.5, 0.1 + 0.5 * 0.3
+    close_rows(
+        &v2(&reinforce_returns(&r, &m, 0.5).unwrap()),
+        &[vec![0.25, 0.3, 1.0], vec![1.5, 2.0, 0.0]],
+    );
+}
+
+#[test]
+fn reinforce_pp_baseline_subtracts_the_group_mean() {
+    let scores = [1.0, -0.5, -1.0, 1.0];
+    let groups = [0, 0, 0, 1];
+    let b = group_advantages(
+        &scores,
+        &groups,
+        AdvantageEstimator::ReinforcePpBaseline,
+        1e-6,
+    );
+    // group 0 mean -1/6; group 1 has one sample: 0
+    for (x, e) in b
+        .iter()
+        .zip([1.0 + 1.0 / 6.0, -0.5 + 1.0 / 6.0, -1.0 + 1.0 / 6.0, 0.0])
+    {
+        close(*x, e);
+    }
+}
+
+#[test]
+fn informative_groups_have_different_rewards() {
+    let scores = [1.0, 1.0, -0.5, -1.0, -1.0, 0.2];
+    let groups = [0, 0, 1, 1, 2, 3];
+    assert_eq!(
+        informative_groups(&scores, &groups),
+        vec![false, true, false, false]
+    );
+}
+
+#[test]
+fn overlong_penalty_is_dapos_soft_punishment() {
+    // limit 20, buffer 4: free up to 16, then -1/4 per token, -1 beyond.
+    let p: Vec<f64> = [0, 16, 17, 18, 20, 21]
+        .iter()
+        .map(|&l| overlong_penalty(l, 20, 4))
+        .collect();
+    assert_eq!(p, vec![0.0, 0.0, -0.25, -0.5, -1.0, -1.0]);
+}
+
+#[test]
+fn tis_weights_cap_the_ratio_and_carry_no_gradient() {
+    let old = t(&[vec![0.0, 0.0, 0.0]]);
+    // ratios exp(old - rollout) = 0.5, 1.5, 4
+    let rollout = t(&[vec![2f32.ln(), -(1.5f32.ln()), -(4f32.ln())]]);
+    let m = t(&[vec![1., 1., 1.]]);
+    let (w, met) = tis_weights(&old, &rollout, &m, 2.0).unwrap();
+    close_rows(&v2(&w), &[vec![0.5, 1.5, 2.0]]);
+    close(met.tis_weight_mean as f32, 4.0 / 3.0);
+    close(met.tis_clipfrac as f32, 1.0 / 3.0);
+    // The weighted loss is each token's loss times its weight.
+    let logp = t(&[vec![0.0, 0.0, 0.0]]);
+    let adv = t(&[vec![1., 1., -1.]]);
+    let clip = ClipRange {
+        low: 0.2,
+        high: 0.2,
+        dual_clip: None,
+    };
+    let (loss, _) =
+        policy_loss_weighted(&old, &logp, &adv, &m, clip, LossAgg::TokenMean, 3, Some(&w)).unwrap();
+    close(s(&loss), (-0.5 - 1.5 + 2.0) / 3.0);
+}
+
+#[test]
+fn adaptive_kl_moves_towards_the_target() {
+    let ctl = AdaptiveKl {
+        target: 0.1,
+        horizon: 10_000.0,
+    };
+    // KL twice the target: error clipped to 0.2; 1,000 samples.
+    assert!((ctl.update(0.05, 0.2, 1_000) - 0.05 * 1.02).abs() < 1e-12);
+    // KL half the target: error -0.5 clipped to -0.2.
+    assert!((ctl.update(0.05, 0.05, 1_000) - 0.05 * 0.98).abs() < 1e-12);
+    // On target: unchanged.
+    assert_eq!(ctl.update(0.05, 0.1, 1_000), 0.05);
+}

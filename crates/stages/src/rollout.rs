@@ -140,6 +140,16 @@ pub struct Options {
     /// Seed of --prompt-batch's permutations.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 0))]
     pub shuffle_seed: u64,
+    /// DAPO's dynamic sampling: when fewer of the batch's prompts than it
+    /// has got samples of different grades (correct, wrong, no answer),
+    /// sample further prompts, up to --max-extra-prompts, until as many
+    /// groups are informative; every sample is written (ppo-step
+    /// --filter-groups leaves the uniform groups out).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub filter_groups: bool,
+    /// The most prompts --filter-groups samples beyond the batch.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 0))]
+    pub max_extra_prompts: usize,
     /// Leave out prompts longer than this many tokens (counted in the
     /// summary), as the recipe's prompt_max_len bounds them. [range: >= 1]
     #[cfg_attr(feature = "clap", arg(long, value_parser = flags::at_least_one))]
@@ -170,6 +180,10 @@ pub struct Summary {
     pub seconds: f64,
     /// prompts left out for --max-prompt-tokens
     pub long_prompts: usize,
+    /// prompts sampled beyond the batch (--filter-groups)
+    pub extra_prompts: usize,
+    /// groups whose samples did not all get the same grade (--filter-groups)
+    pub informative_groups: Option<usize>,
 }
 
 impl std::fmt::Display for Summary {
@@ -184,6 +198,13 @@ impl std::fmt::Display for Summary {
             100.0 * self.truncated as f64 / n,
             self.response_tokens as f64 / self.seconds.max(1e-9)
         )?;
+        if let Some(n) = self.informative_groups {
+            write!(
+                f,
+                "; {n} informative groups after {} extra prompts",
+                self.extra_prompts
+            )?;
+        }
         if self.long_prompts > 0 {
             write!(
                 f,
@@ -203,6 +224,23 @@ pub fn row_seed(seed: u64, prompt_id: &str, sample_index: usize) -> u64 {
         h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
     }
     h
+}
+
+/// How many groups (the samples of one prompt) of `rows` have samples of
+/// different grades (correct, wrong, no answer) under the recipe's reward,
+/// each response cut at `stop_words` as verify cuts it.
+pub fn informative_groups(rows: &[RolloutRow], stop_words: &[String]) -> usize {
+    let scheme = grader::RewardScheme::default();
+    let mut first: std::collections::HashMap<&str, (f64, bool)> = Default::default();
+    for r in rows {
+        let response = grader::cut_at_stop(&r.response, stop_words);
+        let reward = grader::grade(response, &r.answer, &scheme).reward;
+        first
+            .entry(r.prompt_id.as_str())
+            .and_modify(|(f, varied)| *varied |= *f != reward)
+            .or_insert((reward, false));
+    }
+    first.values().filter(|(_, varied)| *varied).count()
 }
 
 /// The artifact's finish reason for the generator's.
@@ -265,31 +303,34 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
     let ck = Checkpoint::load(&opts.policy, &device, opts.dtype.dtype())?;
     let tok = Tokenizer::load(&opts.policy)?;
     let ctx = ck.config.max_position_embeddings;
-    // This shard's prompts, tokenised and checked against the context.
-    let mut work: Vec<(&PromptRow, Vec<u32>)> = Vec::new();
     let mut summary = Summary::default();
-    for i in selected {
-        let p = &prompts[i];
-        let ids = tok.encode(&p.prompt)?;
-        if opts.max_prompt_tokens.is_some_and(|m| ids.len() > m) {
-            summary.long_prompts += 1;
-            continue;
+    // Prompts tokenised and checked against the context (long ones left
+    // out and counted).
+    let tokenise = |rows: &[usize],
+                    summary: &mut Summary|
+     -> Result<Vec<(&PromptRow, Vec<u32>)>, RolloutError> {
+        let mut work = Vec::new();
+        for &i in rows {
+            let p = &prompts[i];
+            let ids = tok.encode(&p.prompt)?;
+            if opts.max_prompt_tokens.is_some_and(|m| ids.len() > m) {
+                summary.long_prompts += 1;
+                continue;
+            }
+            if ids.len() + opts.max_new_tokens > ctx {
+                return Err(RolloutError::Invalid(format!(
+                    "{}: row {} (id `{}`): prompt of {} tokens + --max-new-tokens {} exceeds the model's context of {ctx}",
+                    opts.prompts.display(),
+                    i,
+                    p.id,
+                    ids.len(),
+                    opts.max_new_tokens
+                )));
+            }
+            work.push((p, ids));
         }
-        if ids.len() + opts.max_new_tokens > ctx {
-            return Err(RolloutError::Invalid(format!(
-                "{}: row {} (id `{}`): prompt of {} tokens + --max-new-tokens {} exceeds the model's context of {ctx}",
-                opts.prompts.display(),
-                i,
-                p.id,
-                ids.len(),
-                opts.max_new_tokens
-            )));
-        }
-        work.push((p, ids));
-    }
-    let jobs: Vec<(usize, usize)> = (0..work.len())
-        .flat_map(|w| (0..opts.samples_per_prompt).map(move |s| (w, s)))
-        .collect();
+        Ok(work)
+    };
     let params = SamplingParams {
         max_new_tokens: opts.max_new_tokens,
         temperature: opts.temperature,
@@ -299,61 +340,105 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
     };
     let stop_words: Vec<&String> = opts.stop_words.iter().filter(|s| !s.is_empty()).collect();
     let policy = opts.policy.display().to_string();
-    let mut rows: Vec<RolloutRow> = Vec::with_capacity(jobs.len());
     let engine = Engine::new(&ck.model)?;
-    for chunk in jobs.chunks(opts.batch_size) {
-        let batch_prompts: Vec<Vec<u32>> = chunk.iter().map(|&(w, _)| work[w].1.clone()).collect();
-        let seeds: Vec<u64> = chunk
-            .iter()
-            .map(|&(w, s)| row_seed(opts.seed, &work[w].0.id, s))
+    // Every sample of the prompts `work`, as rows.
+    let mut sample = |work: &[(&PromptRow, Vec<u32>)],
+                      summary: &mut Summary|
+     -> Result<Vec<RolloutRow>, RolloutError> {
+        let jobs: Vec<(usize, usize)> = (0..work.len())
+            .flat_map(|w| (0..opts.samples_per_prompt).map(move |s| (w, s)))
             .collect();
-        let stop = |_row: usize, toks: &[u32]| -> bool {
-            if stop_words.is_empty() {
-                return false;
-            }
-            let tail = &toks[toks.len().saturating_sub(16)..];
-            let text = tok.decode(tail).unwrap_or_default();
-            stop_words.iter().any(|s| text.contains(s.as_str()))
-        };
-        let gens = engine.generate(&batch_prompts, &seeds, &params, &stop, |active| {
-            progress(active as u64, 0)
-        })?;
-        for (&(w, s), g) in chunk.iter().zip(gens) {
-            let (p, ids) = &work[w];
-            let content: Vec<u32> = g
-                .tokens
+        let mut rows: Vec<RolloutRow> = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(opts.batch_size) {
+            let batch_prompts: Vec<Vec<u32>> =
+                chunk.iter().map(|&(w, _)| work[w].1.clone()).collect();
+            let seeds: Vec<u64> = chunk
                 .iter()
-                .copied()
-                .filter(|t| !tok.eos_ids.contains(t))
+                .map(|&(w, s)| row_seed(opts.seed, &work[w].0.id, s))
                 .collect();
-            let mut response = tok.decode(&content)?;
-            if let Some(end) = stop_words
-                .iter()
-                .filter_map(|s| response.find(s.as_str()).map(|pos| pos + s.len()))
-                .min()
-            {
-                response.truncate(end);
+            let stop = |_row: usize, toks: &[u32]| -> bool {
+                if stop_words.is_empty() {
+                    return false;
+                }
+                let tail = &toks[toks.len().saturating_sub(16)..];
+                let text = tok.decode(tail).unwrap_or_default();
+                stop_words.iter().any(|s| text.contains(s.as_str()))
+            };
+            let gens = engine.generate(&batch_prompts, &seeds, &params, &stop, |active| {
+                progress(active as u64, 0)
+            })?;
+            for (&(w, s), g) in chunk.iter().zip(gens) {
+                let (p, ids) = &work[w];
+                let content: Vec<u32> = g
+                    .tokens
+                    .iter()
+                    .copied()
+                    .filter(|t| !tok.eos_ids.contains(t))
+                    .collect();
+                let mut response = tok.decode(&content)?;
+                if let Some(end) = stop_words
+                    .iter()
+                    .filter_map(|s| response.find(s.as_str()).map(|pos| pos + s.len()))
+                    .min()
+                {
+                    response.truncate(end);
+                }
+                summary.response_tokens += g.tokens.len();
+                summary.truncated +=
+                    (g.finish_reason == model::generate::FinishReason::Length) as usize;
+                rows.push(RolloutRow {
+                    prompt_id: p.id.clone(),
+                    sample_index: s as i64,
+                    prompt: p.prompt.clone(),
+                    answer: p.answer.clone(),
+                    response,
+                    prompt_token_ids: ids.clone(),
+                    response_token_ids: g.tokens,
+                    response_logprobs: g.logprobs,
+                    finish_reason: finish_reason(g.finish_reason).as_str().to_string(),
+                    policy: policy.clone(),
+                    temperature: opts.temperature,
+                    top_p: opts.top_p,
+                    seed: row_seed(opts.seed, &p.id, s) as i64,
+                });
             }
-            summary.response_tokens += g.tokens.len();
-            summary.truncated +=
-                (g.finish_reason == model::generate::FinishReason::Length) as usize;
-            rows.push(RolloutRow {
-                prompt_id: p.id.clone(),
-                sample_index: s as i64,
-                prompt: p.prompt.clone(),
-                answer: p.answer.clone(),
-                response,
-                prompt_token_ids: ids.clone(),
-                response_token_ids: g.tokens,
-                response_logprobs: g.logprobs,
-                finish_reason: finish_reason(g.finish_reason).as_str().to_string(),
-                policy: policy.clone(),
-                temperature: opts.temperature,
-                top_p: opts.top_p,
-                seed: row_seed(opts.seed, &p.id, s) as i64,
-            });
+            progress(0, chunk.len() as u64);
         }
-        progress(0, chunk.len() as u64);
+        Ok(rows)
+    };
+    let work = tokenise(&selected, &mut summary)?;
+    let target = work.len();
+    let mut rows = sample(&work, &mut summary)?;
+    // DAPO's dynamic sampling: while fewer groups than the batch's prompts
+    // are informative, sample further prompts (rows outside the batch, in
+    // an order fixed by --shuffle-seed and --seed; this shard's share),
+    // at most --max-extra-prompts of them.
+    if opts.filter_groups {
+        let in_batch: std::collections::HashSet<usize> = selected.iter().copied().collect();
+        let mut candidates: Vec<usize> = rng::shuffled(
+            prompts.len(),
+            opts.shuffle_seed ^ opts.seed.wrapping_mul(0xD6E8_FEB8_6659_FD93),
+        )
+        .into_iter()
+        .filter(|i| !in_batch.contains(i))
+        .enumerate()
+        .filter(|(j, _)| j % opts.shard.n == opts.shard.k)
+        .map(|(_, i)| i)
+        .collect();
+        candidates.reverse();
+        let mut informative = informative_groups(&rows, &opts.stop_words);
+        while informative < target && summary.extra_prompts < opts.max_extra_prompts {
+            let want = (target - informative).min(opts.max_extra_prompts - summary.extra_prompts);
+            let next: Vec<usize> = (0..want).map_while(|_| candidates.pop()).collect();
+            if next.is_empty() {
+                break;
+            }
+            summary.extra_prompts += next.len();
+            let more = tokenise(&next, &mut summary)?;
+            rows.extend(sample(&more, &mut summary)?);
+            informative = informative_groups(&rows, &opts.stop_words);
+        }
+        summary.informative_groups = Some(informative);
     }
     artifacts::rollouts::write(&opts.output, &rows)?;
     summary.rows = rows.len();

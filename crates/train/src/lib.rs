@@ -189,6 +189,9 @@ pub struct AdamW {
     pub cfg: AdamWConfig,
     /// Completed optimizer steps (bias correction uses it).
     pub step: u64,
+    /// Values a run carries from step to step with the optimizer state
+    /// (the adaptive KL coefficient), saved as `carried.NAME` (f64).
+    pub carried: std::collections::BTreeMap<String, f64>,
     m: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
 }
@@ -198,6 +201,7 @@ impl AdamW {
         AdamW {
             cfg,
             step: 0,
+            carried: Default::default(),
             m: vec![Vec::new(); params.vars.len()],
             v: vec![Vec::new(); params.vars.len()],
         }
@@ -255,6 +259,14 @@ impl AdamW {
     pub fn save(&self, params: &Params, path: &Path) -> Result<()> {
         let step = [self.step as i64];
         let mut views: Vec<(String, Flat)> = vec![("step".into(), Flat::i64(&step))];
+        let carried: Vec<(String, [f64; 1])> = self
+            .carried
+            .iter()
+            .map(|(k, v)| (format!("carried.{k}"), [*v]))
+            .collect();
+        for (name, v) in &carried {
+            views.push((name.clone(), Flat::f64(v)));
+        }
         for (i, name) in params.names.iter().enumerate() {
             if self.m[i].is_empty() {
                 continue;
@@ -282,6 +294,18 @@ impl AdamW {
             .ok_or_else(|| bad("no `step` tensor".into()))?;
         let mut opt = AdamW::new(params, cfg);
         opt.step = step as u64;
+        let names: Vec<String> = file
+            .header
+            .keys()
+            .filter(|k| k.starts_with("carried."))
+            .cloned()
+            .collect();
+        for name in names {
+            let v = file.read_f64(&name).map_err(|e| bad(e.to_string()))?;
+            if let Some(v) = v {
+                opt.carried.insert(name["carried.".len()..].to_string(), v);
+            }
+        }
         for (i, name) in params.names.iter().enumerate() {
             let n = params.vars[i].elem_count();
             let m = file
@@ -327,6 +351,13 @@ impl Flat<'_> {
         Flat {
             bytes: bytemuck::cast_slice(x),
             dtype: safetensors::Dtype::F32,
+            shape: [x.len()],
+        }
+    }
+    fn f64(x: &[f64]) -> Flat<'_> {
+        Flat {
+            bytes: bytemuck::cast_slice(x),
+            dtype: safetensors::Dtype::F64,
             shape: [x.len()],
         }
     }
@@ -419,6 +450,13 @@ impl StateFile {
             b.chunks_exact(4)
                 .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
                 .collect()
+        }))
+    }
+
+    fn read_f64(&mut self, name: &str) -> std::io::Result<Option<f64>> {
+        Ok(self.bytes(name, "F64", 8)?.and_then(|b| {
+            b.get(..8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
         }))
     }
 

@@ -71,9 +71,15 @@ fn saved_state_resumes_exactly() {
         ob.step(&pb, &g, 0.05, 1.0).unwrap();
     }
     let path = dir.path().join(OPTIMIZER_FILE);
+    ob.carried.insert("kl_coef".into(), 0.0123456789012345);
     ob.save(&pb, &path).unwrap();
     let mut ob = AdamW::resume_or_new(&pb, cfg, dir.path()).unwrap();
     assert_eq!(ob.step, 2);
+    assert_eq!(
+        ob.carried.get("kl_coef"),
+        Some(&0.0123456789012345),
+        "carried exactly"
+    );
     for _ in 0..2 {
         let g = grads_of(&pb, 1.0);
         ob.step(&pb, &g, 0.05, 1.0).unwrap();

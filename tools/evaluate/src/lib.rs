@@ -199,6 +199,8 @@ pub fn run(
                 prompt_batch: None,
                 shuffle_seed: 0,
                 max_prompt_tokens: None,
+                filter_groups: false,
+                max_extra_prompts: 0,
                 device: opts.device.clone(),
                 dtype: opts.dtype,
                 stop_words: grader::STOP_WORDS.map(String::from).to_vec(),

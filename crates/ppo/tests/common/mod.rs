@@ -58,6 +58,7 @@ pub fn rollout_and_score(
 }
 
 /// [`rollout_and_score`] with the rollout decoding in `dtype`.
+#[allow(dead_code)]
 pub fn rollout_and_score_in(
     policy: &Path,
     prompts: &Path,
@@ -65,6 +66,19 @@ pub fn rollout_and_score_in(
     seed: u64,
     max_new_tokens: usize,
     dtype: model::Precision,
+) -> PathBuf {
+    rollout_and_score_with(policy, prompts, dir, seed, max_new_tokens, dtype, &|_| {})
+}
+
+/// [`rollout_and_score_in`] with the rollout's options changed by `tweak`.
+pub fn rollout_and_score_with(
+    policy: &Path,
+    prompts: &Path,
+    dir: &Path,
+    seed: u64,
+    max_new_tokens: usize,
+    dtype: model::Precision,
+    tweak: &dyn Fn(&mut rollout::Options),
 ) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let rollouts = dir.join("rollouts.parquet");
@@ -84,11 +98,15 @@ pub fn rollout_and_score_in(
         prompt_batch: None,
         shuffle_seed: 0,
         max_prompt_tokens: None,
+        filter_groups: false,
+        max_extra_prompts: 0,
         device: "cpu".into(),
         dtype,
         stop_words: vec![],
         limit: None,
     };
+    let mut opts = opts;
+    tweak(&mut opts);
     rollout::run(&opts, &mut |_, _| {}).unwrap();
     verify::verify_file(&rollouts, &scored, &verify::Options::default(), &|_| {}).unwrap();
     scored
