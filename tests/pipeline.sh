@@ -97,9 +97,30 @@ make --no-print-directory -s train ITERS=4 ACTOR_LR=1e-3 ALLOW_CONFIG_CHANGE=1 "
 grep -qx "ACTOR_LR=1e-3" runs/$run2/config.txt && ls runs/$run2/config-*.txt >/dev/null || fail "the new configuration was not recorded"
 make --no-print-directory -s report "${vars2[@]}" >/dev/null 2>&1 || fail "make report failed"
 grep -q "Evaluation accuracy by iterations done" runs/$run2/report.html || fail "the report has no evaluation curve"
+# The variants' configs run end to end: one iteration each, their metrics
+# in the row (dapo: dynamic sampling over batches of 4 prompts, up to 2
+# more, and the overlong penalty; reinforce-pp: no critic written).
+trap 'rm -rf "$work" runs/$run runs/$run-*' EXIT
+for cfg in dapo reinforce-pp; do
+  r=$run-$cfg
+  out=$(make --no-print-directory iteration CONFIG=$cfg "${vars[@]/#RUN=*/RUN=$r}" PROMPTS_PER_ROLLOUT=4 MAX_EXTRA_PROMPTS=2 OVERLONG_PENALTY=6:2 2>&1) ||
+    fail "make iteration CONFIG=$cfg failed: $out"
+  row=$(target/release/examples/metrics_dump runs/$r/metrics.parquet)
+  case $cfg in
+    dapo)
+      grep -q -- "--filter-groups --max-extra-prompts 2" <<<"$out" || fail "dapo's rollout did not sample dynamically: $out"
+      for m in filtered_group_ratio extra_prompts overlong_penalty_mean; do
+        grep -q " $m=" <<<"$row" || fail "dapo's metrics lack $m: $row"
+      done
+      grep -q " kl_coef=0e0" <<<"$row" || fail "dapo trained with a KL term: $row" ;;
+    reinforce-pp)
+      test ! -e runs/$r/iter-0000/critic || fail "reinforce-pp wrote a critic"
+      grep -q " advantage_std=" <<<"$row" || fail "reinforce-pp's metrics: $row" ;;
+  esac
+done
 # make config: the resolved configuration, overrides applied.
 cfg=$(make --no-print-directory -s config CONFIG=simplerl-zero ACTOR_LR=1e-6)
 for want in CONFIG=simplerl-zero ACTOR_LR=1e-6 CRITIC_LR=9e-6 MAX_NEW_TOKENS=3000 TEMPLATE=qwen-math-cot SAMPLES=8; do
   grep -qx "$want" <<<"$cfg" || fail "make config does not print $want: $cfg"
 done
-echo "pipeline test: ok (iterations 0-4, resume, pruning, lock, eval, report, KEEP/EVAL_EVERY, run configuration, config)"
+echo "pipeline test: ok (iterations 0-4, resume, pruning, lock, eval, report, KEEP/EVAL_EVERY, run configuration, dapo, reinforce-pp, config)"

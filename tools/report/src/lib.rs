@@ -360,6 +360,49 @@ pub fn build(run: &Path, words: &[String]) -> Result<String> {
             None,
         )?,
     ]);
+    // The variants' metrics, when a run has them.
+    let has = |m: Metric| metrics.iter().any(|r| r.get(m).is_some());
+    let shares: Vec<_> = [
+        Metric::FilteredGroupRatio,
+        Metric::OverlongFilteredRatio,
+        Metric::TisClipfrac,
+    ]
+    .into_iter()
+    .filter(|&m| has(m))
+    .map(|m| metric(&metrics, m))
+    .collect();
+    if !shares.is_empty() {
+        charts.push(line_chart(
+            "Filtered and capped (dynamic sampling, overlong filter, TIS)",
+            "share",
+            &shares,
+            None,
+        )?);
+    }
+    let others: Vec<_> = [
+        Metric::ExtraPrompts,
+        Metric::OverlongPenaltyMean,
+        Metric::TisWeightMean,
+    ]
+    .into_iter()
+    .filter(|&m| has(m))
+    .map(|m| metric(&metrics, m))
+    .collect();
+    for (name, points) in others {
+        charts.push(line_chart(name, "", &[(name, points)], None)?);
+    }
+    let kl_coefs: Vec<f64> = metrics
+        .iter()
+        .filter_map(|r| r.get(Metric::KlCoef))
+        .collect();
+    if kl_coefs.windows(2).any(|w| w[0] != w[1]) {
+        charts.push(line_chart(
+            "KL coefficient (adaptive)",
+            "",
+            &[metric(&metrics, Metric::KlCoef)],
+            None,
+        )?);
+    }
     if metrics.iter().any(|m| m.get(Metric::VfLoss).is_some()) {
         charts.push(line_chart(
             "Critic",

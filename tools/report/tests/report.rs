@@ -149,6 +149,29 @@ fn page_of_a_run() {
     artifacts::eval::write_summary(run.join("eval/iter-0001.summary.json"), &later).unwrap();
     let html = report::build(&run, &words()).unwrap();
     assert!(html.contains("Evaluation accuracy by iterations done"));
+    assert!(!html.contains("KL coefficient (adaptive)") && !html.contains("Filtered and capped"));
+    // A run with the variants' metrics and an adaptive KL coefficient.
+    for (step, coef) in [(3, 0.01), (4, 0.0102)] {
+        let mut values = BTreeMap::new();
+        for (k, v) in [
+            (Metric::RewardMean, 0.2),
+            (Metric::KlCoef, coef),
+            (Metric::FilteredGroupRatio, 0.4),
+            (Metric::ExtraPrompts, 3.0),
+        ] {
+            values.insert(k, v);
+        }
+        artifacts::metrics::append(run.join("metrics.parquet"), MetricsRow { step, values })
+            .unwrap();
+    }
+    let html = report::build(&run, &words()).unwrap();
+    for title in [
+        "KL coefficient (adaptive)",
+        "Filtered and capped",
+        "extra_prompts",
+    ] {
+        assert!(html.contains(title), "no {title} chart");
+    }
     assert!(html.contains("Run myrun") && html.contains("3 iterations with responses"));
     assert!(html.contains("<td>holdout</td><td>10</td><td>25.0</td>"));
     // Responses are escaped, not rendered.
