@@ -164,9 +164,10 @@ EVAL_EVERY ?= 0
 # SHUFFLE_SEED) instead of shard i % SHARDS; MAX_PROMPT_TOKENS leaves
 # longer prompts out.
 SHUFFLE_SEED ?= 0
-# Optimizer steps of the whole run, which the LR schedule spans: known
-# when every rollout has PROMPTS_PER_ROLLOUT prompts.
-TOTAL_STEPS ?= $(if $(PROMPTS_PER_ROLLOUT),$(shell echo $$(( $(ITERS) * ( ($(PROMPTS_PER_ROLLOUT) * $(SAMPLES) + $(TRAIN_BATCH) - 1) / $(TRAIN_BATCH) ) * $(PPO_EPOCHS) ))))
+# Optimizer steps of the whole run, which an LR schedule or warmup spans:
+# known when every rollout has PROMPTS_PER_ROLLOUT prompts.
+SCHEDULED = $(or $(filter-out constant,$(LR_SCHEDULE)),$(filter-out 0 0.0,$(LR_WARMUP_RATIO)))
+TOTAL_STEPS ?= $(if $(and $(PROMPTS_PER_ROLLOUT),$(SCHEDULED)),$(shell echo $$(( $(ITERS) * ( ($(PROMPTS_PER_ROLLOUT) * $(SAMPLES) + $(TRAIN_BATCH) - 1) / $(TRAIN_BATCH) ) * $(PPO_EPOCHS) ))))
 flag = $(if $(strip $(2)),$(1) $(strip $(2)))
 on   = $(filter 1 true yes,$(1))
 # The variants (issue: DAPO, REINFORCE++, TIS, adaptive KL), off unless set:

@@ -35,7 +35,7 @@ case $cmd in
     fi
     printf 'pid %s on %s since %s (%s)\n' "$$" "$(hostname)" "$(date -u +%FT%TZ)" "$*" >"$dir/.lock"
     # Temporaries of killed bookkeeping writes (we hold the lock).
-    rm -f "$dir"/.state.json.tmp-*
+    rm -f "$dir"/.state.json.tmp-* "$dir"/.config.txt.tmp-*
     export SIMPLERL_RUN_LOCK=$dir
     exec "$@"
     ;;
