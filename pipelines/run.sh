@@ -11,7 +11,8 @@
 #                                first call writes it, a later one refuses a
 #                                different one unless given 1 (then it is
 #                                replaced, the old kept as config-<time>.txt).
-#                                ITERS, KEEP and EVAL_* may change freely.
+#                                ITERS, KEEP and EVAL_* may change freely, and
+#                                a variable only one side has is no change.
 #   run.sh prune RUNDIR KEEP EVAL_EVERY
 #                                with KEEP=k (not empty), delete the policies
 #                                but of the last k iterations and every
@@ -67,8 +68,14 @@ case $cmd in
       mv -f "$dir/.config.txt.tmp-$$" "$dir/config.txt"
       exit 0
     fi
-    changed=$(diff <(grep -Ev "$free" "$dir/config.txt") <(printf '%s\n' "$new" | grep -Ev "$free") |
-      sed -n 's/^< /was /p; s/^> /now /p' | paste -sd ';' | sed 's/;/; /g') || true
+    # A variable in both with another value (one only a newer or older
+    # version of the tool knows is not a change of this run's settings).
+    changed=$(awk -F= -v free="$free" '
+      $0 ~ free { next }
+      { name = $1; value = substr($0, length(name) + 2) }
+      FNR == NR { old[name] = value; next }
+      (name in old) && old[name] != value { printf "%swas %s=%s; now %s=%s", sep, name, old[name], name, value; sep = "; " }
+    ' "$dir/config.txt" <(printf '%s\n' "$new"))
     if [ -z "$changed" ]; then
       exit 0
     fi

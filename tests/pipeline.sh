@@ -118,9 +118,33 @@ for cfg in dapo reinforce-pp; do
       grep -q " advantage_std=" <<<"$row" || fail "reinforce-pp's metrics: $row" ;;
   esac
 done
+# Shell pipes: rollout | verify | ppo-step through stdout/stdin (Parquet,
+# buffered), a pipe read as /dev/stdin, and the same bytes as through files.
+$BIN/rollout --prompts $work/train.parquet --policy $work/tiny -o - --samples-per-prompt 2 --max-new-tokens 6 --limit 4 2>/dev/null |
+  $BIN/verify - -o - 2>/dev/null |
+  $BIN/ppo-step --scored - --policy $work/tiny --reference $work/tiny --policy-out $work/piped \
+    --critic-out $work/piped-critic --train-batch-size 8 --micro-batch-size 4 2>$work/pipe.log ||
+  fail "the three-stage pipe failed: $(tail -3 $work/pipe.log)"
+test -f $work/piped/model.safetensors || fail "the pipe wrote no policy"
+$BIN/rollout --prompts $work/train.parquet --policy $work/tiny -o $work/r.parquet --samples-per-prompt 2 --max-new-tokens 6 --limit 4 2>/dev/null
+$BIN/verify $work/r.parquet -o $work/s-file.parquet 2>/dev/null
+cat $work/r.parquet | $BIN/verify /dev/stdin -o $work/s-devstdin.parquet 2>/dev/null || fail "verify /dev/stdin failed"
+cat $work/r.parquet | $BIN/verify - -o - 2>/dev/null >$work/s-pipe.parquet || fail "verify - -o - failed"
+cmp -s $work/s-file.parquet $work/s-pipe.parquet && cmp -s $work/s-file.parquet $work/s-devstdin.parquet ||
+  fail "piped and file outputs differ"
+out=$(echo "not parquet" | $BIN/verify - -o $work/x.parquet 2>&1) && fail "verify accepted a non-Parquet stdin"
+grep -q "<stdin>: .*neither Parquet nor an Arrow IPC stream" <<<"$out" || fail "the stdin error does not say what it got: $out"
+# Provenance: the commit in --version, the `format: pt` metadata in checkpoints.
+commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+$BIN/rollout --version | grep -q "(commit $commit)" || fail "rollout --version lacks the commit $commit: $($BIN/rollout --version)"
+head -c 4096 $work/piped/model.safetensors | grep -aq '"format":"pt"' || fail "the checkpoint lacks the format: pt metadata"
+# make -n run prints the plan and ends, touching nothing.
+out=$(timeout 60 make --no-print-directory -n run "${vars[@]/#RUN=*/RUN=$run-dry}" 2>&1) || fail "make -n run failed or did not end: $(tail -3 <<<"$out")"
+grep -q "ppo-step --algo ppo" <<<"$out" || fail "make -n run did not show the iteration"
+test ! -e runs/$run-dry || fail "make -n run wrote runs/$run-dry"
 # make config: the resolved configuration, overrides applied.
 cfg=$(make --no-print-directory -s config CONFIG=simplerl-zero ACTOR_LR=1e-6)
 for want in CONFIG=simplerl-zero ACTOR_LR=1e-6 CRITIC_LR=9e-6 MAX_NEW_TOKENS=3000 TEMPLATE=qwen-math-cot SAMPLES=8; do
   grep -qx "$want" <<<"$cfg" || fail "make config does not print $want: $cfg"
 done
-echo "pipeline test: ok (iterations 0-4, resume, pruning, lock, eval, report, KEEP/EVAL_EVERY, run configuration, dapo, reinforce-pp, config)"
+echo "pipeline test: ok (iterations 0-4, resume, pruning, lock, eval, report, KEEP/EVAL_EVERY, run configuration, dapo, reinforce-pp, pipes, provenance, make -n, config)"

@@ -29,7 +29,7 @@ pub mod table;
 
 pub use atomic::AtomicFile;
 pub use schema::{ColType, ColumnSpec, StageSchema};
-pub use table::{read_table, write_table, Table};
+pub use table::{is_stdio, read_table, write_table, Table, STDIO};
 
 use std::path::PathBuf;
 

@@ -24,18 +24,77 @@ pub struct Table {
     pub batch: RecordBatch,
 }
 
-/// Read every row group of `path` into one batch.
+/// The path that means standard input (read) or standard output (write).
+pub const STDIO: &str = "-";
+
+/// Whether `path` is [`STDIO`].
+pub fn is_stdio(path: &Path) -> bool {
+    path == Path::new(STDIO)
+}
+
+/// Read every row group of `path` into one batch. `-` is standard input,
+/// and a pipe or FIFO (`/dev/stdin`) works too: the stream is read whole
+/// into memory (its size once), then decoded as Parquet or, when it is
+/// not Parquet, as an Arrow IPC stream.
 pub fn read_table(path: impl AsRef<Path>) -> Result<Table> {
+    use std::io::Read;
     let path = path.as_ref().to_path_buf();
-    let file = File::open(&path).map_err(|source| Error::Io {
+    if is_stdio(&path) {
+        let path = PathBuf::from("<stdin>");
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut buf)
+            .map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+        return table_of_bytes(path, buf);
+    }
+    let io = |source| Error::Io {
         path: path.clone(),
         source,
-    })?;
+    };
+    let mut file = File::open(&path).map_err(io)?;
+    if !file.metadata().map_err(io)?.is_file() {
+        let mut buf = Vec::new();
+        file.read_to_end(&mut buf).map_err(io)?;
+        return table_of_bytes(path, buf);
+    }
+    parquet_table(path, file)
+}
+
+/// A table from the bytes of a stream: Parquet (it starts with `PAR1`)
+/// or an Arrow IPC stream.
+fn table_of_bytes(path: PathBuf, buf: Vec<u8>) -> Result<Table> {
+    if buf.starts_with(b"PAR1") {
+        return parquet_table(path, bytes::Bytes::from(buf));
+    }
+    let arrow = |source| Error::Arrow {
+        path: path.clone(),
+        source,
+    };
+    let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(buf), None)
+        .map_err(|e| {
+            arrow(arrow::error::ArrowError::ParseError(format!(
+                "neither Parquet nor an Arrow IPC stream ({e})"
+            )))
+        })?;
+    let schema = reader.schema();
+    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(arrow)?;
+    let batch = arrow::compute::concat_batches(&schema, &batches).map_err(arrow)?;
+    Ok(Table { path, batch })
+}
+
+fn parquet_table<R: parquet::file::reader::ChunkReader + 'static>(
+    path: PathBuf,
+    reader: R,
+) -> Result<Table> {
     let pq = |source| Error::Parquet {
         path: path.clone(),
         source,
     };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(reader).map_err(pq)?;
     let schema = builder.schema().clone();
     let reader = builder.with_batch_size(8192).build().map_err(pq)?;
     let mut batches = Vec::new();
@@ -53,10 +112,11 @@ pub fn read_table(path: impl AsRef<Path>) -> Result<Table> {
     Ok(Table { path, batch })
 }
 
-/// Write `batch` to `path` (zstd), atomically.
+/// Write `batch` to `path` (zstd), atomically; `-` writes it to standard
+/// output (encoded in memory first: the file's size once).
 pub fn write_table(path: impl AsRef<Path>, batch: &RecordBatch) -> Result<()> {
+    use std::io::Write;
     let path = path.as_ref();
-    let file = AtomicFile::create(path)?;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
@@ -66,6 +126,21 @@ pub fn write_table(path: impl AsRef<Path>, batch: &RecordBatch) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
+    if is_stdio(path) {
+        let mut buf = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).map_err(pq)?;
+        writer.write(batch).map_err(pq)?;
+        writer.close().map_err(pq)?;
+        let mut out = std::io::stdout().lock();
+        return out
+            .write_all(&buf)
+            .and_then(|()| out.flush())
+            .map_err(|source| Error::Io {
+                path: PathBuf::from("<stdout>"),
+                source,
+            });
+    }
+    let file = AtomicFile::create(path)?;
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(pq)?;
     writer.write(batch).map_err(pq)?;
     let file = writer.into_inner().map_err(pq)?;

@@ -380,6 +380,13 @@ impl safetensors::View for Converted<'_> {
     }
 }
 
+/// The safetensors header metadata of every checkpoint written here:
+/// `{"format": "pt"}`, which some transformers versions require to load
+/// a file as PyTorch weights.
+pub fn pt_metadata() -> Option<std::collections::HashMap<String, String>> {
+    Some([("format".to_string(), "pt".to_string())].into())
+}
+
 /// Write every variable of `varmap` to `path` as `dtype`, streamed.
 fn save_weights(varmap: &VarMap, dtype: DType, path: &Path) -> Result<()> {
     let data = varmap.data().lock().expect("varmap lock");
@@ -395,7 +402,8 @@ fn save_weights(varmap: &VarMap, dtype: DType, path: &Path) -> Result<()> {
             (k.clone(), Converted { tensor: t, dtype })
         })
         .collect();
-    safetensors::tensor::serialize_to_file(views, None, path).map_err(|e| err(path, e.to_string()))
+    safetensors::tensor::serialize_to_file(views, pt_metadata(), path)
+        .map_err(|e| err(path, e.to_string()))
 }
 
 /// Give every file of the checkpoint being written in `tmp` the

@@ -159,7 +159,9 @@ pub fn import(gguf: &Path, out: &Path) -> Result<ImportReport> {
         .dim(0)?;
 
     std::fs::create_dir_all(out).map_err(|e| err(out, e.to_string()))?;
-    candle_core::safetensors::save(&tensors, out.join("model.safetensors"))?;
+    let path = out.join("model.safetensors");
+    safetensors::tensor::serialize_to_file(tensors.iter(), crate::checkpoint::pt_metadata(), &path)
+        .map_err(|e| err(&path, e.to_string()))?;
     let config = serde_json::json!({
         "architectures": ["LlamaForCausalLM"],
         "model_type": "llama",

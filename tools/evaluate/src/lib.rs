@@ -173,7 +173,14 @@ pub fn run(
                 .into(),
         ));
     }
-    let scratch = opts.output.with_extension("rollouts.tmp");
+    // Results to standard output (`-o -`): the scratch folder goes to the
+    // temporary directory and no summary file is written.
+    let to_stdout = artifacts::is_stdio(&opts.output);
+    let scratch = if to_stdout {
+        std::env::temp_dir().join(format!("evaluate-{}.rollouts.tmp", std::process::id()))
+    } else {
+        opts.output.with_extension("rollouts.tmp")
+    };
     std::fs::create_dir_all(&scratch).map_err(|e| EvalError::Io {
         path: scratch.display().to_string(),
         message: e.to_string(),
@@ -255,6 +262,8 @@ pub fn run(
         max_new_tokens: opts.max_new_tokens,
         benchmarks: summaries.clone(),
     };
-    artifacts::eval::write_summary(summary_path(&opts.output), &summary)?;
+    if !to_stdout {
+        artifacts::eval::write_summary(summary_path(&opts.output), &summary)?;
+    }
     Ok((all, summaries, md))
 }

@@ -18,7 +18,7 @@ use stages::verify::{self, Fallback};
 /// length and truncation rate. The table's header says how answers were
 /// extracted.
 #[derive(Parser)]
-#[command(allow_negative_numbers = true, version, about, long_about)]
+#[command(allow_negative_numbers = true, version = version::VERSION, about, long_about)]
 struct Cli {
     /// Checkpoint directory (HF layout).
     #[arg(long)]
@@ -112,6 +112,12 @@ fn main() -> ExitCode {
     });
     bar.finish_and_clear();
     match result {
+        Ok((rows, _, md)) if artifacts::is_stdio(&cli.output) => {
+            // The results are on stdout: the table goes to stderr.
+            eprintln!("{md}");
+            eprintln!("evaluate: {} samples -> stdout", rows.len());
+            ExitCode::SUCCESS
+        }
         Ok((rows, _, md)) => {
             println!("{md}");
             eprintln!(

@@ -12,7 +12,7 @@ use grader::cases;
 /// rate per construction intent and variant type, the math-verify
 /// test-suite cases we disagree with, and the throughput.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version = version::VERSION, about)]
 struct Cli {
     /// Folder with variants.jsonl and mathverify_cases.jsonl.
     #[arg(long, default_value = "../shared/verifier-cases")]

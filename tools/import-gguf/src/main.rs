@@ -12,7 +12,7 @@ use clap::Parser;
 /// vocabulary and merges) and tokenizer_config.json (with the chat
 /// template). The output directory is written atomically.
 #[derive(Parser)]
-#[command(version, about, long_about)]
+#[command(version = version::VERSION, about, long_about)]
 struct Cli {
     /// The .gguf file.
     gguf: PathBuf,

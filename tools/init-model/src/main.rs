@@ -15,7 +15,7 @@ use model::{Checkpoint, Config, Precision};
 /// tokenizer files of --tokenizer. The output directory is written
 /// atomically.
 #[derive(Parser)]
-#[command(version, about, long_about)]
+#[command(version = version::VERSION, about, long_about)]
 struct Cli {
     /// The config.json to build (HF layout, unchanged).
     #[arg(long)]

@@ -25,7 +25,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(
     allow_negative_numbers = true,
-    version,
+    version = version::VERSION,
     about,
     long_about,
     verbatim_doc_comment

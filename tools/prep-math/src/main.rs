@@ -15,7 +15,7 @@ use prep::template::{Template, TemplateName};
 /// prompt (the templated text the model sees) and metadata (the source's
 /// other fields as JSON).
 #[derive(Parser)]
-#[command(allow_negative_numbers = true, version, about, long_about)]
+#[command(allow_negative_numbers = true, version = version::VERSION, about, long_about)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

@@ -11,7 +11,7 @@ use clap::Parser;
 /// KL to the reference, entropy, clip fractions; the share of responses
 /// with reflection words per iteration; sample responses; evaluations.
 #[derive(Parser)]
-#[command(version, about, long_about)]
+#[command(version = version::VERSION, about, long_about)]
 struct Cli {
     /// The run folder.
     run: PathBuf,

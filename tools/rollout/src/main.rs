@@ -12,7 +12,7 @@ use stages::rollout;
 /// the sampling distribution. Stops a response at the model's end-of-turn
 /// token, a --stop string, or --max-new-tokens.
 #[derive(Parser)]
-#[command(allow_negative_numbers = true, version, about, long_about)]
+#[command(allow_negative_numbers = true, version = version::VERSION, about, long_about)]
 struct Cli {
     #[command(flatten)]
     opts: rollout::Options,

@@ -16,7 +16,7 @@ use clap::Parser;
 /// command again after an interruption resumes at the last saved step,
 /// with the schedule and data order where they were.
 #[derive(Parser)]
-#[command(allow_negative_numbers = true, version, about, long_about)]
+#[command(allow_negative_numbers = true, version = version::VERSION, about, long_about)]
 struct Cli {
     #[command(flatten)]
     io: sft::Io,

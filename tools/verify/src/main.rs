@@ -14,7 +14,7 @@ use stages::verify::{self, Fallback};
 /// Every other column is passed through, so a rollouts.parquet becomes a
 /// scored.parquet.
 #[derive(Parser)]
-#[command(allow_negative_numbers = true, version, about, long_about)]
+#[command(allow_negative_numbers = true, version = version::VERSION, about, long_about)]
 struct Cli {
     /// Input Parquet (e.g. rollouts.parquet).
     input: PathBuf,
