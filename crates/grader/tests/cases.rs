@@ -5,23 +5,35 @@ use std::path::PathBuf;
 
 use grader::cases;
 
-fn cases_dir() -> PathBuf {
+/// ../shared/verifier-cases beside the checkout (or
+/// $SIMPLERL_VERIFIER_CASES). Absent, the tests over them are skipped
+/// with a message, unless SIMPLERL_REQUIRE_DATA=1 (CI sets it).
+fn cases_dir() -> Option<PathBuf> {
     let p = std::env::var_os("SIMPLERL_VERIFIER_CASES")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/verifier-cases")
         });
+    if p.join("variants.jsonl").exists() {
+        return Some(p);
+    }
+    let required = std::env::var("SIMPLERL_REQUIRE_DATA").is_ok_and(|v| v == "1");
     assert!(
-        p.join("variants.jsonl").exists(),
-        "verifier cases not found at {} (set SIMPLERL_VERIFIER_CASES)",
+        !required,
+        "verifier cases not found at {} (set SIMPLERL_VERIFIER_CASES); SIMPLERL_REQUIRE_DATA=1 requires them",
         p.display()
     );
-    p
+    eprintln!(
+        "skipped: the labelled cases are not at {} (set SIMPLERL_VERIFIER_CASES to run this test)",
+        p.display()
+    );
+    None
 }
 
 #[test]
 fn variants_meet_the_thresholds() {
-    let text = std::fs::read_to_string(cases_dir().join("variants.jsonl")).unwrap();
+    let Some(dir) = cases_dir() else { return };
+    let text = std::fs::read_to_string(dir.join("variants.jsonl")).unwrap();
     let variants = cases::read_variants(&text).unwrap();
     let report = cases::score_variants(&variants);
     eprintln!("{report}");
@@ -147,7 +159,8 @@ fn probe_cases_follow_the_policy() {
 /// listed one still differs (so the list stays true).
 #[test]
 fn mathverify_suite_except_documented() {
-    let text = std::fs::read_to_string(cases_dir().join("mathverify_cases.jsonl")).unwrap();
+    let Some(dir) = cases_dir() else { return };
+    let text = std::fs::read_to_string(dir.join("mathverify_cases.jsonl")).unwrap();
     let mv = cases::read_mathverify(&text).unwrap();
     let listed: Vec<(String, String)> = include_str!("mathverify_exceptions.tsv")
         .lines()
