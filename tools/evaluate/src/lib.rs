@@ -35,6 +35,12 @@ pub struct Options {
     pub samples: usize,
     pub temperature: Option<f64>,
     pub top_p: f64,
+    /// keep only the k most likely tokens (None: off)
+    pub top_k: Option<usize>,
+    /// stop a response at the first of these (and cut it there before grading)
+    pub stop_words: Vec<String>,
+    /// evaluate rows i % n == k of each benchmark only
+    pub shard: rollout::Shard,
     pub max_new_tokens: usize,
     pub limit: Option<usize>,
     pub batch_size: usize,
@@ -115,24 +121,32 @@ pub fn markdown(
     sampling: &str,
 ) -> String {
     let k = samples;
-    let acc = if k == 1 {
-        "pass@1".to_string()
+    // With one sample, maj@1 and pass@1 are the accuracy itself: one column.
+    let (head, rule) = if k == 1 {
+        ("pass@1".to_string(), "---:|")
     } else {
-        format!("avg@{k}")
+        (format!("avg@{k} | maj@{k} | pass@{k}"), "---:|---:|---:|")
     };
     let mut s = format!(
-        "Evaluation of `{}` ({sampling}); answers: {}\n\n| benchmark | problems | {acc} | maj@{k} | pass@{k} | boxed | mean length | truncated |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "Evaluation of `{}` ({sampling}); answers: {}\n\n| benchmark | problems | {head} | boxed | mean length | truncated |\n|---|---:|{rule}---:|---:|---:|\n",
         policy.display(),
         verify::describe(fallbacks),
     );
     for b in summaries {
+        let acc = if k == 1 {
+            format!("{:.1}", 100.0 * b.accuracy)
+        } else {
+            format!(
+                "{:.1} | {:.1} | {:.1}",
+                100.0 * b.accuracy,
+                100.0 * b.maj_at_k,
+                100.0 * b.pass_at_k
+            )
+        };
         s += &format!(
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+            "| {} | {} | {acc} | {:.1} | {:.1} | {:.1} |\n",
             b.benchmark,
             b.problems,
-            100.0 * b.accuracy,
-            100.0 * b.maj_at_k,
-            100.0 * b.pass_at_k,
             100.0 * b.boxed_rate,
             b.mean_response_length,
             100.0 * b.truncation_rate
@@ -199,10 +213,10 @@ pub fn run(
                 max_new_tokens: opts.max_new_tokens,
                 temperature,
                 top_p: opts.top_p,
-                top_k: None,
+                top_k: opts.top_k,
                 seed: opts.seed,
                 batch_size: opts.batch_size,
-                shard: rollout::Shard { k: 0, n: 1 },
+                shard: opts.shard,
                 prompt_batch: None,
                 shuffle_seed: 0,
                 max_prompt_tokens: None,
@@ -210,14 +224,14 @@ pub fn run(
                 max_extra_prompts: 0,
                 device: opts.device.clone(),
                 dtype: opts.dtype,
-                stop_words: grader::STOP_WORDS.map(String::from).to_vec(),
+                stop_words: opts.stop_words.clone(),
                 limit: opts.limit,
             };
             rollout::run(&ro, &mut |tokens, done| progress(name, tokens, done))?;
             let rows: Vec<EvalRow> = artifacts::rollouts::read(&out)?
                 .into_iter()
                 .map(|r| {
-                    let response = grader::cut_at_stop(&r.response, &grader::STOP_WORDS);
+                    let response = grader::cut_at_stop(&r.response, &opts.stop_words);
                     let g = grader::grade_with(response, &r.answer, &scheme, opts.fallbacks);
                     EvalRow {
                         benchmark: name.clone(),

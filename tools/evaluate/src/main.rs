@@ -39,6 +39,17 @@ struct Cli {
     /// Nucleus sampling threshold. [range: > 0 and <= 1]
     #[arg(long, default_value_t = 1.0, value_parser = flags::probability)]
     top_p: f64,
+    /// Keep only the k most likely tokens (absent or 0: off).
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Stop each response at the first of these strings and grade it only
+    /// up to there (comma-separated; `--stop-words ''` for none).
+    #[arg(long, visible_alias = "stop", value_delimiter = ',', default_values_t = grader::STOP_WORDS.map(String::from))]
+    stop_words: Vec<String>,
+    /// Evaluate only rows i % n == k of each benchmark, as k/n (the parts'
+    /// results files concatenate; each summary covers its part).
+    #[arg(long, default_value = "0/1")]
+    shard: stages::rollout::Shard,
     /// Longest response, in tokens. [range: >= 1]
     #[arg(long, default_value_t = 1024, value_parser = flags::at_least_one)]
     max_new_tokens: usize,
@@ -93,6 +104,9 @@ fn main() -> ExitCode {
         batch_size: cli.batch_size,
         seed: cli.seed,
         fallbacks: verify::fallbacks(&cli.fallback),
+        top_k: cli.top_k.filter(|&k| k > 0),
+        stop_words: cli.stop_words,
+        shard: cli.shard,
         device: cli.device,
         dtype: cli.dtype,
     };

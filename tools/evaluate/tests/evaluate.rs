@@ -64,9 +64,25 @@ fn summary_figures() {
         "2 samples",
     );
     assert!(
-        md.contains("avg@2") && md.contains("maj@2") && md.contains("no fallbacks"),
+        md.contains("| avg@2 | maj@2 | pass@2 |") && md.contains("no fallbacks"),
         "{md}"
     );
+    // One sample: one accuracy column, named once, and rows as wide as the header.
+    let md = markdown(
+        &[summarize("b", &rows, 1)],
+        std::path::Path::new("ckpt"),
+        grader::Fallbacks::NONE,
+        1,
+        "greedy",
+    );
+    assert_eq!(md.matches("pass@1").count(), 1, "{md}");
+    assert!(!md.contains("maj@"), "{md}");
+    let widths: Vec<usize> = md
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(|l| l.matches('|').count())
+        .collect();
+    assert!(widths.windows(2).all(|w| w[0] == w[1]), "{md}");
 }
 
 #[test]
@@ -96,6 +112,9 @@ fn end_to_end_on_a_tiny_model() {
         samples: 3,
         temperature: Some(1.0),
         top_p: 1.0,
+        top_k: None,
+        stop_words: grader::STOP_WORDS.map(String::from).to_vec(),
+        shard: stages::rollout::Shard { k: 0, n: 1 },
         max_new_tokens: 4,
         limit: Some(4),
         batch_size: 8,
@@ -117,6 +136,14 @@ fn end_to_end_on_a_tiny_model() {
     );
     assert!(!out.with_extension("rollouts.tmp").exists());
     // Greedy with several samples is refused.
+    // --shard 0/2: half the problems.
+    let half = Options {
+        shard: stages::rollout::Shard { k: 0, n: 2 },
+        output: dir.path().join("half.parquet"),
+        ..opts.clone()
+    };
+    let (_, summaries, _) = run(&half, &mut |_, _, _| {}).unwrap();
+    assert_eq!(summaries[0].problems, 2);
     let bad = Options {
         temperature: Some(0.0),
         ..opts
@@ -142,6 +169,9 @@ fn a_benchmark_without_rows_is_an_error_not_a_score() {
         samples: 1,
         temperature: None,
         top_p: 1.0,
+        top_k: None,
+        stop_words: vec![],
+        shard: stages::rollout::Shard { k: 0, n: 1 },
         max_new_tokens: 4,
         limit: None,
         batch_size: 8,
