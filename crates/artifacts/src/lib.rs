@@ -26,6 +26,7 @@ pub mod schema;
 pub mod scored;
 pub mod sft;
 pub mod table;
+pub mod tensorboard;
 
 pub use atomic::AtomicFile;
 pub use schema::{ColType, ColumnSpec, StageSchema};

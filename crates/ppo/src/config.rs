@@ -175,6 +175,11 @@ pub struct Io {
     /// Step number for the metrics row (default: one past the file's last).
     #[cfg_attr(feature = "clap", arg(long))]
     pub step: Option<i64>,
+    /// TensorBoard event files go here (one file per step, every metric
+    /// at each optimizer step) [default: tensorboard/ beside --metrics;
+    /// none without --metrics].
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub tensorboard: Option<PathBuf>,
 }
 
 impl Io {
@@ -189,6 +194,7 @@ impl Io {
             critic_out: None,
             metrics: None,
             step: None,
+            tensorboard: None,
         }
     }
 }

@@ -149,7 +149,7 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
             metrics.values.insert(m, v);
         }
     }
-    save(opts, &models, &metrics)?;
+    save(opts, &models, &metrics, &stats)?;
     Ok(Summary { metrics })
 }
 
@@ -573,12 +573,47 @@ pub fn metrics_row(
     MetricsRow { step, values }
 }
 
+/// The step's TensorBoard scalars, against the run's optimizer steps:
+/// `train/NAME` for each optimizer step's means, norms and rates, and
+/// `iteration/NAME` for every value of the metrics row at the step's last
+/// optimizer step.
+pub fn tensorboard_scalars(
+    metrics: &MetricsRow,
+    stats: &UpdateStats,
+) -> Vec<artifacts::tensorboard::Scalar> {
+    let wall = artifacts::tensorboard::now();
+    let point = |prefix: &str, step: u64, m: &Metric, v: f64| artifacts::tensorboard::Scalar {
+        tag: format!("{prefix}/{m}"),
+        step: step as i64,
+        value: v as f32,
+        wall_time: wall,
+    };
+    let mut out: Vec<_> = stats
+        .per_step
+        .iter()
+        .flat_map(|(step, values)| values.iter().map(|(m, v)| point("train", *step, m, *v)))
+        .collect();
+    let last = stats.per_step.last().map_or(0, |(s, _)| *s);
+    out.extend(
+        metrics
+            .values
+            .iter()
+            .map(|(m, v)| point("iteration", last, m, *v)),
+    );
+    out
+}
+
 /// Write the critic, then the policy (flushed beside its destination),
 /// then the metrics row, then swap the policy in: the policy's directory
 /// is the step's target, so it comes last, and a write that fails (a full
 /// disk) fails before the metrics row exists. A step killed after its
 /// metrics row is rerun whole, and its row (keyed by step) replaced.
-pub fn save(opts: &Options, models: &Models, metrics: &MetricsRow) -> Result<()> {
+pub fn save(
+    opts: &Options,
+    models: &Models,
+    metrics: &MetricsRow,
+    stats: &UpdateStats,
+) -> Result<()> {
     let io = &opts.io;
     if let (Some(c), Some(out)) = (&models.critic, &io.critic_out) {
         c.model
@@ -587,6 +622,18 @@ pub fn save(opts: &Options, models: &Models, metrics: &MetricsRow) -> Result<()>
     let policy = models
         .policy
         .prepare(&io.policy_out, None, &|dir| models.actor.save_state(dir))?;
+    let tb = io.tensorboard.clone().or_else(|| {
+        io.metrics
+            .as_deref()
+            .map(artifacts::tensorboard::dir_beside)
+    });
+    if let Some(dir) = tb {
+        artifacts::tensorboard::write(
+            &dir,
+            &format!("ppo-step.{:08}", metrics.step),
+            &tensorboard_scalars(metrics, stats),
+        )?;
+    }
     if let Some(m) = &io.metrics {
         artifacts::metrics::append(m, metrics.clone())?;
     }

@@ -25,6 +25,18 @@ impl Means {
         e.1 += weight;
     }
 
+    /// Each metric's weighted mean over what was added since `before` (a
+    /// clone taken earlier): one optimizer step's means.
+    pub fn since(&self, before: &Means) -> BTreeMap<Metric, f64> {
+        self.0
+            .iter()
+            .filter_map(|(&m, &(s, w))| {
+                let (s0, w0) = before.0.get(&m).copied().unwrap_or((0.0, 0.0));
+                (w - w0 > 0.0).then(|| (m, (s - s0) / (w - w0)))
+            })
+            .collect()
+    }
+
     /// Each metric's weighted mean (NaN when its weights sum to 0).
     pub fn values(&self) -> BTreeMap<Metric, f64> {
         self.0
@@ -47,6 +59,9 @@ pub struct UpdateStats {
     pub actor_lr: f64,
     /// the critic's learning rate of the last optimizer step (NaN without one)
     pub critic_lr: f64,
+    /// each optimizer step's means, norms and rates, with the policy's
+    /// optimizer steps done after it (the run's step count)
+    pub per_step: Vec<(u64, BTreeMap<Metric, f64>)>,
 }
 
 /// Where one micro-batch sits, for its log line.
@@ -80,6 +95,7 @@ pub fn update(
         let order = train::epoch_order(n, cfg.seed, step as u64, epoch as u64);
         for (mi, mini) in order.chunks(train_bs).enumerate() {
             let total = (batch.kept_rows(mini), batch.response_tokens(mini));
+            let before = stats.means.clone();
             let mut actor_grads = models.actor.grads();
             let mut critic_grads = models.critic.as_ref().map(|c| c.train.grads());
             for (ui, chunk) in mini.chunks(cfg.micro_batch_size).enumerate() {
@@ -119,12 +135,18 @@ pub fn update(
                 .actor
                 .clip_and_step(&actor_grads, lr, cfg.grad_clip, "policy")?;
             stats.grad_norms.push(norm);
+            let mut this_step = stats.means.since(&before);
+            this_step.insert(Metric::GradNorm, norm);
+            this_step.insert(Metric::Lr, lr);
             if let (Some(c), Some(g)) = (models.critic.as_mut(), &critic_grads) {
                 let lr = cfg.critic_lr_at(c.train.steps_done());
                 stats.critic_lr = lr;
                 let norm = c.train.clip_and_step(g, lr, cfg.grad_clip, "critic")?;
                 stats.means.add(Metric::VfGradNorm, norm, 1.0);
+                this_step.insert(Metric::VfGradNorm, norm);
+                this_step.insert(Metric::CriticLr, lr);
             }
+            stats.per_step.push((models.actor.steps_done(), this_step));
         }
     }
     Ok(stats)

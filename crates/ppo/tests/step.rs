@@ -425,3 +425,64 @@ fn the_adaptive_kl_coefficient_is_carried_across_steps() {
     // controller's direction is tested in crates/rl).
     assert_ne!(m1.get(Metric::KlCoef), m0.get(Metric::KlCoef));
 }
+
+/// Beside the metrics file, each step writes a TensorBoard event file:
+/// every optimizer step's update metrics (`train/...`, against the run's
+/// optimizer steps) and every value of the metrics row (`iteration/...`),
+/// and a rerun of the step replaces its file.
+#[test]
+fn tensorboard_events_hold_every_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let (init, prompts) = common::toy_task(dir.path());
+    let scored = common::rollout_and_score(&init, &prompts, &dir.path().join("it"), 1, 2);
+    let metrics = dir.path().join("run/metrics.parquet");
+    let step = |out: &str| {
+        let mut o = Options::new(
+            Algo::Ppo,
+            scored.clone(),
+            init.clone(),
+            dir.path().join(out),
+        );
+        o.io.reference = Some(init.clone());
+        o.io.critic_out = Some(dir.path().join(format!("critic-{out}")));
+        o.io.metrics = Some(metrics.clone());
+        o.io.step = Some(0);
+        o.config.train_batch_size = Some(50); // 200 rows: 4 optimizer steps
+        ppo::run(&o, &mut |_| {}).unwrap().metrics
+    };
+    let row = step("p0");
+    let tb = dir.path().join("run/tensorboard");
+    let files: Vec<_> = std::fs::read_dir(&tb)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with("events.out.tfevents.ppo-step.00000000"));
+    let scalars = artifacts::tensorboard::read(&files[0]).unwrap();
+    let steps_of = |tag: &str| -> Vec<i64> {
+        scalars
+            .iter()
+            .filter(|s| s.tag == tag)
+            .map(|s| s.step)
+            .collect()
+    };
+    for tag in [
+        "train/pg_loss",
+        "train/grad_norm",
+        "train/lr",
+        "train/vf_loss",
+        "train/critic_lr",
+    ] {
+        assert_eq!(steps_of(tag), [1, 2, 3, 4], "{tag}");
+    }
+    for (m, v) in &row.values {
+        let s = scalars
+            .iter()
+            .find(|s| s.tag == format!("iteration/{m}"))
+            .unwrap_or_else(|| panic!("no iteration/{m}"));
+        assert_eq!((s.step, s.value), (4, *v as f32), "{m}");
+    }
+    // The rerun of step 0 replaces its file.
+    step("p0-again");
+    assert_eq!(std::fs::read_dir(&tb).unwrap().count(), 1);
+}

@@ -46,6 +46,11 @@ pub struct Io {
     /// Metrics Parquet, one row per step.
     #[cfg_attr(feature = "clap", arg(long))]
     pub metrics: Option<PathBuf>,
+    /// TensorBoard event file folder (every metric of every step, written
+    /// at each checkpoint) [default: tensorboard/ beside --metrics; none
+    /// without --metrics].
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub tensorboard: Option<PathBuf>,
 }
 
 /// How a run trains; every default is written once, in `Config::default()`.
@@ -133,6 +138,7 @@ impl Options {
                 policy,
                 output,
                 metrics: None,
+                tensorboard: None,
             },
             config: Config::default(),
         }
@@ -258,6 +264,34 @@ pub fn train_step(
         grad_norm,
         tokens,
     })
+}
+
+/// The run's TensorBoard event file, rewritten whole from its metrics
+/// file (`sft/NAME` per step), so a resumed run keeps one file.
+fn write_tensorboard(io: &Io) -> Result<()> {
+    let Some(metrics) = &io.metrics else {
+        return Ok(());
+    };
+    let dir = io
+        .tensorboard
+        .clone()
+        .unwrap_or_else(|| artifacts::tensorboard::dir_beside(metrics));
+    let wall = artifacts::tensorboard::now();
+    let scalars: Vec<artifacts::tensorboard::Scalar> = artifacts::metrics::read(metrics)?
+        .iter()
+        .flat_map(|row| {
+            row.values
+                .iter()
+                .map(move |(m, v)| artifacts::tensorboard::Scalar {
+                    tag: format!("sft/{m}"),
+                    step: row.step,
+                    value: *v as f32,
+                    wall_time: wall,
+                })
+        })
+        .collect();
+    artifacts::tensorboard::write(&dir, "sft-step", &scalars)?;
+    Ok(())
 }
 
 /// What one step of a run did, for its log line and metrics row.
@@ -408,6 +442,7 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
         let done = trainee.opt.step;
         if done == stop || cfg.save_every.is_some_and(|k| done % k == 0) {
             ck.save_with(&io.output, Some(from), &|dir| trainee.save_state(dir))?;
+            write_tensorboard(io)?;
         }
     }
     Ok(Summary {

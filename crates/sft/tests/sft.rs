@@ -67,6 +67,20 @@ fn training_loss_falls() {
     let lr: Vec<f64> = m.iter().map(|r| r.get(Metric::Lr).unwrap()).collect();
     assert!((lr[0] - 5e-3).abs() < 1e-12 && (lr[1] - 1e-2).abs() < 1e-12);
     assert!(lr[23] < lr[12] && lr[12] < lr[2]);
+    // The TensorBoard file beside the metrics holds every step's loss.
+    let tb =
+        artifacts::tensorboard::read(&dir.path().join("tensorboard/events.out.tfevents.sft-step"))
+            .unwrap();
+    let tb_loss: Vec<(i64, f32)> = tb
+        .iter()
+        .filter(|s| s.tag == "sft/loss")
+        .map(|s| (s.step, s.value))
+        .collect();
+    let want: Vec<(i64, f32)> = m
+        .iter()
+        .map(|r| (r.step, r.get(Metric::Loss).unwrap() as f32))
+        .collect();
+    assert_eq!(tb_loss, want);
 }
 
 /// The loss is the response tokens' negative log-likelihood, computed here
