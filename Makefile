@@ -141,6 +141,8 @@ config:
 	@$(foreach v,$(shell printf '%s\n' $(CONFIG_VARS) | awk '!seen[$$0]++'),printf '%s=%s\n' '$(v)' '$(subst ','\'',$($(v)))';)
 
 # ---- The RL pipeline -------------------------------------------------------
+# MODEL= (and POLICY0=) may be a Hugging Face id, org/name[@revision]:
+# the stages find it in the Hugging Face cache (downloading it when online).
 # Each stage's output is a file (or a checkpoint directory) written
 # atomically, so make redoes nothing that finished and skips nothing that
 # did not: an interrupted iteration resumes at its first missing file.
@@ -214,7 +216,10 @@ iteration: | build
 	@$(LOCK) $(MAKE) --no-print-directory iteration-locked
 
 iteration-locked:
-	@test -f $(POLICY0)/model.safetensors || { echo "no $(POLICY0): run make setup" >&2; exit 1; }
+	@first=$(firstword $(subst /, ,$(POLICY0))); \
+	if [ -e "$$first" ] || [ "$$first" = models ]; then \
+		test -f $(POLICY0)/model.safetensors || { echo "no $(POLICY0): run make setup" >&2; exit 1; }; \
+	fi
 	@test -f $(TRAIN_PROMPTS) || { echo "no $(TRAIN_PROMPTS): run make data" >&2; exit 1; }
 	@$(if $(DRYRUN),true,$(MAKE) --no-print-directory -s config | $(RUNSH) config $(RUNDIR) '$(ALLOW_CONFIG_CHANGE)')
 	@$(MAKE) --no-print-directory iter-step ITER=$(DONE)

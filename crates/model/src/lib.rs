@@ -22,6 +22,7 @@ pub mod cpu;
 pub mod critic;
 pub mod generate;
 pub mod gguf;
+pub mod hub;
 pub mod logprob;
 pub mod model;
 pub mod tiny;

@@ -92,8 +92,16 @@ fn main() -> ExitCode {
             }
         })
         .collect();
+    // A Hugging Face id (`org/name[@revision]`) names a cached snapshot.
+    let policy = match model::hub::resolve(&cli.policy) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("evaluate: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let opts = evaluate::Options {
-        policy: cli.policy,
+        policy,
         benchmarks,
         output: cli.output.clone(),
         samples: cli.samples.max(1),

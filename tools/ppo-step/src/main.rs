@@ -50,8 +50,24 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    // Hugging Face ids (`org/name[@revision]`) name cached snapshots.
+    let mut io = cli.io;
+    let resolved = (|| -> Result<(), model::ModelError> {
+        io.policy = model::hub::resolve(&io.policy)?;
+        if let Some(r) = &io.reference {
+            io.reference = Some(model::hub::resolve(r)?);
+        }
+        if let Some(c) = &io.critic {
+            io.critic = Some(model::hub::resolve(c)?);
+        }
+        Ok(())
+    })();
+    if let Err(e) = resolved {
+        eprintln!("ppo-step: error: {e}");
+        return ExitCode::FAILURE;
+    }
     let opts = ppo::Options {
-        io: cli.io,
+        io,
         config: cli.config,
     };
     match ppo::run(&opts, &mut |line| eprintln!("{line}")) {

@@ -19,7 +19,15 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let Cli { opts } = Cli::parse();
+    let Cli { mut opts } = Cli::parse();
+    // A Hugging Face id (`org/name[@revision]`) names a cached snapshot.
+    opts.policy = match model::hub::resolve(&opts.policy) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("rollout: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("rollout {spinner} {msg} [{elapsed}]")

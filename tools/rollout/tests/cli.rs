@@ -352,3 +352,57 @@ fn prompt_batches_and_long_prompts() {
         "{log}"
     );
 }
+
+/// `--policy org/name[@revision]` is found in the Hugging Face cache
+/// ($HF_HOME/hub, the layout huggingface_hub writes) offline; an id that
+/// is not cached is an error naming it, and nothing is downloaded.
+#[test]
+fn a_hub_id_is_found_in_the_hf_cache_offline() {
+    let t = setup(2);
+    let home = t.root.join("hf-home");
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let repo = home.join("hub/models--acme--tiny-math");
+    let snapshot = repo.join("snapshots").join(commit);
+    std::fs::create_dir_all(&snapshot).unwrap();
+    for f in std::fs::read_dir(t.root.join("policy")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, snapshot.join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), commit).unwrap();
+    let run = |policy: &str| {
+        let out = t.root.join("hub.parquet");
+        let o = Command::new(env!("CARGO_BIN_EXE_rollout"))
+            .current_dir(&t.root)
+            .env("HF_HOME", &home)
+            .env("HF_HUB_OFFLINE", "1")
+            .args([
+                "--prompts",
+                s(&t.root.join("prompts.parquet")),
+                "--policy",
+                policy,
+                "-o",
+                s(&out),
+                "--max-new-tokens",
+                "2",
+            ])
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&o.stderr).into_owned();
+        (o.status.success(), log, out)
+    };
+    for id in ["acme/tiny-math", &format!("acme/tiny-math@{commit}")] {
+        let (ok, log, out) = run(id);
+        assert!(ok, "{id}: {log}");
+        let rows = artifacts::rollouts::read(&out).unwrap();
+        assert_eq!(rows.len(), 8);
+        assert!(rows[0].policy.contains(commit), "{}", rows[0].policy);
+    }
+    let (ok, log, _) = run("acme/not-there");
+    assert!(!ok);
+    assert!(
+        log.contains("`acme/not-there`: not a local folder, and not in the Hugging Face cache")
+            && log.contains("HF_HUB_OFFLINE"),
+        "{log}"
+    );
+}

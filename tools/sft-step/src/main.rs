@@ -25,7 +25,15 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // A Hugging Face id (`org/name[@revision]`) names a cached snapshot.
+    cli.io.policy = match model::hub::resolve(&cli.io.policy) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("sft-step: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let o = sft::Options {
         io: cli.io,
         config: cli.config,
