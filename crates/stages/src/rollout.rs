@@ -339,6 +339,24 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
         stop_token_ids: tok.eos_ids.clone(),
     };
     let stop_words: Vec<&String> = opts.stop_words.iter().filter(|s| !s.is_empty()).collect();
+    // A stop string can only be completed by a token whose text holds its
+    // last character: the tail is decoded only after such tokens (each
+    // token's text looked at once, when first sampled; 0 not yet, 1 may
+    // end a stop string, 2 cannot).
+    let last_chars: Vec<char> = stop_words.iter().filter_map(|s| s.chars().last()).collect();
+    let may_end: Vec<std::cell::Cell<u8>> = vec![std::cell::Cell::new(0); ck.config.vocab_size];
+    let can_end = |id: u32| -> bool {
+        let Some(c) = may_end.get(id as usize) else {
+            return true;
+        };
+        if c.get() == 0 {
+            let hit = tok
+                .decode(&[id])
+                .map_or(true, |t| t.contains(last_chars.as_slice()));
+            c.set(if hit { 1 } else { 2 });
+        }
+        c.get() == 1
+    };
     let policy = opts.policy.display().to_string();
     let engine = Engine::new(&ck.model)?;
     // Every sample of the prompts `work`, as rows.
@@ -357,7 +375,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
                 .map(|&(w, s)| row_seed(opts.seed, &work[w].0.id, s))
                 .collect();
             let stop = |_row: usize, toks: &[u32]| -> bool {
-                if stop_words.is_empty() {
+                if stop_words.is_empty() || !toks.last().is_some_and(|&t| can_end(t)) {
                     return false;
                 }
                 let tail = &toks[toks.len().saturating_sub(16)..];
