@@ -128,7 +128,7 @@ data-sft: | build
 # nothing once every step is done).
 sft: | build
 	@test -f $(SFT_DATA) || { echo "no $(SFT_DATA): run make data-sft" >&2; exit 1; }
-	$(BIN)/sft-step --data $(SFT_DATA) --policy $(SFT_MODEL) -o $(SFT_OUT) \
+	$(BIN)/sft-step $(SFT_DATA) --policy $(SFT_MODEL) -o $(SFT_OUT) \
 		--metrics $(dir $(SFT_OUT))sft-metrics.parquet --dtype $(DTYPE) $(SFT_FLAGS)
 
 # The resolved configuration, NAME=value per line: the run's own variables
@@ -254,18 +254,18 @@ SHARD    := $(if $(SHARDS),$(shell echo $$(($(ITER) % $(SHARDS)))))
 
 $(IT)/rollouts.parquet:
 	@mkdir -p $(IT)
-	$(BIN)/rollout --prompts $(TRAIN_PROMPTS) --policy $(POLICY_IN) -o $@ \
+	$(BIN)/rollout $(TRAIN_PROMPTS) --policy $(POLICY_IN) -o $@ \
 		$(if $(PROMPTS_PER_ROLLOUT),--prompt-batch $(ITER):$(PROMPTS_PER_ROLLOUT) --shuffle-seed $(SHUFFLE_SEED),--shard $(SHARD)/$(SHARDS)) \
-		--samples-per-prompt $(SAMPLES) --max-new-tokens $(MAX_NEW_TOKENS) --temperature $(TEMPERATURE) --top-p $(TOP_P) \
-		--seed $(ITER) --batch-size $(ROLLOUT_BATCH) --device $(DEVICE) --dtype $(DTYPE) $(ROLLOUT_CHOICES)
+		--samples $(SAMPLES) --max-new-tokens $(MAX_NEW_TOKENS) --temperature $(TEMPERATURE) --top-p $(TOP_P) \
+		--seed $(ITER) --decode-batch-size $(ROLLOUT_BATCH) --device $(DEVICE) --dtype $(DTYPE) $(ROLLOUT_CHOICES)
 
 $(IT)/scored.parquet: $(IT)/rollouts.parquet
 	$(BIN)/verify $< -o $@
 
 $(IT)/policy/model.safetensors: $(IT)/scored.parquet
-	$(BIN)/ppo-step --algo $(ALGO) --scored $< --policy $(POLICY_IN) --reference $(POLICY0) \
-		$(CRITIC_IN) --policy-out $(IT)/policy $(CRITIC_OUT) --metrics $(RUNDIR)/metrics.parquet \
-		--step $(ITER) --actor-lr $(ACTOR_LR) --critic-lr $(CRITIC_LR) --kl-coef $(KL_COEF) \
+	$(BIN)/ppo-step $< --algo $(ALGO) --policy $(POLICY_IN) --reference $(POLICY0) \
+		$(CRITIC_IN) -o $(IT)/policy $(CRITIC_OUT) --metrics $(RUNDIR)/metrics.parquet \
+		--step $(ITER) --lr $(ACTOR_LR) --critic-lr $(CRITIC_LR) --kl-coef $(KL_COEF) \
 		--train-batch-size $(TRAIN_BATCH) --micro-batch-size $(MICRO_BATCH) --ppo-epochs $(PPO_EPOCHS) \
 		--seed $(ITER) --device $(DEVICE) --dtype $(DTYPE) $(PPO_CHOICES) $(PPO_FLAGS) 2>&1 | tee $(IT)/ppo-step.log; exit $${PIPESTATUS[0]}
 
@@ -308,3 +308,4 @@ report: | build
 
 docs: | build
 	$(BIN)/prep-math schema > docs/schemas.md
+	$(BIN)/examples/cli-docs > docs/cli.md

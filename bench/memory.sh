@@ -54,14 +54,14 @@ for c in $CASES; do
   smol-ppo)
     for d in $SMOL_DTYPES; do
       rm -rf "$W/smol-ppo-$d"
-      run "smol-ppo-$d" $B/ppo-step --scored "$W/scored-8x256.parquet" --policy "$MODEL" --reference "$MODEL" \
-        --policy-out "$W/smol-ppo-$d/policy" --critic-out "$W/smol-ppo-$d/critic" --micro-batch-size 8 --dtype "$d"
+      run "smol-ppo-$d" $B/ppo-step "$W/scored-8x256.parquet" --policy "$MODEL" --reference "$MODEL" \
+        -o "$W/smol-ppo-$d/policy" --critic-out "$W/smol-ppo-$d/critic" --micro-batch-size 8 --dtype "$d"
     done ;;
   smol-sft)
     for d in $SMOL_DTYPES; do
       rm -rf "$W/smol-sft-$d"
-      run "smol-sft-$d" $B/sft-step --data "$W/sft-8x256.parquet" --policy "$MODEL" -o "$W/smol-sft-$d" \
-        --batch-size 8 --micro-batch-size 8 --max-steps 3 --dtype "$d"
+      run "smol-sft-$d" $B/sft-step "$W/sft-8x256.parquet" --policy "$MODEL" -o "$W/smol-sft-$d" \
+        --train-batch-size 8 --micro-batch-size 8 --max-steps 3 --dtype "$d"
     done
     if [ ! -x .venv-torch/bin/python ]; then
       python3 -m venv .venv-torch
@@ -77,13 +77,13 @@ for c in $CASES; do
     for d in $DTYPES; do
       rm -rf "$W/$c-$d"
       case $c in
-      qwen-sft) run "qwen-sft-$d" $B/sft-step --data "$W/sft-2x1024.parquet" --policy "$Q" -o "$W/qwen-sft-$d" \
-          --batch-size 2 --micro-batch-size 2 --max-steps 1 --dtype "$d" ;;
-      qwen-ppo) run "qwen-ppo-$d" $B/ppo-step --scored "$W/scored-2x1024.parquet" --policy "$Q" --reference "$Q" \
-          --policy-out "$W/qwen-ppo-$d/policy" --critic-out "$W/qwen-ppo-$d/critic" --micro-batch-size 2 --dtype "$d" ;;
+      qwen-sft) run "qwen-sft-$d" $B/sft-step "$W/sft-2x1024.parquet" --policy "$Q" -o "$W/qwen-sft-$d" \
+          --train-batch-size 2 --micro-batch-size 2 --max-steps 1 --dtype "$d" ;;
+      qwen-ppo) run "qwen-ppo-$d" $B/ppo-step "$W/scored-2x1024.parquet" --policy "$Q" --reference "$Q" \
+          -o "$W/qwen-ppo-$d/policy" --critic-out "$W/qwen-ppo-$d/critic" --micro-batch-size 2 --dtype "$d" ;;
       qwen-limit)
         start=$(date +%s.%N)
-        if $B/ppo-step --scored "$W/scored-2x1024.parquet" --policy "$Q" --reference "$Q" --policy-out "$W/qwen-limit-$d/policy" \
+        if $B/ppo-step "$W/scored-2x1024.parquet" --policy "$Q" --reference "$Q" -o "$W/qwen-limit-$d/policy" \
             --critic-out "$W/qwen-limit-$d/critic" --micro-batch-size 2 --dtype "$d" --max-memory 4 > "$W/qwen-limit-$d.log" 2>&1; then
           echo "qwen-limit-$d: NOT STOPPED"; exit 1
         fi

@@ -6,7 +6,7 @@
 # reproduce SimpleRL proper.
 SFT_DATA   ?= $(DATA)/sft-math.parquet
 SFT_OUT    ?= runs/$(RUN)/sft
-SFT_FLAGS  ?= --epochs 1 --batch-size 32 --micro-batch-size 2 --lr 1e-5 --warmup-steps 10 --save-every 20
+SFT_FLAGS  ?= --epochs 1 --train-batch-size 32 --micro-batch-size 2 --lr 1e-5 --lr-warmup-steps 10 --save-every 20
 POLICY0    ?= $(SFT_OUT)
 PRE_TRAIN  ?= sft
 include pipelines/simplerl-zero.mk

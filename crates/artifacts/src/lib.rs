@@ -21,6 +21,7 @@ pub mod atomic;
 pub mod eval;
 pub mod metrics;
 pub mod prompts;
+pub mod provenance;
 pub mod rollouts;
 pub mod schema;
 pub mod scored;
@@ -30,7 +31,7 @@ pub mod tensorboard;
 
 pub use atomic::AtomicFile;
 pub use schema::{ColType, ColumnSpec, StageSchema};
-pub use table::{is_stdio, read_table, write_table, Table, STDIO};
+pub use table::{is_stdio, read_table, read_table_unrecorded, write_table, Table, STDIO};
 
 use std::path::PathBuf;
 

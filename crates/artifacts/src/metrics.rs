@@ -13,7 +13,7 @@ use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 
 use crate::schema::{col, ColType::*, ColumnSpec, StageSchema};
-use crate::table::{read_table, write_table, Cols};
+use crate::table::{read_table_unrecorded, write_table, Cols};
 use crate::{Error, Result};
 
 /// Declares [`Metric`] and [`SCHEMA`] from one table of (variant, column
@@ -93,8 +93,12 @@ metrics! {
     Lr => "lr", "learning rate used for the step (the actor's, in ppo-step)";
     CriticLr => "critic_lr", "the critic's learning rate";
     Epoch => "epoch", "epoch of the step, from 0 (sft-step)";
-    ElapsedS => "elapsed_s", "wall time of the step, seconds";
+    ElapsedS => "elapsed_s", "wall time of the step, seconds (ppo-step: the update stage, beside rollout_s and verify_s)";
     TokensPerS => "tokens_per_s", "trained tokens per second";
+    // Where the time went, and when.
+    RolloutS => "rollout_s", "wall time of the rollout that sampled the step's batch, seconds (from the batch file's provenance)";
+    VerifyS => "verify_s", "wall time of the verify that scored the step's batch, seconds (from the batch file's provenance)";
+    Timestamp => "timestamp", "when the row was written, Unix time in seconds";
 }
 
 impl std::fmt::Display for Metric {
@@ -154,7 +158,7 @@ const REQUIRED: StageSchema = StageSchema {
 /// metric the file lacks (written by an older version) is absent in every
 /// row.
 pub fn read(path: impl AsRef<Path>) -> Result<Vec<MetricsRow>> {
-    let t = read_table(path)?;
+    let t = read_table_unrecorded(path)?;
     let b = REQUIRED.conform(&t.path, &t.batch)?;
     let step = Cols { batch: &b }.i64("step");
     let mut rows: Vec<MetricsRow> = (0..b.num_rows())

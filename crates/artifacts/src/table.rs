@@ -1,6 +1,7 @@
 //! Whole-file Parquet read and atomic write, and typed column access for
 //! the stage readers.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +23,9 @@ use crate::{AtomicFile, Error, Result, StageSchema};
 pub struct Table {
     pub path: PathBuf,
     pub batch: RecordBatch,
+    /// The file's key-value metadata (Parquet footer; Arrow IPC schema
+    /// metadata): its [`crate::provenance`].
+    pub kv: BTreeMap<String, String>,
 }
 
 /// The path that means standard input (read) or standard output (write).
@@ -35,8 +39,18 @@ pub fn is_stdio(path: &Path) -> bool {
 /// Read every row group of `path` into one batch. `-` is standard input,
 /// and a pipe or FIFO (`/dev/stdin`) works too: the stream is read whole
 /// into memory (its size once), then decoded as Parquet or, when it is
-/// not Parquet, as an Arrow IPC stream.
+/// not Parquet, as an Arrow IPC stream. The file is recorded as an input
+/// of this stage's outputs ([`crate::provenance`]).
 pub fn read_table(path: impl AsRef<Path>) -> Result<Table> {
+    let shown = path.as_ref().display().to_string();
+    let t = read_table_unrecorded(path)?;
+    crate::provenance::record_input(&shown, &t.kv);
+    Ok(t)
+}
+
+/// [`read_table`] without recording the file as an input (a file being
+/// appended to, such as metrics.parquet).
+pub fn read_table_unrecorded(path: impl AsRef<Path>) -> Result<Table> {
     use std::io::Read;
     let path = path.as_ref().to_path_buf();
     if is_stdio(&path) {
@@ -82,8 +96,19 @@ fn table_of_bytes(path: PathBuf, buf: Vec<u8>) -> Result<Table> {
         })?;
     let schema = reader.schema();
     let batches = reader.collect::<Result<Vec<_>, _>>().map_err(arrow)?;
+    let kv = schema
+        .metadata()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let schema = Arc::new(
+        schema
+            .as_ref()
+            .clone()
+            .with_metadata(std::collections::HashMap::new()),
+    );
     let batch = arrow::compute::concat_batches(&schema, &batches).map_err(arrow)?;
-    Ok(Table { path, batch })
+    Ok(Table { path, batch, kv })
 }
 
 fn parquet_table<R: parquet::file::reader::ChunkReader + 'static>(
@@ -95,7 +120,24 @@ fn parquet_table<R: parquet::file::reader::ChunkReader + 'static>(
         source,
     };
     let builder = ParquetRecordBatchReaderBuilder::try_new(reader).map_err(pq)?;
-    let schema = builder.schema().clone();
+    let kv: BTreeMap<String, String> = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .into_iter()
+        .flatten()
+        .filter(|e| e.key != "ARROW:schema")
+        .filter_map(|e| Some((e.key.clone(), e.value.clone()?)))
+        .collect();
+    // The batch carries no metadata: a stage that passes columns through
+    // writes its own provenance, not its input's.
+    let schema = Arc::new(
+        builder
+            .schema()
+            .as_ref()
+            .clone()
+            .with_metadata(std::collections::HashMap::new()),
+    );
     let reader = builder.with_batch_size(8192).build().map_err(pq)?;
     let mut batches = Vec::new();
     for b in reader {
@@ -109,7 +151,7 @@ fn parquet_table<R: parquet::file::reader::ChunkReader + 'static>(
             path: path.clone(),
             source,
         })?;
-    Ok(Table { path, batch })
+    Ok(Table { path, batch, kv })
 }
 
 /// Write `batch` to `path` (zstd), atomically; `-` writes it to standard
@@ -120,6 +162,12 @@ pub fn write_table(path: impl AsRef<Path>, batch: &RecordBatch) -> Result<()> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
+        ))
+        .set_key_value_metadata(Some(
+            crate::provenance::metadata()
+                .into_iter()
+                .map(|(k, v)| parquet::file::metadata::KeyValue::new(k, v))
+                .collect(),
         ))
         .build();
     let pq = |source| Error::Parquet {

@@ -1,6 +1,6 @@
 //! Parsers for numeric flags, each with the range it accepts in its name;
 //! used as clap's `value_parser`. NaN and infinities are never accepted:
-//! `--actor-lr nan` stops at parse time instead of writing a NaN model.
+//! `--lr nan` stops at parse time instead of writing a NaN model.
 //!
 //! | parser | accepts |
 //! |---|---|

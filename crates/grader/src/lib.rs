@@ -27,7 +27,9 @@ pub mod reward;
 
 pub use expr::Rat;
 pub use extract::Fallbacks;
-pub use reward::{cut_at_stop, grade, grade_with, Grade, RewardScheme, STOP_WORDS};
+pub use reward::{
+    cut_at_stop, grade, grade_with, Grade, RewardScheme, REFLECTION_WORDS, STOP_WORDS,
+};
 
 use expr::Expr;
 

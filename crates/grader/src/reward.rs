@@ -38,6 +38,17 @@ impl RewardScheme {
 /// uses. A `\boxed{}` written after the end of the turn earns nothing.
 pub const STOP_WORDS: [&str; 3] = ["</s>", "<|im_end|>", "<|endoftext|>"];
 
+/// The reflection phrases of the recipe's analysis (the words whose share
+/// of responses `report` charts).
+pub const REFLECTION_WORDS: &[&str] = &[
+    "wait",
+    "let me check",
+    "re-evaluate",
+    "verify",
+    "however",
+    "alternatively",
+];
+
 /// `response` up to the first occurrence of any of `stop_words` (empty
 /// stop words are ignored).
 pub fn cut_at_stop<'a, S: AsRef<str>>(response: &'a str, stop_words: &[S]) -> &'a str {

@@ -147,8 +147,9 @@ impl clap::ValueEnum for Algo {
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct Io {
-    /// Scored rollouts (verify's output): token ids, log-probs and `reward`.
-    #[cfg_attr(feature = "clap", arg(long))]
+    /// Scored rollouts (verify's output): token ids, log-probs and
+    /// `reward`; on the command line, the first argument.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub scored: PathBuf,
     /// The policy that sampled the rollouts (HF-layout checkpoint); its
     /// optimizer.safetensors, when present, is resumed.
@@ -163,7 +164,10 @@ pub struct Io {
     #[cfg_attr(feature = "clap", arg(long))]
     pub critic: Option<PathBuf>,
     /// Where the updated policy goes (written atomically).
-    #[cfg_attr(feature = "clap", arg(long))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(short = 'o', long = "output", alias = "policy-out", value_name = "DIR")
+    )]
     pub policy_out: PathBuf,
     /// Where the updated critic goes (needed with GAE advantages).
     #[cfg_attr(feature = "clap", arg(long))]
@@ -218,8 +222,8 @@ pub struct Config {
     /// KL coefficient [default: the --algo preset]. [range: >= 0]
     #[cfg_attr(feature = "clap", arg(long, value_parser = flags::non_negative))]
     pub kl_coef: Option<f64>,
-    /// Actor (policy) learning rate. [range: >= 0]
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().actor_lr, value_parser = flags::non_negative))]
+    /// The policy's (actor's) learning rate. [range: >= 0]
+    #[cfg_attr(feature = "clap", arg(long = "lr", alias = "actor-lr", value_name = "LR", default_value_t = Config::default().actor_lr, value_parser = flags::non_negative))]
     pub actor_lr: f64,
     /// How the actor's and the critic's learning rates move over the whole
     /// run (several ppo-steps): the position is each model's optimizer
@@ -432,7 +436,7 @@ impl Config {
         }
     }
     /// The actor's learning rate for (0-based) optimizer step `step` of
-    /// the run: --actor-lr under the schedule, after the warmup.
+    /// the run: --lr under the schedule, after the warmup.
     pub fn actor_lr_at(&self, step: u64) -> f64 {
         self.lr_at(self.actor_lr, step)
     }
@@ -487,7 +491,7 @@ impl Config {
             ("kl-placement", name(self.kl_placement())),
             ("kl-estimator", name(self.kl_estimator())),
             ("kl-coef", self.kl_coef().to_string()),
-            ("actor-lr", self.actor_lr.to_string()),
+            ("lr", self.actor_lr.to_string()),
             ("critic-lr", self.critic_lr.to_string()),
             ("lr-schedule", name(self.lr_schedule)),
             ("lr-warmup-ratio", self.lr_warmup_ratio.to_string()),

@@ -565,6 +565,15 @@ pub fn metrics_row(
             Metric::TokensPerS,
             stats.trained_tokens as f64 / elapsed.max(1e-9),
         ),
+        (
+            Metric::RolloutS,
+            artifacts::provenance::upstream_seconds("rollout").unwrap_or(f64::NAN),
+        ),
+        (
+            Metric::VerifyS,
+            artifacts::provenance::upstream_seconds("verify").unwrap_or(f64::NAN),
+        ),
+        (Metric::Timestamp, artifacts::tensorboard::now()),
     ] {
         if !v.is_nan() {
             values.insert(m, v);
@@ -594,10 +603,13 @@ pub fn tensorboard_scalars(
         .flat_map(|(step, values)| values.iter().map(|(m, v)| point("train", *step, m, *v)))
         .collect();
     let last = stats.per_step.last().map_or(0, |(s, _)| *s);
+    // A Unix time does not fit an f32 scalar; TensorBoard has each
+    // event's wall time.
     out.extend(
         metrics
             .values
             .iter()
+            .filter(|(m, _)| **m != Metric::Timestamp)
             .map(|(m, v)| point("iteration", last, m, *v)),
     );
     out

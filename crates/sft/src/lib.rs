@@ -34,8 +34,9 @@ pub type Result<T, E = TrainError> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct Io {
-    /// SFT Parquet: id, prompt (templated), response.
-    #[cfg_attr(feature = "clap", arg(long))]
+    /// SFT Parquet: id, prompt (templated), response; on the command line,
+    /// the first argument.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub data: PathBuf,
     /// The checkpoint to start from (HF layout).
     #[cfg_attr(feature = "clap", arg(long))]
@@ -61,10 +62,10 @@ pub struct Config {
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().lr, value_parser = flags::non_negative))]
     pub lr: f64,
     /// Decay after warmup.
-    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t = Config::default().schedule))]
+    #[cfg_attr(feature = "clap", arg(long = "lr-schedule", alias = "schedule", value_name = "SCHEDULE", value_enum, default_value_t = Config::default().schedule))]
     pub schedule: LrSchedule,
     /// Linear warmup steps.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().warmup_steps))]
+    #[cfg_attr(feature = "clap", arg(long = "lr-warmup-steps", alias = "warmup-steps", value_name = "STEPS", default_value_t = Config::default().warmup_steps))]
     pub warmup_steps: u64,
     /// The rate decays to this share of --lr. [range: 0 to 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().min_lr_ratio, value_parser = flags::unit))]
@@ -73,7 +74,7 @@ pub struct Config {
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().epochs, value_parser = flags::at_least_one))]
     pub epochs: usize,
     /// Examples per optimizer step. [range: >= 1]
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().batch_size, value_parser = flags::at_least_one))]
+    #[cfg_attr(feature = "clap", arg(long = "train-batch-size", alias = "batch-size", value_name = "N", default_value_t = Config::default().batch_size, value_parser = flags::at_least_one))]
     pub batch_size: usize,
     /// Examples per forward/backward (memory is bounded by this). [range: >= 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().micro_batch_size, value_parser = flags::at_least_one))]
@@ -280,13 +281,17 @@ fn write_tensorboard(io: &Io) -> Result<()> {
     let scalars: Vec<artifacts::tensorboard::Scalar> = artifacts::metrics::read(metrics)?
         .iter()
         .flat_map(|row| {
+            // Each event at the time its row was written; the timestamp
+            // itself is no scalar (a Unix time does not fit an f32).
+            let wall_time = row.get(Metric::Timestamp).unwrap_or(wall);
             row.values
                 .iter()
+                .filter(|(m, _)| **m != Metric::Timestamp)
                 .map(move |(m, v)| artifacts::tensorboard::Scalar {
                     tag: format!("sft/{m}"),
                     step: row.step,
                     value: *v as f32,
-                    wall_time: wall,
+                    wall_time,
                 })
         })
         .collect();
@@ -335,6 +340,7 @@ impl StepRecord {
             (Metric::ElapsedS, self.elapsed),
             (Metric::TokensPerS, self.tokens_per_s()),
             (Metric::Epoch, self.epoch as f64),
+            (Metric::Timestamp, artifacts::tensorboard::now()),
         ]);
         MetricsRow {
             step: self.step as i64,
@@ -382,7 +388,7 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
     let (io, cfg) = (&opts.io, &opts.config);
     if cfg.batch_size == 0 || cfg.micro_batch_size == 0 || cfg.epochs == 0 {
         return Err(TrainError::Invalid(
-            "--batch-size, --micro-batch-size and --epochs must be at least 1".into(),
+            "--train-batch-size, --micro-batch-size and --epochs must be at least 1".into(),
         ));
     }
     model::checkpoint::check_output(&io.output)?;

@@ -96,17 +96,19 @@ impl PromptBatch {
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct Options {
-    /// prompts.parquet (from prep-math).
-    #[cfg_attr(feature = "clap", arg(long))]
+    /// prompts.parquet (from prep-math); on the command line, the first
+    /// argument.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub prompts: PathBuf,
     /// Policy checkpoint directory (config.json, model.safetensors, tokenizer.json).
     #[cfg_attr(feature = "clap", arg(long))]
     pub policy: PathBuf,
-    /// Output rollouts.parquet (written atomically).
+    /// Output rollouts.parquet (written atomically); `-` writes standard
+    /// output.
     #[cfg_attr(feature = "clap", arg(short, long))]
     pub output: PathBuf,
     /// Responses per prompt. [range: >= 1]
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = 4, value_parser = flags::at_least_one))]
+    #[cfg_attr(feature = "clap", arg(long = "samples", alias = "samples-per-prompt", value_name = "N", default_value_t = 4, value_parser = flags::at_least_one))]
     pub samples_per_prompt: usize,
     /// Longest response, in tokens. [range: >= 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 256, value_parser = flags::at_least_one))]
@@ -124,7 +126,7 @@ pub struct Options {
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 0))]
     pub seed: u64,
     /// Sequences decoded together. [range: >= 1]
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = 16, value_parser = flags::at_least_one))]
+    #[cfg_attr(feature = "clap", arg(long = "decode-batch-size", alias = "batch-size", value_name = "N", default_value_t = 16, value_parser = flags::at_least_one))]
     pub batch_size: usize,
     /// Sample only rows i with i % n == k, as k/n: shards' outputs
     /// concatenate to the whole run.
@@ -258,7 +260,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
     let start = Instant::now();
     if opts.samples_per_prompt == 0 || opts.batch_size == 0 {
         return Err(RolloutError::Invalid(
-            "--samples-per-prompt and --batch-size must be at least 1".into(),
+            "--samples and --decode-batch-size must be at least 1".into(),
         ));
     }
     if durable::same_file(&opts.output, &opts.prompts) {

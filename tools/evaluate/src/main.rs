@@ -4,79 +4,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use cli::evaluate::Cli;
 use indicatif::{ProgressBar, ProgressStyle};
-use stages::verify::{self, Fallback};
-
-/// Evaluate a checkpoint on benchmark prompt files (prep-math's output,
-/// e.g. `make data-eval` writes data/eval/<benchmark>.parquet).
-///
-/// Writes one row per sample to --output (benchmark, id, response,
-/// extracted_answer, correct, response_length, finish_reason), the summary
-/// as JSON beside it (<output>.summary.json), and prints the summary as a
-/// Markdown table: pass@1 with greedy decoding by default; with --samples k,
-/// avg@k, maj@k and unbiased pass@k; the boxed-answer rate, mean response
-/// length and truncation rate. The table's header says how answers were
-/// extracted.
-#[derive(Parser)]
-#[command(allow_negative_numbers = true, version = version::VERSION, about, long_about)]
-struct Cli {
-    /// Checkpoint directory (HF layout).
-    #[arg(long)]
-    policy: PathBuf,
-    /// Benchmark prompt files; the benchmark is named by the file stem, or
-    /// NAME=PATH.
-    #[arg(required = true)]
-    benchmarks: Vec<String>,
-    /// Per-sample results Parquet (written atomically).
-    #[arg(short, long)]
-    output: PathBuf,
-    /// Samples per problem (k). [range: >= 1]
-    #[arg(long, default_value_t = 1, value_parser = flags::at_least_one)]
-    samples: usize,
-    /// Sampling temperature [default: 0 (greedy) for one sample, 0.6 for k > 1]. [range: >= 0]
-    #[arg(long, value_parser = flags::non_negative)]
-    temperature: Option<f64>,
-    /// Nucleus sampling threshold. [range: > 0 and <= 1]
-    #[arg(long, default_value_t = 1.0, value_parser = flags::probability)]
-    top_p: f64,
-    /// Keep only the k most likely tokens (absent or 0: off).
-    #[arg(long)]
-    top_k: Option<usize>,
-    /// Stop each response at the first of these strings and grade it only
-    /// up to there (comma-separated; `--stop-words ''` for none).
-    #[arg(long, visible_alias = "stop", value_delimiter = ',', default_values_t = grader::STOP_WORDS.map(String::from))]
-    stop_words: Vec<String>,
-    /// Evaluate only rows i % n == k of each benchmark, as k/n (the parts'
-    /// results files concatenate; each summary covers its part).
-    #[arg(long, default_value = "0/1")]
-    shard: stages::rollout::Shard,
-    /// Longest response, in tokens. [range: >= 1]
-    #[arg(long, default_value_t = 1024, value_parser = flags::at_least_one)]
-    max_new_tokens: usize,
-    /// Only the first N problems of each benchmark (quick looks). [range: >= 1]
-    #[arg(long, value_parser = flags::at_least_one)]
-    limit: Option<usize>,
-    /// Sequences decoded together. [range: >= 1]
-    #[arg(long, default_value_t = 16, value_parser = flags::at_least_one)]
-    batch_size: usize,
-    /// Sampling seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Extraction fallbacks when there is no \boxed{} (comma-separated);
-    /// the table's header names them.
-    #[arg(long, value_enum, value_delimiter = ',')]
-    fallback: Vec<Fallback>,
-    /// cpu or cuda:N (needs the `cuda` cargo feature).
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// The dtype the weights are loaded and decoded in (on the CPU f32 is
-    /// the fast path).
-    #[arg(long, value_enum, default_value_t = model::Precision::F32)]
-    dtype: model::Precision,
-}
+use stages::verify;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    cli::warn_old_spellings("evaluate");
+    artifacts::provenance::begin("evaluate", version::VERSION);
     let benchmarks: Vec<(String, PathBuf)> = cli
         .benchmarks
         .iter()

@@ -1,26 +1,12 @@
 //! grader-check: the grader's acceptance rates on labelled cases.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use cli::grader_check::Cli;
 use grader::cases;
-
-/// Grade every case of ../shared/verifier-cases and print the acceptance
-/// rate per construction intent and variant type, the math-verify
-/// test-suite cases we disagree with, and the throughput.
-#[derive(Parser)]
-#[command(version = version::VERSION, about)]
-struct Cli {
-    /// Folder with variants.jsonl and mathverify_cases.jsonl.
-    #[arg(long, default_value = "../shared/verifier-cases")]
-    cases: PathBuf,
-    /// Also list every variant graded against its label.
-    #[arg(long)]
-    show_failures: bool,
-}
 
 fn run(cli: Cli) -> Result<()> {
     let path = cli.cases.join("variants.jsonl");

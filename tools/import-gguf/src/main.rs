@@ -1,26 +1,10 @@
 //! import-gguf: a llama.cpp GGUF -> an HF-layout checkpoint.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
-
-/// Dequantise a llama.cpp GGUF (Llama family, e.g. SmolLM2) into an
-/// HF-layout directory: model.safetensors (f32, HF tensor names, Q/K rows
-/// un-permuted), config.json, tokenizer.json (rebuilt from the GGUF
-/// vocabulary and merges) and tokenizer_config.json (with the chat
-/// template). The output directory is written atomically.
-#[derive(Parser)]
-#[command(version = version::VERSION, about, long_about)]
-struct Cli {
-    /// The .gguf file.
-    gguf: PathBuf,
-    /// Output directory (replaced if it holds a checkpoint; any other
-    /// non-empty folder is refused).
-    #[arg(short, long)]
-    output: PathBuf,
-}
+use cli::import_gguf::Cli;
 
 fn run(cli: Cli) -> Result<()> {
     // Written beside the output, checked, then swapped in: an existing

@@ -1,39 +1,11 @@
 //! init-model: a random-weight checkpoint from a config.json.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use cli::init_model::Cli;
 use model::{Checkpoint, Config, Precision};
-
-/// Write an HF-layout checkpoint with random weights for the model shape
-/// of a config.json (Llama or Qwen2 family, e.g. Qwen2.5-0.5B's published
-/// config): HF's initialisation (normal with the config's
-/// `initializer_range`, default 0.02; norms at one, biases at zero), the
-/// config.json as given (with `torch_dtype` set to --dtype), and the
-/// tokenizer files of --tokenizer. The output directory is written
-/// atomically.
-#[derive(Parser)]
-#[command(version = version::VERSION, about, long_about)]
-struct Cli {
-    /// The config.json to build (HF layout, unchanged).
-    #[arg(long)]
-    config: PathBuf,
-    /// A directory whose tokenizer.json and tokenizer_config.json are
-    /// copied (its vocabulary must fit the config's vocab_size).
-    #[arg(long)]
-    tokenizer: PathBuf,
-    /// Output directory.
-    #[arg(short, long)]
-    output: PathBuf,
-    /// Seed of the weights.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// The dtype the weights are written in (config.json's torch_dtype).
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
-    dtype: Precision,
-}
 
 fn run(cli: Cli) -> Result<()> {
     let text = std::fs::read_to_string(&cli.config)

@@ -9,8 +9,8 @@ fn cli_help_and_typos() {
     let help = Command::new(bin).arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&help.stdout);
     for flag in [
-        "--scored",
-        "--policy-out",
+        "[SCORED]",
+        "--output",
         "--critic-out",
         "--algo",
         "--kl-placement",
@@ -21,27 +21,17 @@ fn cli_help_and_typos() {
         assert!(text.contains(flag), "--help lacks {flag}");
     }
     let bad = Command::new(bin)
-        .args([
-            "--scored",
-            "x",
-            "--policy",
-            "p",
-            "--policy-out",
-            "o",
-            "--algo",
-            "ppoo",
-        ])
+        .args(["x", "--policy", "p", "-o", "o", "--algo", "ppoo"])
         .output()
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid value 'ppoo'"));
     let missing = Command::new(bin)
         .args([
-            "--scored",
             "/nonexistent.parquet",
             "--policy",
             "p",
-            "--policy-out",
+            "-o",
             "o",
             "--kl-coef",
             "0",
@@ -65,11 +55,10 @@ fn print_config_resolves_the_preset() {
     let bin = env!("CARGO_BIN_EXE_ppo-step");
     let out = Command::new(bin)
         .args([
-            "--scored",
             "nowhere.parquet",
             "--policy",
             "nowhere",
-            "--policy-out",
+            "-o",
             "nowhere-out",
             "--algo",
             "grpo",

@@ -29,14 +29,7 @@ pub enum ReportError {
 pub type Result<T, E = ReportError> = std::result::Result<T, E>;
 
 /// The reflection phrases of the recipe's analysis.
-pub const REFLECTION_WORDS: &[&str] = &[
-    "wait",
-    "let me check",
-    "re-evaluate",
-    "verify",
-    "however",
-    "alternatively",
-];
+pub use grader::REFLECTION_WORDS;
 
 /// Whether `response` has any of `words` (case-insensitive, whole words:
 /// "wait" does not match "awaited").

@@ -3,23 +3,15 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use cli::rollout::Cli;
 use indicatif::{ProgressBar, ProgressStyle};
 use stages::rollout;
 
-/// Sample responses from a policy checkpoint (HF layout) for every prompt
-/// of a prompts.parquet, and write rollouts.parquet: one row per sample
-/// with the response, its token ids, and the log-prob of each token under
-/// the sampling distribution. Stops a response at the model's end-of-turn
-/// token, a --stop string, or --max-new-tokens.
-#[derive(Parser)]
-#[command(allow_negative_numbers = true, version = version::VERSION, about, long_about)]
-struct Cli {
-    #[command(flatten)]
-    opts: rollout::Options,
-}
-
 fn main() -> ExitCode {
-    let Cli { mut opts } = Cli::parse();
+    let cli = Cli::parse();
+    cli::warn_old_spellings("rollout");
+    artifacts::provenance::begin("rollout", version::VERSION);
+    let mut opts = cli.options();
     // A Hugging Face id (`org/name[@revision]`) names a cached snapshot.
     opts.policy = match model::hub::resolve(&opts.policy) {
         Ok(p) => p,

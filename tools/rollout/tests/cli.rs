@@ -81,19 +81,18 @@ fn samples_every_prompt_with_logprobs() {
     let t = setup(3);
     let out = t.root.join("rollouts.parquet");
     let (ok, log) = rollout(&[
-        "--prompts",
         s(&t.root.join("prompts.parquet")),
         "--policy",
         s(&t.root.join("policy")),
         "-o",
         s(&out),
-        "--samples-per-prompt",
+        "--samples",
         "2",
         "--max-new-tokens",
         "8",
         "--seed",
         "5",
-        "--batch-size",
+        "--decode-batch-size",
         "4",
     ]);
     assert!(ok, "{log}");
@@ -121,19 +120,18 @@ fn samples_every_prompt_with_logprobs() {
     // Same seed, same samples.
     let again = t.root.join("again.parquet");
     let (ok, _) = rollout(&[
-        "--prompts",
         s(&t.root.join("prompts.parquet")),
         "--policy",
         s(&t.root.join("policy")),
         "-o",
         s(&again),
-        "--samples-per-prompt",
+        "--samples",
         "2",
         "--max-new-tokens",
         "8",
         "--seed",
         "5",
-        "--batch-size",
+        "--decode-batch-size",
         "1",
     ]);
     assert!(ok);
@@ -143,9 +141,8 @@ fn samples_every_prompt_with_logprobs() {
 #[test]
 fn shards_concatenate_to_the_whole_run() {
     let t = setup(5);
-    let args = |out: &Path, shard: &str| {
+    let args = |out: &Path, shard: &str| -> Vec<String> {
         vec![
-            "--prompts".to_string(),
             s(&t.root.join("prompts.parquet")).into(),
             "--policy".into(),
             s(&t.root.join("policy")).into(),
@@ -153,7 +150,7 @@ fn shards_concatenate_to_the_whole_run() {
             s(out).into(),
             "--max-new-tokens".into(),
             "6".into(),
-            "--samples-per-prompt".into(),
+            "--samples".into(),
             "2".into(),
             "--shard".into(),
             shard.into(),
@@ -184,7 +181,6 @@ fn bad_input_fails_cleanly() {
     let prompts_path = t.root.join("prompts.parquet");
     // Prompt longer than the context (512).
     let (ok, log) = rollout(&[
-        "--prompts",
         s(&prompts_path),
         "--policy",
         s(&policy),
@@ -199,7 +195,6 @@ fn bad_input_fails_cleanly() {
     );
     // Unreadable checkpoint.
     let (ok, log) = rollout(&[
-        "--prompts",
         s(&prompts_path),
         "--policy",
         s(&t.root.join("nope")),
@@ -210,11 +205,10 @@ fn bad_input_fails_cleanly() {
     // A prompts file without the prompt column.
     let bad = t.root.join("bad.parquet");
     artifacts::rollouts::write(&bad, &[]).unwrap();
-    let (ok, log) = rollout(&["--prompts", s(&bad), "--policy", s(&policy), "-o", s(&out)]);
+    let (ok, log) = rollout(&[s(&bad), "--policy", s(&policy), "-o", s(&out)]);
     assert!(!ok && log.contains("missing column `id`"), "{log}");
     assert_eq!(log.trim().lines().count(), 1, "{log}");
     let (ok, log) = rollout(&[
-        "--prompts",
         s(&prompts_path),
         "--policy",
         s(&policy),
@@ -236,13 +230,12 @@ fn stops_at_the_first_stop_word() {
     let run = |out: &str, stop: &str| {
         let out = t.root.join(out);
         let (ok, log) = rollout(&[
-            "--prompts",
             s(&t.root.join("prompts.parquet")),
             "--policy",
             s(&t.root.join("policy")),
             "-o",
             s(&out),
-            "--samples-per-prompt",
+            "--samples",
             "1",
             "--max-new-tokens",
             "24",
@@ -307,13 +300,12 @@ fn prompt_batches_and_long_prompts() {
     let (prompts_path, policy) = (t.root.join("prompts.parquet"), t.root.join("policy"));
     let run = |extra: &[&str]| {
         let mut args = vec![
-            "--prompts",
             s(&prompts_path),
             "--policy",
             s(&policy),
             "-o",
             s(&out),
-            "--samples-per-prompt",
+            "--samples",
             "1",
             "--max-new-tokens",
             "2",
@@ -338,7 +330,6 @@ fn prompt_batches_and_long_prompts() {
     assert!(rows.is_empty());
     assert!(log.contains("left out 5 prompts"), "{log}");
     let (ok, log) = rollout(&[
-        "--prompts",
         s(&t.root.join("prompts.parquet")),
         "--policy",
         s(&t.root.join("policy")),
@@ -377,7 +368,6 @@ fn a_hub_id_is_found_in_the_hf_cache_offline() {
             .env("HF_HOME", &home)
             .env("HF_HUB_OFFLINE", "1")
             .args([
-                "--prompts",
                 s(&t.root.join("prompts.parquet")),
                 "--policy",
                 policy,

@@ -1,0 +1,19 @@
+//! `grader-check`'s command line.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Grade every case of ../shared/verifier-cases and print the acceptance
+/// rate per construction intent and variant type, the math-verify
+/// test-suite cases we disagree with, and the throughput.
+#[derive(Parser)]
+#[command(name = "grader-check", version = version::VERSION, about)]
+pub struct Cli {
+    /// Folder with variants.jsonl and mathverify_cases.jsonl.
+    #[arg(long, default_value = "../shared/verifier-cases")]
+    pub cases: PathBuf,
+    /// Also list every variant graded against its label.
+    #[arg(long)]
+    pub show_failures: bool,
+}
