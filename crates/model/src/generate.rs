@@ -3,7 +3,7 @@
 //! from a seed, and each sampled token's log-prob under the distribution
 //! it was sampled from.
 
-use candle_core::{DType, IndexOp, Tensor};
+use candle_core::{DType, IndexOp, Tensor, D};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -106,15 +106,7 @@ impl<'a> Engine<'a> {
         let mut state = State::prefill(self, prompts, params.max_new_tokens)?;
         let mut done = vec![false; b];
         for _step in 0..params.max_new_tokens {
-            let state_ref = &state;
-            let picks: Vec<Option<(u32, f32)>> = rngs
-                .par_iter_mut()
-                .enumerate()
-                .map(|(i, rng)| {
-                    let logits = state_ref.row_logits(i).filter(|_| !done[i])?;
-                    Some(sample(logits, params, rng))
-                })
-                .collect();
+            let picks = state.pick(&mut rngs, params, &done)?;
             let mut next = vec![0u32; b];
             for (i, pick) in picks.into_iter().enumerate() {
                 let Some((tok, lp)) = pick else { continue };
@@ -160,7 +152,8 @@ enum State<'e> {
         cache: KvCache,
         key_mask: Vec<Vec<u8>>,
         next_pos: Vec<u32>,
-        logits: Vec<f32>,
+        /// [B, V] f32, on the model's device.
+        logits: Tensor,
     },
 }
 
@@ -236,16 +229,32 @@ impl<'e> State<'e> {
         }
     }
 
-    /// The logits of batch row `i`'s next token (`None` once it was dropped).
-    fn row_logits(&self, i: usize) -> Option<&[f32]> {
-        let (logits, slot, rows) = match self {
-            State::Cpu { logits, rows, .. } => (logits, rows.binary_search(&i).ok()?, rows.len()),
-            State::Candle {
-                logits, next_pos, ..
-            } => (logits, i, next_pos.len()),
-        };
-        let vocab = logits.len().checked_div(rows)?;
-        logits.get(slot * vocab..(slot + 1) * vocab)
+    /// Each running row's next token and its log-prob (`None` for the
+    /// rows that are done), one draw of the row's generator each.
+    fn pick(
+        &self,
+        rngs: &mut [ChaCha8Rng],
+        params: &SamplingParams,
+        done: &[bool],
+    ) -> Result<Vec<Option<(u32, f32)>>> {
+        match self {
+            State::Cpu { logits, rows, .. } => {
+                let vocab = logits.len() / rows.len().max(1);
+                Ok(rngs
+                    .par_iter_mut()
+                    .enumerate()
+                    .map(|(i, rng)| {
+                        let slot = rows.binary_search(&i).ok().filter(|_| !done[i])?;
+                        Some(sample(
+                            &logits[slot * vocab..(slot + 1) * vocab],
+                            params,
+                            rng,
+                        ))
+                    })
+                    .collect())
+            }
+            State::Candle { logits, .. } => sample_on_device(logits, params, rngs, done),
+        }
     }
 
     /// Append `next[i]` to every row that is not `done`.
@@ -294,13 +303,113 @@ impl<'e> State<'e> {
     }
 }
 
-/// Logits of hidden states [B, 1, H] as [B, V] row-major f32.
-fn candle_logits(model: &Model, hidden: &Tensor) -> Result<Vec<f32>> {
-    Ok(model
-        .logits(hidden)?
-        .to_dtype(DType::F32)?
-        .flatten_all()?
-        .to_vec1::<f32>()?)
+/// Logits of hidden states [B, 1, H] as [B, V] f32, on the model's device.
+fn candle_logits(model: &Model, hidden: &Tensor) -> Result<Tensor> {
+    let logits = model.logits(hidden)?.to_dtype(DType::F32)?;
+    let (b, _, v) = logits.dims3()?;
+    Ok(logits.reshape((b, v))?)
+}
+
+/// Tokens per chunk of the two-stage draw of [`sample_on_device`].
+pub const SAMPLE_CHUNK: usize = 512;
+
+/// [`sample`] for the rows of `logits` [B, V] (f32) where they are (a
+/// GPU), from the same draws of the same generators, copying to the host
+/// only what a draw needs instead of B x V floats per token:
+/// - greedy: each row's argmax and its log-prob (B tokens, B floats);
+/// - temperature without top-p or top-k (the recipe's sampling): exact
+///   inverse-CDF sampling in two stages: the unnormalised probabilities'
+///   sums over chunks of [`SAMPLE_CHUNK`] tokens ([B, V / 512]) let the
+///   row's uniform draw pick a chunk, then that chunk's probabilities
+///   ([B, 512]) pick the token: 1.3% of the logits of a 49k vocabulary,
+///   0.7% of a 152k one;
+/// - top-p or top-k: the whole logits (their partial sort runs on the
+///   host, as [`sample`]).
+///
+/// Tokens equal [`sample`]'s but where a draw falls within rounding of a
+/// boundary between two tokens (the chunk sums are f32, summed on the
+/// device).
+pub fn sample_on_device(
+    logits: &Tensor,
+    params: &SamplingParams,
+    rngs: &mut [ChaCha8Rng],
+    done: &[bool],
+) -> Result<Vec<Option<(u32, f32)>>> {
+    let (b, v) = logits.dims2()?;
+    let dev = logits.device().clone();
+    if params.top_p < 1.0 || params.top_k.is_some() {
+        let host: Vec<Vec<f32>> = logits.to_vec2()?;
+        return Ok(rngs
+            .iter_mut()
+            .zip(&host)
+            .zip(done)
+            .map(|((rng, row), &d)| (!d).then(|| sample(row, params, rng)))
+            .collect());
+    }
+    let max = logits.max_keepdim(D::Minus1)?;
+    if params.temperature <= 0.0 {
+        let tok = logits.argmax_keepdim(D::Minus1)?;
+        let z = logits.broadcast_sub(&max)?;
+        let lse = z.exp()?.sum_keepdim(D::Minus1)?.log()?;
+        let lp = (z.gather(&tok, D::Minus1)? - lse)?;
+        let tok: Vec<u32> = tok.flatten_all()?.to_vec1()?;
+        let lp: Vec<f32> = lp.flatten_all()?.to_vec1()?;
+        return Ok((0..b)
+            .map(|i| (!done[i]).then(|| (tok[i], lp[i])))
+            .collect());
+    }
+    // Unnormalised probabilities at the temperature, padded to whole chunks.
+    let inv_t = 1.0 / params.temperature;
+    let p = (logits.broadcast_sub(&max)? * inv_t)?.exp()?;
+    let chunks = v.div_ceil(SAMPLE_CHUNK);
+    let pad = chunks * SAMPLE_CHUNK - v;
+    let p = if pad > 0 {
+        Tensor::cat(&[&p, &Tensor::zeros((b, pad), DType::F32, &dev)?], 1)?
+    } else {
+        p
+    };
+    let p = p.reshape((b, chunks, SAMPLE_CHUNK))?;
+    let sums: Vec<Vec<f32>> = p.sum(2)?.to_vec2()?;
+    // Stage 1: the chunk each running row's draw falls in.
+    let mut draw = vec![(0usize, 0f64, 0f64); b];
+    for i in (0..b).filter(|&i| !done[i]) {
+        let total: f64 = sums[i].iter().map(|&x| x as f64).sum();
+        let mut u = rngs[i].random::<f64>() * total;
+        let mut chunk = sums[i].iter().rposition(|&x| x > 0.0).unwrap_or(0);
+        for (c, &x) in sums[i].iter().enumerate() {
+            if u <= x as f64 && x > 0.0 {
+                chunk = c;
+                break;
+            }
+            u -= x as f64;
+        }
+        draw[i] = (chunk, u, total);
+    }
+    // Stage 2: the token within the chunk.
+    let idx: Vec<u32> = draw.iter().map(|d| d.0 as u32).collect();
+    let idx = Tensor::from_vec(idx, (b, 1, 1), &dev)?
+        .broadcast_as((b, 1, SAMPLE_CHUNK))?
+        .contiguous()?;
+    let within: Vec<Vec<f32>> = p.gather(&idx, 1)?.squeeze(1)?.to_vec2()?;
+    Ok((0..b)
+        .map(|i| {
+            if done[i] {
+                return None;
+            }
+            let (chunk, mut u, total) = draw[i];
+            let row = &within[i];
+            let mut k = row.iter().rposition(|&x| x > 0.0).unwrap_or(0);
+            for (j, &x) in row.iter().enumerate() {
+                u -= x as f64;
+                if u <= 0.0 && x > 0.0 {
+                    k = j;
+                    break;
+                }
+            }
+            let tok = (chunk * SAMPLE_CHUNK + k).min(v - 1);
+            Some((tok as u32, ((row[k] as f64) / total).ln() as f32))
+        })
+        .collect())
 }
 
 /// [`Engine::generate`] on a new engine for `model` (which copies the

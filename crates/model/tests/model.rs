@@ -627,3 +627,61 @@ fn checkpointed_critic_gradients_equal_the_plain_path() {
     assert!((l_plain - l_ckpt).abs() <= 1e-5 * l_plain.abs().max(1.0));
     assert_close("critic", &g_plain, &g_ckpt);
 }
+
+/// The sampler that runs where the logits are (a GPU) draws the tokens
+/// the host sampler draws, from the same generators, and their log-probs:
+/// greedy, the two-stage temperature draw (a vocabulary that is not a
+/// whole number of chunks), and the top-p fallback; rows that are done
+/// take no draw.
+#[test]
+fn the_device_sampler_draws_what_the_host_sampler_draws() {
+    use model::generate::{sample, sample_on_device, SAMPLE_CHUNK};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    let (b, v) = (6, 3 * SAMPLE_CHUNK + 77);
+    // Peaked rows (a few likely tokens) and flat ones.
+    let logits: Vec<f32> = (0..b * v)
+        .map(|k| {
+            let (i, j) = (k / v, k % v);
+            let x = ((j * 7919 + i * 104729) % 1000) as f32 / 100.0;
+            if i % 2 == 0 {
+                x
+            } else {
+                x / 10.0
+            }
+        })
+        .collect();
+    let t = Tensor::from_vec(logits.clone(), (b, v), &Device::Cpu).unwrap();
+    let done: Vec<bool> = (0..b).map(|i| i == 3).collect();
+    for (temperature, top_p) in [(0.0, 1.0), (0.6, 1.0), (1.0, 1.0), (1.0, 0.9)] {
+        let params = SamplingParams {
+            temperature,
+            top_p,
+            ..Default::default()
+        };
+        let mut host_rngs: Vec<ChaCha8Rng> = (0..b as u64).map(ChaCha8Rng::seed_from_u64).collect();
+        let mut dev_rngs = host_rngs.clone();
+        for step in 0..20 {
+            let got = sample_on_device(&t, &params, &mut dev_rngs, &done).unwrap();
+            for i in 0..b {
+                if done[i] {
+                    assert!(got[i].is_none());
+                    continue;
+                }
+                let want = sample(&logits[i * v..(i + 1) * v], &params, &mut host_rngs[i]);
+                let (tok, lp) = got[i].unwrap();
+                assert_eq!(
+                    tok, want.0,
+                    "T={temperature} top_p={top_p} row {i} step {step}"
+                );
+                assert!(
+                    (lp - want.1).abs() < 1e-4,
+                    "T={temperature}: log-prob {lp} vs {}",
+                    want.1
+                );
+            }
+        }
+        // The done row's generator was not drawn from.
+        assert_eq!(dev_rngs[3], ChaCha8Rng::seed_from_u64(3));
+    }
+}
