@@ -26,7 +26,7 @@ CONFIG ?= default
 RUN    ?= $(CONFIG)
 include pipelines/$(CONFIG).mk
 
-.PHONY: config run run-locked train-locked iteration-locked help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report test bench bench-decode bench-memory
+.PHONY: config run run-locked train-locked iteration-locked help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report test bench bench-decode bench-memory build-cuda check-cuda gpu-check
 
 help:
 	@echo "make setup      build the workspace (release), fetch SmolLM2-135M-Instruct with pip, import it to $(MODEL)"
@@ -50,6 +50,8 @@ help:
 	@echo "make config     print the resolved configuration of CONFIG, one NAME=value per line"
 	@echo "CONFIG=default|grpo|dapo|reinforce-pp|simplerl-zero|simplerl-zero-grpo|simplerl selects pipelines/\$$CONFIG.mk"
 	@echo "make -n run     print what the main job would run, and end"
+	@echo "make build-cuda the workspace with CUDA into target/cuda (the toolkit from PyPI; CUDA_COMPUTE_CAP=90 by default); make check-cuda: cargo check only"
+	@echo "make gpu-check  on a machine with an NVIDIA GPU: the CUDA build, the GPU tests, an iteration on cuda:0, decode and PPO figures"
 	@echo
 	@echo "Variables of CONFIG=$(CONFIG) and their values (override any on the command line, e.g. make train ACTOR_LR=1e-5):"
 	@$(MAKE) --no-print-directory -s config | sed 's/^/  /'
@@ -305,6 +307,16 @@ eval-base: | build
 
 report: | build
 	$(BIN)/report $(RUNDIR) -o $(RUNDIR)/report.html
+
+# CUDA: see pipelines/build-cuda.sh and pipelines/gpu-check.sh.
+build-cuda:
+	bash pipelines/build-cuda.sh
+
+check-cuda:
+	BUILD=check bash pipelines/build-cuda.sh
+
+gpu-check:
+	bash pipelines/gpu-check.sh
 
 docs: | build
 	$(BIN)/prep-math schema > docs/schemas.md

@@ -3,7 +3,8 @@
 //! prints one line per batch size: `ours batch=B new_tokens=N seconds=S
 //! tok_per_s=R`. tok/s counts generated tokens over the whole generate
 //! call, prompt included, as bench/decode.py does for transformers.
-//! Candle's forward instead of the packed CPU decoder: `--candle`.
+//! Candle's forward instead of the packed CPU decoder: `--candle`; on a
+//! GPU: `--device cuda:0` (and `--dtype bf16`).
 
 use std::time::Instant;
 
@@ -12,16 +13,36 @@ use model::tokenizer::Tokenizer;
 use model::{Checkpoint, DType, Device};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
     let candle = args.iter().any(|a| a == "--candle");
-    let args: Vec<&String> = args.iter().filter(|a| *a != "--candle").collect();
+    args.retain(|a| a != "--candle");
+    let mut take = |flag: &str, default: &str| -> String {
+        match args.iter().position(|a| a == flag) {
+            Some(i) if i + 1 < args.len() => {
+                let v = args.remove(i + 1);
+                args.remove(i);
+                v
+            }
+            _ => default.to_string(),
+        }
+    };
+    let device = take("--device", "cpu");
+    let dtype = match take("--dtype", "f32").as_str() {
+        "f32" => DType::F32,
+        "bf16" => DType::BF16,
+        d => return Err(format!("--dtype {d}: use f32 or bf16").into()),
+    };
     let [dir, prompt, batches @ ..] = args.as_slice() else {
-        return Err("usage: decode_bench MODEL_DIR PROMPT BATCH... [--candle]".into());
+        return Err(
+            "usage: decode_bench MODEL_DIR PROMPT BATCH... [--candle] [--device cuda:0] [--dtype bf16]"
+                .into(),
+        );
     };
     let new_tokens: usize = std::env::var("NEW_TOKENS").map_or(Ok(128), |v| v.parse())?;
-    let ck = Checkpoint::load(dir, &Device::Cpu, DType::F32)?;
+    let device: Device = model::device(&device)?;
+    let ck = Checkpoint::load(dir, &device, dtype)?;
     let ids = Tokenizer::load(std::path::Path::new(dir))?.encode(prompt)?;
-    let engine = if candle {
+    let engine = if candle || !device.is_cpu() {
         Engine::Candle(&ck.model)
     } else {
         Engine::new(&ck.model)?
@@ -52,7 +73,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let n: usize = gens.iter().map(|g| g.tokens.len()).sum();
         println!(
             "{} batch={b} prompt_tokens={} new_tokens={n} seconds={secs:.2} tok_per_s={:.1} first_ids={}",
-            if candle { "ours-candle" } else { "ours" },
+            match (&engine, ck.model.device().is_cpu()) {
+                (_, false) => "ours-gpu",
+                (Engine::Candle(_), _) => "ours-candle",
+                _ => "ours",
+            },
             ids.len(),
             n as f64 / secs,
             gens[0].tokens.iter().take(16).map(u32::to_string).collect::<Vec<_>>().join(",")

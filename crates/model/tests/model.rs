@@ -685,3 +685,131 @@ fn the_device_sampler_draws_what_the_host_sampler_draws() {
         assert_eq!(dev_rngs[3], ChaCha8Rng::seed_from_u64(3));
     }
 }
+
+// GPU checks: `make gpu-check` runs them (`cargo test --features
+// model/cuda -- --ignored gpu` with the cuda build); without a GPU they
+// fail with one line saying so.
+
+fn gpu() -> Device {
+    model::device("cuda:0").unwrap_or_else(|e| {
+        panic!("no CUDA device ({e}): the gpu tests need a GPU and the cuda build (make gpu-check)")
+    })
+}
+
+/// The tiny model's weights on the GPU (the same values as on the CPU).
+fn on_gpu(ck: &Checkpoint, dir: &std::path::Path, dtype: DType) -> Checkpoint {
+    ck.save(dir, None).unwrap();
+    Checkpoint::load(dir, &gpu(), dtype).unwrap()
+}
+
+#[test]
+#[ignore = "needs a GPU and the cuda build: make gpu-check"]
+fn gpu_training_logprobs_and_gradients_equal_the_cpus() {
+    for (ty, tied) in [("llama", false), ("llama", true), ("qwen2", false)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let cpu = Checkpoint::random(tiny(ty, tied), &Device::Cpu, DType::F32).unwrap();
+        let gpu_ck = on_gpu(&cpu, tmp.path(), DType::F32);
+        let lp_cpu = logprobs(
+            &cpu.model,
+            &Batch::right_padded(&seqs(), 0, &Device::Cpu).unwrap(),
+        );
+        let batch = Batch::right_padded(&seqs(), 0, &gpu()).unwrap();
+        let out = gpu_ck.model.token_logprobs(&batch, 1.0).unwrap();
+        let lp_gpu = out.logprobs.to_vec2::<f32>().unwrap();
+        let diff = lp_cpu
+            .iter()
+            .flatten()
+            .zip(lp_gpu.iter().flatten())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            diff < 1e-4,
+            "{ty} tied={tied}: max |cpu - gpu| log-prob {diff}"
+        );
+        // Every parameter's gradient, as on the CPU.
+        let grad_of = |ck: &Checkpoint, dev: &Device| -> HashMap<String, Vec<f32>> {
+            let b = Batch::right_padded(&seqs(), 0, dev).unwrap();
+            let loss = ck
+                .model
+                .token_logprobs(&b, 1.0)
+                .unwrap()
+                .logprobs
+                .sum_all()
+                .unwrap();
+            let grads = loss.backward().unwrap();
+            let vars = ck.varmap.data().lock().unwrap();
+            vars.iter()
+                .map(|(n, v)| {
+                    let g = grads.get(v.as_tensor()).unwrap();
+                    (
+                        n.clone(),
+                        g.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let (gc, gg) = (grad_of(&cpu, &Device::Cpu), grad_of(&gpu_ck, &gpu()));
+        for (name, g) in &gc {
+            let d = g
+                .iter()
+                .zip(&gg[name])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(d < 1e-4, "{ty}: gradient of {name} differs by {d}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a GPU and the cuda build: make gpu-check"]
+fn gpu_greedy_generation_equals_the_cpus() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cpu = Checkpoint::random(tiny("qwen2", false), &Device::Cpu, DType::F32).unwrap();
+    let gpu_ck = on_gpu(&cpu, tmp.path(), DType::F32);
+    let params = SamplingParams {
+        max_new_tokens: 16,
+        temperature: 0.0,
+        ..Default::default()
+    };
+    let seeds = [0, 1, 2];
+    let a = generate(&cpu.model, &seqs(), &seeds, &params, &|_, _| false, |_| {}).unwrap();
+    let b = generate(
+        &gpu_ck.model,
+        &seqs(),
+        &seeds,
+        &params,
+        &|_, _| false,
+        |_| {},
+    )
+    .unwrap();
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert_eq!(
+            x.tokens, y.tokens,
+            "row {i}: greedy tokens differ on the GPU"
+        );
+        for (p, q) in x.logprobs.iter().zip(&y.logprobs) {
+            assert!((p - q).abs() < 1e-4, "row {i}: log-prob {p} vs {q}");
+        }
+    }
+    // Sampling on the device draws the host's tokens from the same seeds.
+    let params = SamplingParams {
+        temperature: 1.0,
+        ..params
+    };
+    let a = generate(&cpu.model, &seqs(), &seeds, &params, &|_, _| false, |_| {}).unwrap();
+    let b = generate(
+        &gpu_ck.model,
+        &seqs(),
+        &seeds,
+        &params,
+        &|_, _| false,
+        |_| {},
+    )
+    .unwrap();
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert_eq!(
+            x.tokens, y.tokens,
+            "row {i}: sampled tokens differ on the GPU"
+        );
+    }
+}

@@ -250,3 +250,41 @@ fn a_bf16_checkpoint_is_written_in_bf16() {
         .collect();
     assert!(losses.last().unwrap() < &(losses[0] - 0.1), "{losses:?}");
 }
+
+/// sft-step on the GPU (`make gpu-check`) writes the weights the same
+/// steps write on the CPU.
+#[test]
+#[ignore = "needs a GPU and the cuda build: make gpu-check"]
+fn gpu_sft_steps_equal_the_cpus() {
+    if let Err(e) = model::device("cuda:0") {
+        panic!(
+            "no CUDA device ({e}): the gpu tests need a GPU and the cuda build (make gpu-check)"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let init = dir.path().join("init");
+    model::tiny::write_tiny(&init, 32, 2, 1).unwrap();
+    let data = sft_data(dir.path(), 8);
+    let run = |device: &str| {
+        let out = dir.path().join(format!("out-{device}"));
+        let mut o = sft::Options::new(data.clone(), init.clone(), out.clone());
+        o.config.lr = 1e-2;
+        o.config.batch_size = 4;
+        o.config.micro_batch_size = 2;
+        o.config.device = device.into();
+        sft::run(&o, &mut |_| {}).unwrap();
+        weights(&out)
+    };
+    let (a, b) = (run("cpu"), run("cuda:0"));
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        let d = x
+            .iter()
+            .zip(y)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            d < 1e-4,
+            "{name}: the GPU's weights differ from the CPU's by {d}"
+        );
+    }
+}

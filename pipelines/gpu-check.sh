@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# make gpu-check: the one command to run on a machine with an NVIDIA GPU.
+#   1. builds the workspace with CUDA (pipelines/build-cuda.sh, for the
+#      card's compute capability) into target/cuda;
+#   2. runs the GPU tests (`cargo test -- --ignored gpu`): the training
+#      forward's log-probs and gradients, greedy and sampled generation,
+#      one ppo-step and sft-steps, each against the CPU;
+#   3. runs one rollout -> verify -> ppo-step iteration with DEVICE=cuda:0
+#      on a tiny model (`make iteration`);
+#   4. measures decode tokens/s of SmolLM2 (bf16, greedy, 128 new tokens)
+#      at batch 64 and 256 against the memory-bandwidth floor of the card
+#      (the weights read once per step: batch x bandwidth / weight bytes);
+#   5. runs one bf16 PPO step of the Qwen2.5-0.5B architecture (random
+#      weights, 16 x 1,024 tokens) and reports its tokens/s and the peak
+#      GPU memory.
+# Without a GPU it stops at once with one line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
+  echo "gpu-check: no NVIDIA GPU on this machine (nvidia-smi lists none): run it where there is one" >&2
+  exit 1
+fi
+say() { echo "gpu-check: $*"; }
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .)
+export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-$cap}
+say "$gpu, compute capability $CUDA_COMPUTE_CAP"
+MODEL=${MODEL:-models/smollm2-135m-instruct}
+test -f "$MODEL/model.safetensors" || { echo "gpu-check: no $MODEL: run make setup first" >&2; exit 1; }
+
+# 1. The build.
+bash pipelines/build-cuda.sh
+B=target/cuda/release
+export CUDA_HOME=${CUDA_HOME:-$(pwd)/.cache/cuda/toolkit/nvidia/cu13}
+export PATH=$CUDA_HOME/bin:$PATH
+
+# 2. The GPU tests.
+cargo test --release --workspace --features model/cuda --target-dir target/cuda -- --ignored gpu
+
+# 3. One iteration on the GPU.
+work=$(mktemp -d)
+run=gpu-check-$$
+trap 'rm -rf "$work" runs/$run' EXIT
+$B/examples/write_tiny "$work/tiny" 32 2 0
+$B/prep-math synth --count 12 --difficulty easy --template plain -o "$work/train.parquet" 2>/dev/null
+make --no-print-directory -s iteration RUN=$run POLICY0="$work/tiny" TRAIN_PROMPTS="$work/train.parquet" \
+  SAMPLES=2 MAX_NEW_TOKENS=8 TRAIN_BATCH=8 MICRO_BATCH=4 KEEP= EVAL_EVERY=0 CARGO=true BIN=$B DEVICE=cuda:0 >"$work/iteration.log" 2>&1 ||
+  { tail -5 "$work/iteration.log"; echo "gpu-check: make iteration DEVICE=cuda:0 failed" >&2; exit 1; }
+say "rollout -> verify -> ppo-step with DEVICE=cuda:0: ok ($(target/cuda/release/examples/metrics_dump runs/$run/metrics.parquet | cut -c1-80)...)"
+
+# 4. Decode throughput against the bandwidth floor.
+declare -A GBPS=(["H100 80GB HBM3"]=3350 ["H100 PCIe"]=2000 ["H100 NVL"]=3900 ["H200"]=4800 ["H200 NVL"]=4800
+                 ["A100-SXM4-80GB"]=2039 ["A100-SXM4-40GB"]=1555 ["A100-PCIE-40GB"]=1555 ["A100 80GB PCIe"]=1935
+                 ["L4"]=300 ["L40S"]=864 ["NVIDIA GeForce RTX 4090"]=1008)
+bw=""
+for k in "${!GBPS[@]}"; do [[ "$gpu" == *"$k"* ]] && bw=${GBPS[$k]}; done
+params=$(( $(stat -c %s "$MODEL/model.safetensors") / 4 ))   # the f32 checkpoint
+out=$($B/examples/decode_bench "$MODEL" "What is 12 + 30? Think step by step." 64 256 --device cuda:0 --dtype bf16)
+echo "$out"
+while read -r line; do
+  b=$(sed 's/.*batch=\([0-9]*\).*/\1/' <<<"$line"); tps=$(sed 's/.*tok_per_s=\([0-9.]*\).*/\1/' <<<"$line")
+  if [ -n "$bw" ]; then
+    floor=$(python3 -c "print(f'{$b * $bw * 1e9 / ($params * 2):.0f}')")
+    say "decode batch $b: $tps tokens/s; the bandwidth floor ($bw GB/s, $((params * 2 / 1000000)) MB of bf16 weights per step) allows $floor ($(python3 -c "print(f'{100 * $tps / $floor:.1f}')")%)"
+  else
+    say "decode batch $b: $tps tokens/s (no bandwidth figure for '$gpu': add it to pipelines/gpu-check.sh)"
+  fi
+done < <(grep '^ours' <<<"$out")
+
+# 5. One bf16 PPO step of the 0.5B architecture.
+$B/init-model --config data/configs/qwen2.5-0.5b.json --tokenizer "$MODEL" -o "$work/qwen" --dtype bf16 2>/dev/null
+$B/examples/synthetic_scored "$work/scored.parquet" 16 24 1000 151936
+nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$work/mem.log" &
+smi=$!
+base=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)
+$B/ppo-step "$work/scored.parquet" --policy "$work/qwen" --reference "$work/qwen" -o "$work/qwen-out" \
+  --critic-out "$work/qwen-critic" --micro-batch-size 4 --device cuda:0 --dtype bf16 \
+  --metrics "$work/metrics.parquet" 2>"$work/ppo.log" || { tail -3 "$work/ppo.log"; kill $smi; exit 1; }
+kill $smi
+peak=$(sort -n "$work/mem.log" | tail -1)
+row=$($B/examples/metrics_dump --all "$work/metrics.parquet")
+tps=$(grep -o 'tokens_per_s=[0-9.e+-]*' <<<"$row" | cut -d= -f2)
+say "bf16 PPO step, Qwen2.5-0.5B shape, 16 x 1,024 tokens (actor + critic + reference): $(python3 -c "print(f'{$tps:.0f}')") tokens/s, peak GPU memory $((peak - base)) MiB above the $base MiB in use before"
+say "ok"
