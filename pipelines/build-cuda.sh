@@ -67,9 +67,9 @@ if [ "$BUILD" = check ]; then
   exit 0
 fi
 
-# Link stubs: (library, soname, symbol prefix). A stub starts empty; the
-# symbols come from the link itself (every `undefined reference`), so the
-# list is exactly what the binaries use.
+# Link stubs: (library, soname, symbol prefix). A stub starts empty; after
+# a link fails, the symbols come from the linker's complaints and from the
+# compiled crates' undefined CUDA symbols (nm), and the link runs again.
 stubs=$root/lib/stubs
 mkdir -p "$stubs"
 libs=("cuda libcuda.so.1 cu" "cublasLt libcublasLt.so.13 cublasLt" "cublas libcublas.so.13 cublas"
@@ -99,10 +99,24 @@ for pass in 1 2 3; do
   log=$CUDA_DIR/build-pass-$pass.log
   if cargo_cuda build --keep-going 2>&1 | tee "$log" >&2; [ "${PIPESTATUS[0]}" = 0 ]; then
     say "built into $TARGET_DIR/release (compute capability $CUDA_COMPUTE_CAP; stubs of $(wc -l <"$symbols") symbols)"
+    # The binaries start (the stubs standing in for the GPU libraries,
+    # never called on the CPU): a CPU run works from the CUDA build too.
+    run=$CUDA_DIR/stub-sonames
+    mkdir -p "$run"
+    for entry in "${libs[@]}"; do
+      read -r lib soname _ <<<"$entry"
+      ln -sf "$stubs/lib$lib.so" "$run/$soname"
+    done
+    LD_LIBRARY_PATH=$run:$root/lib "$TARGET_DIR/release/rollout" --version >&2
+    say "on a GPU machine: LD_LIBRARY_PATH must find the driver's libcuda.so.1 (CUDA 13: driver >= 580) and libcublas.so.13, libcublasLt.so.13, libcurand.so.10, libnvrtc.so.13, libcudart.so.13 (a CUDA 13 toolkit, or the nvidia-* pip wheels)"
     exit 0
   fi
-  new=$(grep -o "undefined reference to \`[A-Za-z0-9_]*'" "$log" | sed "s/.*\`//; s/'$//" | sort -u |
-        comm -13 <(sort -u "$symbols") - || true)
+  # What the linker could not find (GNU ld and lld phrase it differently;
+  # lld stops at 20), and every CUDA symbol the compiled crates refer to.
+  new=$({ grep -o "undefined reference to \`[A-Za-z0-9_]*'" "$log" | sed "s/.*\`//; s/'$//"
+          grep -o "undefined symbol: [A-Za-z0-9_]*" "$log" | sed 's/.*: //'
+          nm -u --format=just-symbols "$TARGET_DIR"/release/deps/*.rlib 2>/dev/null | grep -E '^(cu|nvrtc)'
+        } | sort -u | comm -13 <(sort -u "$symbols") - || true)
   if [ -z "$new" ]; then
     say "the build failed for another reason than a missing stub symbol: see $log"
     exit 1
