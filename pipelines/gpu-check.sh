@@ -28,11 +28,28 @@ say "$gpu, compute capability $CUDA_COMPUTE_CAP"
 MODEL=${MODEL:-models/smollm2-135m-instruct}
 test -f "$MODEL/model.safetensors" || { echo "gpu-check: no $MODEL: run make setup first" >&2; exit 1; }
 
-# 1. The build.
+# 1. The build, and the GPU libraries it loads: the driver's libcuda.so.1,
+# and cuBLAS, cuRAND, NVRTC and the runtime from the toolkit or, when the
+# loader cannot find them, from NVIDIA's PyPI wheels (~700 MB, once).
 bash pipelines/build-cuda.sh
 B=target/cuda/release
 export CUDA_HOME=${CUDA_HOME:-$(pwd)/.cache/cuda/toolkit/nvidia/cu13}
 export PATH=$CUDA_HOME/bin:$PATH
+export LD_LIBRARY_PATH=$CUDA_HOME/lib:$CUDA_HOME/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+if ldd $B/rollout | grep -q "not found"; then
+  rt=.cache/cuda/runtime
+  if [ ! -d $rt/nvidia ]; then
+    say "fetching cuBLAS, cuRAND, NVRTC and the CUDA runtime from PyPI into $rt"
+    python3 -m pip install --quiet --disable-pip-version-check --no-deps --target $rt \
+      nvidia-cublas==13.0.2.14 nvidia-curand==10.4.4.72 nvidia-cuda-nvrtc==13.0.88 nvidia-cuda-runtime==13.0.96
+  fi
+  export LD_LIBRARY_PATH=$(pwd)/$rt/nvidia/cu13/lib:$LD_LIBRARY_PATH
+fi
+missing=$(ldd $B/rollout | grep "not found" || true)
+if [ -n "$missing" ]; then
+  echo "gpu-check: the CUDA build cannot find $(awk '{print $1}' <<<"$missing" | tr '\n' ' ')(libcuda.so.1 is the driver's; CUDA 13 needs driver >= 580)" >&2
+  exit 1
+fi
 
 # 2. The GPU tests.
 cargo test --release --workspace --features model/cuda --target-dir target/cuda -- --ignored gpu
