@@ -762,7 +762,7 @@ fn gpu_training_logprobs_and_gradients_equal_the_cpus() {
 
 #[test]
 #[ignore = "needs a GPU and the cuda build: make gpu-check"]
-fn gpu_greedy_generation_equals_the_cpus() {
+fn gpu_greedy_and_sampled_generation_equal_the_cpus() {
     let tmp = tempfile::tempdir().unwrap();
     let cpu = Checkpoint::random(tiny("qwen2", false), &Device::Cpu, DType::F32).unwrap();
     let gpu_ck = on_gpu(&cpu, tmp.path(), DType::F32);
@@ -771,45 +771,25 @@ fn gpu_greedy_generation_equals_the_cpus() {
         temperature: 0.0,
         ..Default::default()
     };
-    let seeds = [0, 1, 2];
-    let a = generate(&cpu.model, &seqs(), &seeds, &params, &|_, _| false, |_| {}).unwrap();
-    let b = generate(
-        &gpu_ck.model,
-        &seqs(),
-        &seeds,
-        &params,
-        &|_, _| false,
-        |_| {},
-    )
-    .unwrap();
-    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-        assert_eq!(
-            x.tokens, y.tokens,
-            "row {i}: greedy tokens differ on the GPU"
-        );
-        for (p, q) in x.logprobs.iter().zip(&y.logprobs) {
-            assert!((p - q).abs() < 1e-4, "row {i}: log-prob {p} vs {q}");
+    // Greedy: the same tokens and log-probs; sampled (temperature 1, on
+    // the device): the host's tokens from the same seeds.
+    for (what, temperature) in [("greedy", 0.0), ("sampled", 1.0)] {
+        let params = SamplingParams {
+            temperature,
+            ..params.clone()
+        };
+        let run = |m: &model::Model| {
+            generate(m, &seqs(), &[0, 1, 2], &params, &|_, _| false, |_| {}).unwrap()
+        };
+        let (a, b) = (run(&cpu.model), run(&gpu_ck.model));
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert_eq!(
+                x.tokens, y.tokens,
+                "row {i}: {what} tokens differ on the GPU"
+            );
+            for (p, q) in x.logprobs.iter().zip(&y.logprobs) {
+                assert!((p - q).abs() < 1e-4, "row {i}: {what} log-prob {p} vs {q}");
+            }
         }
-    }
-    // Sampling on the device draws the host's tokens from the same seeds.
-    let params = SamplingParams {
-        temperature: 1.0,
-        ..params
-    };
-    let a = generate(&cpu.model, &seqs(), &seeds, &params, &|_, _| false, |_| {}).unwrap();
-    let b = generate(
-        &gpu_ck.model,
-        &seqs(),
-        &seeds,
-        &params,
-        &|_, _| false,
-        |_| {},
-    )
-    .unwrap();
-    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-        assert_eq!(
-            x.tokens, y.tokens,
-            "row {i}: sampled tokens differ on the GPU"
-        );
     }
 }
