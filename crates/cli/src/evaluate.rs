@@ -65,7 +65,7 @@ pub struct Cli {
     /// the table's header names them.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub fallback: Vec<Fallback>,
-    /// cpu or cuda:N (needs the `cuda` cargo feature).
+    /// cpu or cuda:N (cuda: the CUDA build, make build-cuda).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// The dtype the weights are loaded and decoded in (on the CPU f32 is

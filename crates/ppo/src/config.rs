@@ -342,7 +342,7 @@ pub struct Config {
     /// Seed of the mini-batch shuffle.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().seed))]
     pub seed: u64,
-    /// cpu or cuda:N (needs the `cuda` cargo feature).
+    /// cpu or cuda:N (cuda: the CUDA build, make build-cuda).
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().device))]
     pub device: String,
     #[cfg_attr(feature = "clap", command(flatten))]
