@@ -19,12 +19,58 @@ use std::ops::Range;
 
 use candle_core::{backprop::GradStore, Tensor, Var};
 
+use crate::cpu::train::{Keep, Trunk};
 use crate::model::{Batch, Model};
 use crate::{ModelError, Result};
 
 /// A head: the last decoder layer's output for rows `rows` of the batch,
 /// `[b, T, H]` (before the final norm) -> per-row outputs, each `[b, ..]`.
-pub type Head<'a> = dyn Fn(&Tensor, Range<usize>) -> Result<Vec<Tensor>> + 'a;
+/// Any such closure is a head (the critic's value head is one).
+pub trait Head {
+    fn outputs(&self, x: &Tensor, rows: Range<usize>) -> Result<Vec<Tensor>>;
+    /// The language-model head's settings, when this is it: the CPU
+    /// training pass computes it fused, a chunk of tokens at a time.
+    fn logprobs(&self) -> Option<&LogprobHead<'_>> {
+        None
+    }
+}
+
+impl<F> Head for F
+where
+    F: Fn(&Tensor, Range<usize>) -> Result<Vec<Tensor>>,
+{
+    fn outputs(&self, x: &Tensor, rows: Range<usize>) -> Result<Vec<Tensor>> {
+        self(x, rows)
+    }
+}
+
+/// The language-model head of a batch: the log-prob of each next token
+/// and the entropy of each predicted distribution ([`Model::logprob_head`]),
+/// at `index` ([B, R] positions) when given, else at every position.
+pub struct LogprobHead<'a> {
+    pub(crate) model: &'a Model,
+    pub(crate) batch: &'a Batch,
+    pub(crate) index: Option<&'a Tensor>,
+    pub(crate) temperature: f64,
+    pub(crate) entropy_grad: bool,
+}
+
+impl Head for LogprobHead<'_> {
+    fn outputs(&self, x: &Tensor, rows: Range<usize>) -> Result<Vec<Tensor>> {
+        let ids = self.batch.ids.narrow(0, rows.start, rows.len())?;
+        let ix = self
+            .index
+            .map(|ix| ix.narrow(0, rows.start, rows.len()))
+            .transpose()?;
+        let out =
+            self.model
+                .logprob_head(x, &ids, self.temperature, ix.as_ref(), self.entropy_grad)?;
+        Ok(vec![out.logprobs, out.entropy])
+    }
+    fn logprobs(&self) -> Option<&LogprobHead<'_>> {
+        Some(self)
+    }
+}
 
 /// How a training pass keeps its activations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +79,26 @@ pub struct Pass {
     pub checkpointing: bool,
     /// rows of the batch the head runs at once when checkpointing
     pub head_rows: usize,
+    /// what runs the decoder's layers
+    pub engine: Engine,
+}
+
+/// What runs the decoder's layers in a training pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// The hand-written CPU pass ([`crate::cpu::train`]) for f32 models on
+    /// the CPU; candle's autograd for every other device and dtype.
+    #[default]
+    Auto,
+    /// candle's autograd everywhere (the reference the CPU pass is tested
+    /// against).
+    Candle,
+}
+
+impl Engine {
+    fn native(self, model: &Model) -> bool {
+        self == Engine::Auto && crate::cpu::train::supported(model)
+    }
 }
 
 /// The row ranges of `b` rows, `per` at a time.
@@ -45,11 +111,11 @@ fn row_chunks(b: usize, per: usize) -> Vec<Range<usize>> {
 
 /// `head` over the rows of `x` in chunks, without gradients; the chunks'
 /// outputs concatenated along the rows.
-fn head_nograd(x: &Tensor, head: &Head, rows: usize) -> Result<Vec<Tensor>> {
+fn head_nograd(x: &Tensor, head: &dyn Head, rows: usize) -> Result<Vec<Tensor>> {
     let mut parts: Vec<Vec<Tensor>> = Vec::new();
     for r in row_chunks(x.dim(0)?, rows) {
         let xr = x.narrow(0, r.start, r.len())?;
-        let outs = head(&xr, r)?;
+        let outs = head.outputs(&xr, r)?;
         for (k, o) in outs.into_iter().enumerate() {
             if parts.len() <= k {
                 parts.push(Vec::new());
@@ -69,11 +135,21 @@ fn head_nograd(x: &Tensor, head: &Head, rows: usize) -> Result<Vec<Tensor>> {
 pub fn outputs_nograd(
     model: &Model,
     batch: &Batch,
-    head: &Head,
+    head: &dyn Head,
     head_rows: usize,
 ) -> Result<Vec<Tensor>> {
-    let mask = model.batch_mask(batch)?;
-    let x = model.forward_trunk(&batch.ids, &batch.positions, &mask, None, true)?;
+    let x = if Engine::Auto.native(model) {
+        let trunk = Trunk::new(model, batch)?;
+        let x = trunk.forward(Keep::Nothing)?.0;
+        if let Some(lh) = head.logprobs() {
+            let (lp, ent, _) = trunk.logprob_forward(&x, lh, false)?;
+            return Ok(vec![lp, ent]);
+        }
+        trunk.tensor(x)?
+    } else {
+        let mask = model.batch_mask(batch)?;
+        model.forward_trunk(&batch.ids, &batch.positions, &mask, None, true)?
+    };
     head_nograd(&x, head, head_rows)
 }
 
@@ -102,7 +178,7 @@ fn surrogate(outs: &[Tensor], grads: &[Option<Tensor>]) -> Result<Option<Tensor>
 pub fn forward_backward<T, E>(
     model: &Model,
     batch: &Batch,
-    head: &Head,
+    head: &dyn Head,
     pass: Pass,
     loss: impl FnOnce(&[Tensor]) -> Result<(Tensor, T), E>,
     sink: &mut dyn FnMut(&GradStore) -> Result<(), E>,
@@ -110,11 +186,34 @@ pub fn forward_backward<T, E>(
 where
     E: From<ModelError> + From<candle_core::Error>,
 {
+    if pass.engine.native(model) {
+        let trunk = Trunk::new(model, batch)?;
+        let keep = if pass.checkpointing {
+            Keep::Inputs
+        } else {
+            Keep::Activations
+        };
+        let (x, saved) = trunk.forward(keep)?;
+        let (t, g) = match head.logprobs() {
+            Some(lh) => fused_head(&trunk, x, lh, !pass.checkpointing, loss, sink)?,
+            None => {
+                let x = trunk.tensor(x)?;
+                let (t, g) = if pass.checkpointing {
+                    head_chunked(&x, head, pass.head_rows, loss, sink)?
+                } else {
+                    head_whole(&x, head, loss, sink)?
+                };
+                (t, g.flatten_all()?.to_vec1()?)
+            }
+        };
+        trunk.backward(saved, g, sink)?;
+        return Ok(t);
+    }
     let mask = model.batch_mask(batch)?;
     let (ids, pos) = (&batch.ids, &batch.positions);
     if !pass.checkpointing {
         let x = model.forward_trunk(ids, pos, &mask, None, false)?;
-        let outs = head(&x, 0..x.dim(0)?)?;
+        let outs = head.outputs(&x, 0..x.dim(0)?)?;
         let (l, t) = loss(&outs)?;
         sink(&l.backward()?)?;
         return Ok(t);
@@ -128,8 +227,47 @@ where
         inputs.push(x);
         x = y;
     }
-    // 2. The head's outputs as leaves; the loss; its gradient at them.
-    let leaves = head_nograd(&x, head, pass.head_rows)?
+    let (t, mut g) = head_chunked(&x, head, pass.head_rows, loss, sink)?;
+    drop(x);
+    // 2. The head and the loss (head_chunked).
+    // 3. The layers, last to first, each recomputed from its input.
+    for i in (0..n).rev() {
+        let input = inputs.pop().expect("one input per layer");
+        let xv = Var::from_tensor(&input)?;
+        drop(input);
+        let y = model.layer(i, xv.as_tensor(), pos, &mask, None)?;
+        let store = (y * &g)?.sum_all()?.backward()?;
+        sink(&store)?;
+        g = match store.get(xv.as_tensor()) {
+            Some(g) => g.clone(),
+            None => xv.as_tensor().zeros_like()?,
+        };
+    }
+    // 4. The embedding.
+    let e = model.embed(ids)?;
+    let store = (e * &g)?.sum_all()?.backward()?;
+    sink(&store)?;
+    Ok(t)
+}
+
+/// The head on `x` (the last layer's output), the loss on its outputs,
+/// the head's parameter gradients to `sink`; returns the loss's value
+/// and the gradient at `x`. The head runs `head_rows` rows at a time:
+/// first without gradients (the loss needs every row's outputs), then
+/// again with them, chunk by chunk, driven by the loss's gradient at the
+/// outputs.
+fn head_chunked<T, E>(
+    x: &Tensor,
+    head: &dyn Head,
+    head_rows: usize,
+    loss: impl FnOnce(&[Tensor]) -> Result<(Tensor, T), E>,
+    sink: &mut dyn FnMut(&GradStore) -> Result<(), E>,
+) -> Result<(T, Tensor), E>
+where
+    E: From<ModelError> + From<candle_core::Error>,
+{
+    // The head's outputs as leaves; the loss; its gradient at them.
+    let leaves = head_nograd(x, head, head_rows)?
         .iter()
         .map(Var::from_tensor)
         .collect::<candle_core::Result<Vec<_>>>()?;
@@ -143,11 +281,11 @@ where
             .collect()
     };
     drop((leaves, leaf_tensors, l));
-    // 3. The head again, a chunk of rows at a time, with gradients.
+    // The head again, a chunk of rows at a time, with gradients.
     let mut gx = Vec::new();
-    for r in row_chunks(x.dim(0)?, pass.head_rows) {
+    for r in row_chunks(x.dim(0)?, head_rows) {
         let xv = Var::from_tensor(&x.narrow(0, r.start, r.len())?)?;
-        let outs = head(xv.as_tensor(), r.clone())?;
+        let outs = head.outputs(xv.as_tensor(), r.clone())?;
         let grads: Vec<Option<Tensor>> = out_grads
             .iter()
             .map(|g| {
@@ -169,27 +307,73 @@ where
             None => xv.as_tensor().zeros_like()?,
         });
     }
+    Ok((t, Tensor::cat(&gx, 0)?))
+}
+
+/// The fused language-model head of the CPU training pass on the trunk's
+/// output `x` (its logits kept for the backward pass when `keep_logits`,
+/// else recomputed a chunk at a time), the loss on its outputs (log-probs, entropies), the head's
+/// gradients to `sink`; returns the loss's value and the gradient at `x`.
+/// The entropies carry a gradient only when the head asks for it.
+fn fused_head<T, E>(
+    trunk: &Trunk,
+    x: Vec<f32>,
+    lh: &LogprobHead,
+    keep_logits: bool,
+    loss: impl FnOnce(&[Tensor]) -> Result<(Tensor, T), E>,
+    sink: &mut dyn FnMut(&GradStore) -> Result<(), E>,
+) -> Result<(T, Vec<f32>), E>
+where
+    E: From<ModelError> + From<candle_core::Error>,
+{
+    let (lp, ent, acts) = trunk.logprob_forward(&x, lh, keep_logits)?;
     drop(x);
-    let mut g = Tensor::cat(&gx, 0)?;
-    drop(gx);
-    // 4. The layers, last to first, each recomputed from its input.
-    for i in (0..n).rev() {
-        let input = inputs.pop().expect("one input per layer");
-        let xv = Var::from_tensor(&input)?;
-        drop(input);
-        let y = model.layer(i, xv.as_tensor(), pos, &mask, None)?;
-        let store = (y * &g)?.sum_all()?.backward()?;
-        sink(&store)?;
-        g = match store.get(xv.as_tensor()) {
-            Some(g) => g.clone(),
-            None => xv.as_tensor().zeros_like()?,
-        };
-    }
-    // 5. The embedding.
-    let e = model.embed(ids)?;
-    let store = (e * &g)?.sum_all()?.backward()?;
+    let lp = Var::from_tensor(&lp)?;
+    let ent_var = lh
+        .entropy_grad
+        .then(|| Var::from_tensor(&ent))
+        .transpose()?;
+    let outs = [
+        lp.as_tensor().clone(),
+        ent_var.as_ref().map_or(ent, |v| v.as_tensor().clone()),
+    ];
+    let (l, t) = loss(&outs)?;
+    let store = l.backward()?;
+    let grad = |v: &Var| -> Result<Option<Vec<f32>>> {
+        Ok(store
+            .get(v.as_tensor())
+            .map(|g| g.flatten_all()?.to_vec1::<f32>())
+            .transpose()?)
+    };
+    let g_lp = grad(&lp)?;
+    let g_ent = ent_var.as_ref().map(grad).transpose()?.flatten();
+    drop((store, l, outs));
+    let g = trunk.logprob_backward(acts, lh, g_lp, g_ent, sink)?;
+    Ok((t, g))
+}
+
+/// The head and the loss in one graph over every row of `x` (whose
+/// layers are not in the graph): the head's parameter gradients to `sink`;
+/// returns the loss's value and the gradient at `x`.
+fn head_whole<T, E>(
+    x: &Tensor,
+    head: &dyn Head,
+    loss: impl FnOnce(&[Tensor]) -> Result<(Tensor, T), E>,
+    sink: &mut dyn FnMut(&GradStore) -> Result<(), E>,
+) -> Result<(T, Tensor), E>
+where
+    E: From<ModelError> + From<candle_core::Error>,
+{
+    let xv = Var::from_tensor(x)?;
+    let outs = head.outputs(xv.as_tensor(), 0..x.dim(0)?)?;
+    let (l, t) = loss(&outs)?;
+    let store = l.backward()?;
     sink(&store)?;
-    Ok(t)
+    let g = match store.get(xv.as_tensor()) {
+        Some(g) => g.clone(),
+        None => x.zeros_like()?,
+    };
+    Ok((t, g))
 }
 
 impl Model {
@@ -202,14 +386,13 @@ impl Model {
         index: Option<&'a Tensor>,
         temperature: f64,
         entropy_grad: bool,
-    ) -> impl Fn(&Tensor, Range<usize>) -> Result<Vec<Tensor>> + 'a {
-        move |x: &Tensor, rows: Range<usize>| {
-            let ids = batch.ids.narrow(0, rows.start, rows.len())?;
-            let ix = index
-                .map(|ix| ix.narrow(0, rows.start, rows.len()))
-                .transpose()?;
-            let out = self.logprob_head(x, &ids, temperature, ix.as_ref(), entropy_grad)?;
-            Ok(vec![out.logprobs, out.entropy])
+    ) -> LogprobHead<'a> {
+        LogprobHead {
+            model: self,
+            batch,
+            index,
+            temperature,
+            entropy_grad,
         }
     }
 

@@ -1,14 +1,14 @@
 //! The model on tiny random configurations: gradients reach every
 //! parameter and match finite differences; sampled log-probs equal the
 //! training forward's; batched greedy equals one prompt at a time;
-//! checkpoints round-trip; activation checkpointing gives the plain
-//! path's gradients.
+//! checkpoints round-trip; activation checkpointing and the CPU training
+//! pass give the plain candle path's gradients.
 
 use std::collections::HashMap;
 
-use candle_core::{backprop::GradStore, DType, Device, Tensor};
+use candle_core::{backprop::GradStore, DType, Device, IndexOp, Tensor};
 use candle_nn::VarMap;
-use model::checkpointing::{forward_backward, Head, Pass};
+use model::checkpointing::{self, forward_backward, Head, Pass};
 use model::generate::{generate, Engine, SamplingParams};
 use model::model::{Batch, ResponseBatch};
 use model::{Checkpoint, Config, ModelError};
@@ -508,7 +508,12 @@ fn grads_of(
     (loss, sums)
 }
 
-fn assert_close(what: &str, a: &HashMap<String, Vec<f32>>, b: &HashMap<String, Vec<f32>>) {
+fn assert_close(
+    what: &str,
+    a: &HashMap<String, Vec<f32>>,
+    b: &HashMap<String, Vec<f32>>,
+    tol: f32,
+) {
     assert_eq!(
         a.len(),
         b.len(),
@@ -523,7 +528,7 @@ fn assert_close(what: &str, a: &HashMap<String, Vec<f32>>, b: &HashMap<String, V
             .fold(0f32, f32::max);
         let scale = ga.iter().fold(0f32, |m, x| m.max(x.abs()));
         assert!(
-            worst <= 1e-5 * scale.max(1.0),
+            worst <= tol * scale.max(1.0),
             "{what}: {name} differs by {worst} (largest gradient {scale})"
         );
         assert!(
@@ -551,34 +556,59 @@ type PassResult = (f32, HashMap<String, Vec<f32>>);
 /// A loss over the head's outputs, with its value.
 type LossFn<'a> = dyn Fn(&[Tensor]) -> Result<(Tensor, f32), ModelError> + 'a;
 
-/// One pass over `batch`, plain and checkpointed (the head a row at a time).
-fn plain_and_checkpointed(
+/// One pass over `batch` for each engine (candle's autograd, the CPU
+/// training pass), plain and checkpointed (the head a row at a time):
+/// candle's plain pass first, the reference.
+fn every_pass(
     varmap: &VarMap,
     model: &model::Model,
     batch: &Batch,
-    head: &Head,
+    head: &dyn Head,
     loss: &LossFn,
-) -> (PassResult, PassResult) {
-    let pass = |checkpointing| {
-        grads_of(varmap, |sink| {
-            let p = Pass {
-                checkpointing,
-                head_rows: 1,
-            };
-            forward_backward(model, batch, head, p, loss, sink).unwrap()
-        })
-    };
-    (pass(false), pass(true))
+) -> Vec<(String, PassResult)> {
+    let mut out = Vec::new();
+    for engine in [checkpointing::Engine::Candle, checkpointing::Engine::Auto] {
+        for checkpointing in [false, true] {
+            let r = grads_of(varmap, |sink| {
+                let p = Pass {
+                    checkpointing,
+                    head_rows: 1,
+                    engine,
+                };
+                forward_backward(model, batch, head, p, loss, sink).unwrap()
+            });
+            out.push((format!("{engine:?} checkpointing={checkpointing}"), r));
+        }
+    }
+    out
 }
 
-/// Activation checkpointing gives the gradients of the plain path: every
-/// parameter, f32, within 1e-5 (relative to the parameter's largest
-/// gradient when that exceeds 1: f32 rounding of sums taken in another
-/// order), on Llama (untied, tied) and Qwen2 (q/k/v biases) with
-/// grouped-query attention, for the log-prob head with the entropy in the
-/// loss.
+/// Every pass gives the gradients of candle's plain pass: the loss and
+/// every parameter's gradient, f32, within `tol` (relative to the
+/// parameter's largest gradient when that exceeds 1: f32 rounding of sums
+/// taken in another order).
+fn assert_every_pass_agrees(what: &str, passes: &[(String, PassResult)], n_vars: usize, tol: f32) {
+    let (_, (l_ref, g_ref)) = &passes[0];
+    assert_eq!(
+        g_ref.len(),
+        n_vars,
+        "{what}: every parameter has a gradient"
+    );
+    for (name, (l, g)) in &passes[1..] {
+        assert!(
+            (l_ref - l).abs() <= tol * l_ref.abs().max(1.0),
+            "{what}, {name}: loss {l_ref} vs {l}"
+        );
+        assert_close(&format!("{what}, {name}"), g_ref, g, tol);
+    }
+}
+
+/// Activation checkpointing and the CPU training pass give the gradients
+/// of candle's plain path within 1e-5, on Llama (untied, tied) and Qwen2
+/// (q/k/v biases) with grouped-query attention, for the log-prob head
+/// with the entropy in the loss.
 #[test]
-fn checkpointed_policy_gradients_equal_the_plain_path() {
+fn every_pass_gives_the_policy_gradients_of_the_plain_path() {
     for (ty, tied) in [("llama", false), ("llama", true), ("qwen2", false)] {
         let ck = Checkpoint::random(tiny(ty, tied), &Device::Cpu, DType::F32).unwrap();
         let rb = responses();
@@ -586,24 +616,42 @@ fn checkpointed_policy_gradients_equal_the_plain_path() {
             .model
             .logprob_head_of(&rb.batch, Some(&rb.index), 0.7, true);
         let loss = |o: &[Tensor]| policy_loss(o, &rb.mask);
-        let ((l_plain, g_plain), (l_ckpt, g_ckpt)) =
-            plain_and_checkpointed(&ck.varmap, &ck.model, &rb.batch, &head, &loss);
-        assert!(
-            (l_plain - l_ckpt).abs() <= 1e-5 * l_plain.abs().max(1.0),
-            "{ty}: loss {l_plain} vs {l_ckpt}"
-        );
-        assert_eq!(
-            g_plain.len(),
-            ck.varmap.all_vars().len(),
-            "{ty}: every parameter"
-        );
-        assert_close(&format!("{ty} tied={tied}"), &g_plain, &g_ckpt);
+        let passes = every_pass(&ck.varmap, &ck.model, &rb.batch, &head, &loss);
+        let n = ck.varmap.all_vars().len();
+        assert_every_pass_agrees(&format!("{ty} tied={tied}"), &passes, n, 1e-5);
+    }
+}
+
+/// The same on sequences longer than attention's query blocks (64), with
+/// padding, one query head per key head and four per key head.
+#[test]
+fn every_pass_agrees_on_long_padded_sequences() {
+    for kv in [4, 1] {
+        let mut cfg = tiny("qwen2", false);
+        cfg.num_key_value_heads = Some(kv);
+        cfg.max_position_embeddings = 512;
+        let ck = Checkpoint::random(cfg, &Device::Cpu, DType::F32).unwrap();
+        let seq =
+            |n: usize, s: u32| -> Vec<u32> { (0..n as u32).map(|i| (i * 7 + s) % 61).collect() };
+        let (p1, r1, p2, r2) = (seq(30, 1), seq(170, 2), seq(5, 3), seq(60, 4));
+        let pairs: Vec<(&[u32], &[u32])> = vec![(&p1, &r1), (&p2, &r2)];
+        let rb = ResponseBatch::new(&pairs, 0, &Device::Cpu).unwrap();
+        let head = ck.model.logprob_head_of(&rb.batch, None, 1.0, false);
+        let loss = |o: &[Tensor]| {
+            let lp = o[0].i((.., ..150))?;
+            let loss = (lp.exp()? - lp)?.sum_all()?;
+            let v = loss.to_scalar::<f32>()?;
+            Ok((loss, v))
+        };
+        let passes = every_pass(&ck.varmap, &ck.model, &rb.batch, &head, &loss);
+        let n = ck.varmap.all_vars().len();
+        assert_every_pass_agrees(&format!("{kv} kv heads"), &passes, n, 1e-5);
     }
 }
 
 /// The same for the critic's value head.
 #[test]
-fn checkpointed_critic_gradients_equal_the_plain_path() {
+fn every_pass_gives_the_critic_gradients_of_the_plain_path() {
     let dir = tempfile::tempdir().unwrap();
     model::tiny::write_tiny(dir.path(), 32, 3, 7).unwrap();
     let critic = model::Critic::from_policy(dir.path(), &Device::Cpu, DType::F32).unwrap();
@@ -622,10 +670,9 @@ fn checkpointed_critic_gradients_equal_the_plain_path() {
         Ok((loss, v))
     };
     let head = critic.head();
-    let ((l_plain, g_plain), (l_ckpt, g_ckpt)) =
-        plain_and_checkpointed(&critic.varmap, &critic.model, &batch, &head, &loss);
-    assert!((l_plain - l_ckpt).abs() <= 1e-5 * l_plain.abs().max(1.0));
-    assert_close("critic", &g_plain, &g_ckpt);
+    let passes = every_pass(&critic.varmap, &critic.model, &batch, &head, &loss);
+    let n = critic.varmap.all_vars().len();
+    assert_every_pass_agrees("critic", &passes, n, 1e-5);
 }
 
 /// The sampler that runs where the logits are (a GPU) draws the tokens

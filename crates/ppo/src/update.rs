@@ -189,6 +189,7 @@ impl MicroStep<'_> {
         Pass {
             checkpointing: self.cfg.memory.grad_checkpointing,
             head_rows,
+            engine: Default::default(),
         }
     }
 }

@@ -148,7 +148,7 @@ fn kernel(x: &[f32], k: usize, panel: &[f32], rows: usize, acc: &mut [[f32; NR];
 }
 
 #[cfg(target_arch = "x86_64")]
-fn avx2() -> bool {
+pub(crate) fn avx2() -> bool {
     use std::sync::OnceLock;
     static HAS: OnceLock<bool> = OnceLock::new();
     *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))

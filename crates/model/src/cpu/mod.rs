@@ -10,6 +10,8 @@
 //! forward's within 1e-4).
 
 pub mod gemm;
+pub mod sgemm;
+pub mod train;
 
 use candle_core::{DType, Tensor};
 use rayon::prelude::*;
