@@ -26,7 +26,7 @@ CONFIG ?= default
 RUN    ?= $(CONFIG)
 include pipelines/$(CONFIG).mk
 
-.PHONY: config run run-locked train-locked iteration-locked help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report test bench bench-decode bench-memory build-cuda check-cuda gpu-check
+.PHONY: config run run-locked train-locked iteration-locked help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report test bench bench-decode bench-train bench-memory build-cuda check-cuda gpu-check
 
 help:
 	@echo "make setup      build the workspace (release), fetch SmolLM2-135M-Instruct with pip, import it to $(MODEL)"
@@ -36,6 +36,7 @@ help:
 	@echo "make grader-check  the grader's rates on ../shared/verifier-cases"
 	@echo "make bench      grader speed and rates vs math-verify (makes .venv-bench with pip)"
 	@echo "make bench-decode  decode tokens/s at batch 1/16/64 vs PyTorch + transformers (makes .venv-torch)"
+	@echo "make bench-train   training tokens/s and peak RSS at 8x256 and 4x1024 vs PyTorch + transformers (makes .venv-torch)"
 	@echo "make bench-memory  peak RSS of ppo-step and sft-step vs their memory plan (SmolLM2, Qwen2.5-0.5B's shape in f32 and bf16), sft vs PyTorch"
 	@echo "make run        eval-base, train ITERS iterations, eval, report (the main job; ITERS=10 by default)"
 	@echo "make iteration  one RL iteration (rollout -> verify -> ppo-step) into runs/\$$RUN/iter-NNNN/"
@@ -104,6 +105,11 @@ bench:
 # .venv-torch, about 4 GB with torch's CUDA wheels).
 bench-decode: setup
 	bash bench/decode.sh
+
+# Training tokens/s and peak RSS at 8 x 256 and 4 x 1,024 vs PyTorch +
+# transformers (fwd + bwd + AdamW; makes .venv-torch); about 15 minutes.
+bench-train: setup
+	bash bench/train.sh
 
 # Peak memory of ppo-step and sft-step against the memory plan, sft-step
 # against PyTorch (makes .venv-torch); about an hour on 2 cores.

@@ -1,10 +1,11 @@
 """Training step of PyTorch + transformers on an HF-layout checkpoint (the
-one `make setup` imports from the GGUF): `train.py MODEL ROWS SEQ STEPS`
-runs STEPS steps of forward + backward + AdamW on ROWS x SEQ random token
+one `make setup` imports from the GGUF): `train.py MODEL ROWS SEQ STEPS
+[WARMUP]` runs STEPS steps of forward + backward + AdamW on ROWS x SEQ random token
 ids (labels = inputs, the mean next-token loss), f32, torch's thread count
-from TORCH_THREADS (run with OMP_WAIT_POLICY=PASSIVE, DESIGN.md). The
-first step is a warm-up; prints
-`pytorch rows=R seq=T steps=S tokens_per_s=X peak_rss_gb=Y`."""
+from TORCH_THREADS (run with OMP_WAIT_POLICY=PASSIVE, DESIGN.md), with
+gradient clipping to norm 1 as the trainers do. The first WARMUP steps
+(default 1) are not timed; prints
+`pytorch rows=R seq=T steps=S warmup=W tokens_per_s=X peak_rss_gb=Y`."""
 import os
 import resource
 import sys
@@ -14,6 +15,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 path, rows, seq, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+warmup = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "2")))
 torch.manual_seed(0)
 model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32)
@@ -25,12 +27,13 @@ for s in range(steps):
     t0 = time.perf_counter()
     loss = model(input_ids=ids, labels=ids).loss
     loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
     opt.zero_grad(set_to_none=True)
     times.append(time.perf_counter() - t0)
-steady = times[1:] or times
+steady = times[warmup:]
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # KiB -> GB (approx.)
 print(
-    f"pytorch rows={rows} seq={seq} steps={steps} "
+    f"pytorch rows={rows} seq={seq} steps={steps} warmup={warmup} "
     f"tokens_per_s={rows * seq / (sum(steady) / len(steady)):.1f} peak_rss_gb={peak * 1.024:.2f}"
 )

@@ -29,6 +29,8 @@ fn main() -> anyhow::Result<()> {
     println!("threads {}", rayon::current_num_threads());
     for &(name, out, inn) in &[
         ("q/o 576x576", 576, 576),
+        ("k/v 192x576", 192, 576),
+        ("qkv 960x576", 960, 576),
         ("gate+up 3072x576", 3072, 576),
         ("down 576x1536", 576, 1536),
         ("head 49152x576", 49152, 576),

@@ -1,9 +1,10 @@
 //! The training step bench/train.sh times, the same loop as bench/train.py
-//! runs in PyTorch: `train_bench MODEL ROWS SEQ STEPS` runs STEPS steps of
+//! runs in PyTorch: `train_bench MODEL ROWS SEQ STEPS [WARMUP]` runs STEPS steps of
 //! forward + backward + gradient clipping + AdamW on ROWS x SEQ random
 //! token ids (the mean next-token loss over every position, as
 //! transformers' `labels=input_ids`), f32, and then writes one checkpoint
-//! with its optimizer state. The first step is a warm-up. Prints the
+//! with its optimizer state. The first WARMUP steps (default 1) are not
+//! timed. Prints the
 //! steady steps' tokens/s, the share of a step each part takes, and the
 //! peak RSS:
 //! `ours rows=R seq=T steps=S tokens_per_s=X peak_rss_gb=Y fwd_bwd=..% clip=..% adamw=..% checkpoint=..%`.
@@ -41,10 +42,18 @@ fn main() -> Result<()> {
         .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--engine"))
         .map(|(_, a)| a)
         .collect();
-    let [model_dir, rows, seq, steps] = pos[..] else {
-        bail!("usage: train_bench MODEL ROWS SEQ STEPS [--engine candle] [--checkpointing]");
+    let (model_dir, rows, seq, steps, warmup) = match pos[..] {
+        [m, r, s, n] => (m, r, s, n, "1"),
+        [m, r, s, n, w] => (m, r, s, n, w.as_str()),
+        _ => bail!(
+            "usage: train_bench MODEL ROWS SEQ STEPS [WARMUP] [--engine candle] [--checkpointing]"
+        ),
     };
     let (rows, seq, steps): (usize, usize, usize) = (rows.parse()?, seq.parse()?, steps.parse()?);
+    let warmup: usize = warmup.parse()?;
+    if warmup >= steps {
+        bail!("{steps} steps leave none after {warmup} warm-up steps");
+    }
     let engine = match args.iter().position(|a| a == "--engine") {
         Some(i) => match args.get(i + 1).map(String::as_str) {
             Some("candle") => Engine::Candle,
@@ -113,7 +122,7 @@ fn main() -> Result<()> {
             (t2 - t1).as_secs_f64(),
             (t3 - t2).as_secs_f64()
         );
-        if step > 0 || steps == 1 {
+        if step >= warmup {
             fb.push((t1 - t0).as_secs_f64());
             clip.push((t2 - t1).as_secs_f64());
             adamw.push((t3 - t2).as_secs_f64());
@@ -128,7 +137,7 @@ fn main() -> Result<()> {
     let step = fb + clip + adamw;
     let pct = |x: f64| 100.0 * x / step;
     println!(
-        "ours rows={rows} seq={seq} steps={steps} tokens_per_s={:.1} peak_rss_gb={:.2} \
+        "ours rows={rows} seq={seq} steps={steps} warmup={warmup} tokens_per_s={:.1} peak_rss_gb={:.2} \
          fwd_bwd={:.1}% clip={:.2}% adamw={:.1}% checkpoint={:.1}% (one save, {save:.2}s, vs one step {step:.2}s)",
         (rows * seq) as f64 / step,
         peak_rss_gb()?,

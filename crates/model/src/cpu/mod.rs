@@ -12,6 +12,7 @@
 pub mod gemm;
 pub mod sgemm;
 pub mod train;
+pub mod vmath;
 
 use candle_core::{DType, Tensor};
 use rayon::prelude::*;

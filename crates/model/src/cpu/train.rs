@@ -21,6 +21,7 @@ use candle_core::{backprop::GradStore, DType, Device, Layout, Storage, Tensor};
 use rayon::prelude::*;
 
 use super::sgemm::{gemm, MatMut, MatRef, Out};
+use super::vmath;
 use crate::checkpointing::LogprobHead;
 use crate::model::{Batch, Layer, Linear, Model};
 use crate::{ModelError, Result};
@@ -518,77 +519,118 @@ impl<'a> Trunk<'a> {
         Ok(())
     }
 
-    /// Whether query i of row `r` sees key j (the model's mask: causal, no
-    /// padded keys, every query sees itself).
-    fn visible(&self, r: usize, i: usize, j: usize) -> bool {
-        j == i || (j < i && self.valid[r * self.d.t + j])
+    /// The queries i0..i1 of the `rep` heads that share key head `g` in
+    /// row `r`, stacked head after head and scaled by 1 / sqrt(hd):
+    /// [rep (i1 - i0), hd].
+    fn stacked_queries(
+        &self,
+        qkv: &[f32],
+        r: usize,
+        g: usize,
+        i0: usize,
+        i1: usize,
+        qs: &mut Vec<f32>,
+    ) {
+        let d = self.d;
+        let (hd, rep) = (d.hd, d.nh / d.nkv);
+        let scale = 1.0 / (hd as f32).sqrt();
+        qs.clear();
+        for hr in 0..rep {
+            let c0 = (g * rep + hr) * hd;
+            for i in i0..i1 {
+                let row = &qkv[(r * d.t + i) * d.w + c0..][..hd];
+                qs.extend(row.iter().map(|v| v * scale));
+            }
+        }
     }
 
-    /// Scores of queries i0..i1 of head `head` in row `r` over keys
-    /// 0..i1, scaled and masked (-inf), into `s` [i1 - i0, i1].
-    fn scores(&self, qkv: &[f32], r: usize, head: usize, i0: usize, i1: usize, s: &mut Vec<f32>) {
+    /// Scores of the stacked queries `qs` ([`Trunk::stacked_queries`] of
+    /// i0..i1) over keys 0..i1 of key head `g` in row `r`, masked (-inf
+    /// where the model's mask hides a key: causal, no padded keys, every
+    /// query sees itself): `s` [rep (i1 - i0), i1].
+    #[allow(clippy::too_many_arguments)]
+    fn masked_scores(
+        &self,
+        qkv: &[f32],
+        qs: &[f32],
+        r: usize,
+        g: usize,
+        i0: usize,
+        i1: usize,
+        s: &mut Vec<f32>,
+    ) {
         let d = self.d;
-        let g = head / (d.nh / d.nkv);
-        let base = r * d.t * d.w;
-        let q = MatRef::strided(&qkv[base + i0 * d.w + head * d.hd..], i1 - i0, d.hd, d.w, 1);
-        let k = MatRef::strided(&qkv[base + (d.nh + g) * d.hd..], i1, d.hd, d.w, 1);
+        let rows = qs.len() / d.hd;
+        let k = MatRef::strided(&qkv[r * d.t * d.w + (d.nh + g) * d.hd..], i1, d.hd, d.w, 1);
         s.clear();
-        s.resize((i1 - i0) * i1, 0.0);
-        gemm(q, k.t(), MatMut::new(s, i1 - i0, i1), Out::Set, false);
-        let scale = 1.0 / (d.hd as f32).sqrt();
-        for (qi, row) in s.chunks_exact_mut(i1).enumerate() {
-            for (j, v) in row.iter_mut().enumerate() {
-                *v = if self.visible(r, i0 + qi, j) {
-                    *v * scale
-                } else {
-                    f32::NEG_INFINITY
-                };
+        s.resize(rows * i1, 0.0);
+        gemm(
+            mat(qs, rows, d.hd),
+            k.t(),
+            MatMut::new(s, rows, i1),
+            Out::Set,
+            false,
+        );
+        let valid = &self.valid[r * d.t..(r + 1) * d.t];
+        let all_valid = valid[..i1].iter().all(|&v| v);
+        let qb = i1 - i0;
+        for (k, row) in s.chunks_exact_mut(i1).enumerate() {
+            let i = i0 + k % qb;
+            if all_valid {
+                row[i + 1..].fill(f32::NEG_INFINITY);
+            } else {
+                for (j, v) in row.iter_mut().enumerate() {
+                    if !(j == i || (j < i && valid[j])) {
+                        *v = f32::NEG_INFINITY;
+                    }
+                }
             }
         }
     }
 
     /// Causal attention over `qkv` [m, w]: the output [m, nh hd] and each
-    /// query's log-sum-exp [b, nh, t].
+    /// query's log-sum-exp [b, nh, t]. One task per (row, key head), whose
+    /// query heads run as one stacked matrix, a block of queries at a time
+    /// over the keys up to the block's end.
     fn attention(&self, qkv: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let d = self.d;
         let (t, hd) = (d.t, d.hd);
         let rep = d.nh / d.nkv;
-        // One task per (row, key head): its rep query heads' [t, hd]
-        // outputs and log-sum-exps.
+        // Per task: its rep heads' [t, hd] outputs and log-sum-exps.
         let parts: Vec<(Vec<f32>, Vec<f32>)> = (0..d.b * d.nkv)
             .into_par_iter()
             .map(|task| {
                 let (r, g) = (task / d.nkv, task % d.nkv);
                 let mut out = vec![0f32; rep * t * hd];
                 let mut lse = vec![0f32; rep * t];
-                let mut s = Vec::new();
+                let (mut qs, mut s, mut o) = (Vec::new(), Vec::new(), Vec::new());
                 let v =
                     MatRef::strided(&qkv[r * t * d.w + (d.nh + d.nkv + g) * hd..], t, hd, d.w, 1);
-                for hr in 0..rep {
-                    let head = g * rep + hr;
-                    for i0 in (0..t).step_by(QB) {
-                        let i1 = (i0 + QB).min(t);
-                        self.scores(qkv, r, head, i0, i1, &mut s);
-                        for (qi, row) in s.chunks_exact_mut(i1).enumerate() {
-                            let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                            let mut sum = 0f32;
-                            for v in row.iter_mut() {
-                                *v = (*v - max).exp();
-                                sum += *v;
-                            }
-                            let inv = 1.0 / sum;
-                            row.iter_mut().for_each(|v| *v *= inv);
-                            lse[hr * t + i0 + qi] = max + sum.ln();
-                        }
-                        let o = &mut out[(hr * t + i0) * hd..(hr * t + i1) * hd];
-                        let p = MatRef::new(&s, i1 - i0, i1);
-                        gemm(
-                            p,
-                            v.rows(0, i1),
-                            MatMut::new(o, i1 - i0, hd),
-                            Out::Set,
-                            false,
-                        );
+                for i0 in (0..t).step_by(QB) {
+                    let i1 = (i0 + QB).min(t);
+                    let qb = i1 - i0;
+                    self.stacked_queries(qkv, r, g, i0, i1, &mut qs);
+                    self.masked_scores(qkv, &qs, r, g, i0, i1, &mut s);
+                    for (k, row) in s.chunks_exact_mut(i1).enumerate() {
+                        let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                        let sum = vmath::exp_affine_sum(row, 1.0, max);
+                        let inv = 1.0 / sum;
+                        row.iter_mut().for_each(|v| *v *= inv);
+                        lse[(k / qb) * t + i0 + k % qb] = max + sum.ln();
+                    }
+                    o.clear();
+                    o.resize(rep * qb * hd, 0.0);
+                    let p = MatRef::new(&s, rep * qb, i1);
+                    gemm(
+                        p,
+                        v.rows(0, i1),
+                        MatMut::new(&mut o, rep * qb, hd),
+                        Out::Set,
+                        false,
+                    );
+                    for hr in 0..rep {
+                        let dst = &mut out[(hr * t + i0) * hd..(hr * t + i1) * hd];
+                        dst.copy_from_slice(&o[hr * qb * hd..(hr + 1) * qb * hd]);
                     }
                 }
                 (out, lse)
@@ -613,7 +655,9 @@ impl<'a> Trunk<'a> {
     }
 
     /// Attention's backward: from the output's gradient `datt` [m, nh hd],
-    /// the gradients of q, k (after rope) and v as one [m, w] matrix.
+    /// the gradients of q, k (after rope) and v as one [m, w] matrix. The
+    /// probabilities are recomputed from the scores and the saved
+    /// log-sum-exp, block by block as in [`Trunk::attention`].
     fn attention_backward(&self, qkv: &[f32], lse: &[f32], datt: &[f32]) -> Vec<f32> {
         let d = self.d;
         let (t, hd) = (d.t, d.hd);
@@ -632,50 +676,75 @@ impl<'a> Trunk<'a> {
                 let mut dq = vec![0f32; rep * t * hd];
                 let mut dk = vec![0f32; t * hd];
                 let mut dv = vec![0f32; t * hd];
-                let (mut s, mut dp) = (Vec::new(), Vec::new());
-                for hr in 0..rep {
-                    let head = g * rep + hr;
-                    for i0 in (0..t).step_by(QB) {
-                        let (i1, qb) = ((i0 + QB).min(t), (i0 + QB).min(t) - i0);
-                        self.scores(qkv, r, head, i0, i1, &mut s);
-                        let l = &lse[(r * d.nh + head) * t + i0..];
-                        for (qi, row) in s.chunks_exact_mut(i1).enumerate() {
-                            row.iter_mut().for_each(|v| *v = (*v - l[qi]).exp());
-                        }
-                        let d_o =
-                            MatRef::strided(&datt[(r * t + i0) * ow + head * hd..], qb, hd, ow, 1);
-                        dp.clear();
-                        dp.resize(qb * i1, 0.0);
-                        let vb = v.rows(0, i1);
-                        gemm(d_o, vb.t(), MatMut::new(&mut dp, qb, i1), Out::Set, false);
-                        // dS = P (dP - sum_j P dP), times the scale.
-                        for (prow, dprow) in s.chunks_exact(i1).zip(dp.chunks_exact_mut(i1)) {
-                            let dot: f32 = prow.iter().zip(dprow.iter()).map(|(p, g)| p * g).sum();
-                            for (g, &p) in dprow.iter_mut().zip(prow) {
-                                *g = p * (*g - dot) * scale;
-                            }
-                        }
-                        let ds = MatRef::new(&dp, qb, i1);
-                        let q =
-                            MatRef::strided(&qkv[base + i0 * d.w + head * hd..], qb, hd, d.w, 1);
-                        let dqb = &mut dq[(hr * t + i0) * hd..(hr * t + i1) * hd];
-                        gemm(ds, k.rows(0, i1), MatMut::new(dqb, qb, hd), Out::Set, false);
-                        gemm(
-                            ds.t(),
-                            q,
-                            MatMut::new(&mut dk[..i1 * hd], i1, hd),
-                            Out::Add,
-                            false,
-                        );
-                        let p = MatRef::new(&s, qb, i1);
-                        gemm(
-                            p.t(),
-                            d_o,
-                            MatMut::new(&mut dv[..i1 * hd], i1, hd),
-                            Out::Add,
-                            false,
-                        );
+                let (mut qs, mut s, mut dp, mut dos, mut dqs) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                for i0 in (0..t).step_by(QB) {
+                    let i1 = (i0 + QB).min(t);
+                    let qb = i1 - i0;
+                    let rows = rep * qb;
+                    self.stacked_queries(qkv, r, g, i0, i1, &mut qs);
+                    self.masked_scores(qkv, &qs, r, g, i0, i1, &mut s);
+                    for (kq, row) in s.chunks_exact_mut(i1).enumerate() {
+                        let head = g * rep + kq / qb;
+                        let l = lse[(r * d.nh + head) * t + i0 + kq % qb];
+                        vmath::exp_affine_sum(row, 1.0, l);
                     }
+                    // The output's gradient, stacked as the queries.
+                    dos.clear();
+                    for hr in 0..rep {
+                        let c0 = (g * rep + hr) * hd;
+                        for i in i0..i1 {
+                            dos.extend_from_slice(&datt[(r * t + i) * ow + c0..][..hd]);
+                        }
+                    }
+                    let d_o = mat(&dos, rows, hd);
+                    dp.clear();
+                    dp.resize(rows * i1, 0.0);
+                    gemm(
+                        d_o,
+                        v.rows(0, i1).t(),
+                        MatMut::new(&mut dp, rows, i1),
+                        Out::Set,
+                        false,
+                    );
+                    // dS = P (dP - sum_j P dP) (the scale is in qs).
+                    for (prow, dprow) in s.chunks_exact(i1).zip(dp.chunks_exact_mut(i1)) {
+                        let dot: f32 = prow.iter().zip(dprow.iter()).map(|(p, g)| p * g).sum();
+                        for (g, &p) in dprow.iter_mut().zip(prow) {
+                            *g = p * (*g - dot);
+                        }
+                    }
+                    let ds = MatRef::new(&dp, rows, i1);
+                    dqs.clear();
+                    dqs.resize(rows * hd, 0.0);
+                    gemm(
+                        ds,
+                        k.rows(0, i1),
+                        MatMut::new(&mut dqs, rows, hd),
+                        Out::Set,
+                        false,
+                    );
+                    for hr in 0..rep {
+                        let dst = &mut dq[(hr * t + i0) * hd..(hr * t + i1) * hd];
+                        let src = &dqs[hr * qb * hd..(hr + 1) * qb * hd];
+                        dst.iter_mut().zip(src).for_each(|(d, s)| *d = s * scale);
+                    }
+                    let qsm = mat(&qs, rows, hd);
+                    gemm(
+                        ds.t(),
+                        qsm,
+                        MatMut::new(&mut dk[..i1 * hd], i1, hd),
+                        Out::Add,
+                        false,
+                    );
+                    let p = MatRef::new(&s, rows, i1);
+                    gemm(
+                        p.t(),
+                        d_o,
+                        MatMut::new(&mut dv[..i1 * hd], i1, hd),
+                        Out::Add,
+                        false,
+                    );
                 }
                 (dq, dk, dv)
             })
@@ -1080,10 +1149,15 @@ impl Trunk<'_> {
                     let gl = g_lp.as_ref().map_or(0.0, |g| g[i]);
                     let ge = g_ent.as_ref().map_or(0.0, |g| g[i]);
                     let (lse, ent) = (a.lse[i], a.ent[i]);
-                    for x in row.iter_mut() {
-                        let logp = *x * inv_t - lse;
-                        let p = logp.exp();
-                        *x = (-gl * p - ge * p * (logp + ent)) * inv_t;
+                    if ge == 0.0 {
+                        vmath::exp_affine_sum(row, inv_t, lse);
+                        row.iter_mut().for_each(|p| *p *= -gl * inv_t);
+                    } else {
+                        for x in row.iter_mut() {
+                            let logp = *x * inv_t - lse;
+                            let p = logp.exp();
+                            *x = (-gl * p - ge * p * (logp + ent)) * inv_t;
+                        }
                     }
                     row[a.targets[i] as usize] += gl * inv_t;
                 });
