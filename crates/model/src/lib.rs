@@ -12,7 +12,11 @@
 //!   training forward;
 //! - [`generate`]: batched KV-cache sampling with per-token log-probs;
 //! - [`cpu`]: the inference forward generation runs on the CPU (packed
-//!   weights, a register-blocked matmul, fused attention);
+//!   weights, a register-blocked matmul, fused attention), and the
+//!   training forward and backward f32 models run on the CPU
+//!   ([`cpu::train`], tested against candle's autograd);
+//! - [`checkpointing`]: the training pass (activation checkpointing, the
+//!   heads, the choice of engine);
 //! - [`checkpoint`]: load and save an HF-layout directory.
 
 pub mod checkpoint;

@@ -1,9 +1,11 @@
-//! The inference forward on the CPU, outside candle: the same decoder as
-//! [`crate::model::Model`] (the same weights, copied once into packed f32
-//! buffers), with fused attention over a preallocated KV cache and every
-//! matrix product in [`gemm`]. Generation on the CPU runs here; training
-//! keeps candle's differentiable ops. It computes only what sampling needs:
-//! logits of each row's last new token.
+//! The decoder on the CPU, outside candle. This file: the inference forward,
+//! the same decoder as [`crate::model::Model`] (the same weights, copied
+//! once into packed f32 buffers), with fused attention over a preallocated
+//! KV cache and every matrix product in [`gemm`]; generation on the CPU
+//! runs here. It computes only what sampling needs: logits of each row's
+//! last new token. [`train`] is the training forward and backward (on
+//! [`sgemm`], the weights' own storage), [`vmath`] the vectorized exp both
+//! softmaxes use.
 //!
 //! Numerically it is the candle forward up to the order of f32 sums, which
 //! the tests bound (logits within 1e-4; sampled log-probs equal the training

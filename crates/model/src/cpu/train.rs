@@ -284,8 +284,13 @@ fn rms_backward(dn: &[f32], x: &[f32], inv: &[f32], w: &[f32], dx: &mut [f32]) -
         .zip(dn.par_chunks(h).zip(x.par_chunks(h)))
         .zip(inv.par_iter())
         .for_each(|((dx, (dn, x)), &r)| {
-            let dot: f32 = dn.iter().zip(w).zip(x).map(|((d, w), x)| d * w * x).sum();
-            let c = r * r * r * dot / h as f32;
+            let dot: f64 = dn
+                .iter()
+                .zip(w)
+                .zip(x)
+                .map(|((d, w), x)| (d * w * x) as f64)
+                .sum();
+            let c = r * r * r * (dot / h as f64) as f32;
             for (((dx, &d), &w), &x) in dx.iter_mut().zip(dn).zip(w).zip(x) {
                 *dx += r * d * w - x * c;
             }
@@ -293,38 +298,42 @@ fn rms_backward(dn: &[f32], x: &[f32], inv: &[f32], w: &[f32], dx: &mut [f32]) -
     col_sums(h, dn.len() / h, |i, acc| {
         let (dn, x, r) = (&dn[i * h..(i + 1) * h], &x[i * h..(i + 1) * h], inv[i]);
         for ((a, &d), &x) in acc.iter_mut().zip(dn).zip(x) {
-            *a += d * x * r;
+            *a += (d * x * r) as f64;
         }
     })
 }
 
 /// `sum_i row(i)` over `rows` rows of width `n`, where `add(i, acc)` adds
-/// row i into acc (in parallel over row ranges, then summed).
-fn col_sums(n: usize, rows: usize, add: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+/// row i into acc (in parallel over row ranges, then summed), in f64: a
+/// sum over every token of a batch.
+fn col_sums(n: usize, rows: usize, add: impl Fn(usize, &mut [f64]) + Sync) -> Vec<f32> {
     let parts = rayon::current_num_threads().max(1) * 2;
     (0..parts)
         .into_par_iter()
         .map(|p| {
-            let mut acc = vec![0f32; n];
+            let mut acc = vec![0f64; n];
             for i in rows * p / parts..rows * (p + 1) / parts {
                 add(i, &mut acc);
             }
             acc
         })
         .reduce(
-            || vec![0f32; n],
+            || vec![0f64; n],
             |mut a, b| {
                 a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
                 a
             },
         )
+        .into_iter()
+        .map(|v| v as f32)
+        .collect()
 }
 
 /// Column sums of `y[:, c0..c0 + n]` (rows `ld` wide): a bias's gradient.
 fn bias_grad(y: &[f32], ld: usize, c0: usize, n: usize) -> Vec<f32> {
     col_sums(n, y.len() / ld, |i, acc| {
-        for (a, v) in acc.iter_mut().zip(&y[i * ld + c0..i * ld + c0 + n]) {
-            *a += v;
+        for (a, &v) in acc.iter_mut().zip(&y[i * ld + c0..i * ld + c0 + n]) {
+            *a += v as f64;
         }
     })
 }
