@@ -199,6 +199,7 @@ pub fn memory_plan(opts: &Options, batch: &Batch) -> Result<memory::Plan> {
     let (io, cfg) = (&opts.io, &opts.config);
     let (policy_cfg, _) = model::checkpoint::read_config(&io.policy)?;
     let resumed = |dir: Option<&Path>| dir.is_some_and(|d| d.join(train::OPTIMIZER_FILE).exists());
+    let cpu_pass = cfg.device == "cpu" && cfg.memory.dtype == model::Precision::F32;
     let m = |name, trained, scoring_only, value_head, weight_bytes, resumed| memory::ModelPlan {
         name,
         cfg: policy_cfg.clone(),
@@ -207,6 +208,7 @@ pub fn memory_plan(opts: &Options, batch: &Batch) -> Result<memory::Plan> {
         resumed,
         scoring_only,
         value_head,
+        cpu_pass,
     };
     let mut models = vec![m(
         "policy",

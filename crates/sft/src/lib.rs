@@ -379,6 +379,7 @@ pub fn memory_plan(
         resumed,
         scoring_only: false,
         value_head: false,
+        cpu_pass: cfg.device == "cpu" && cfg.memory.dtype == model::Precision::F32,
     };
     let steps = examples.len().div_ceil(cfg.batch_size) * cfg.epochs;
     memory::check(&[policy], micro, &cfg.memory, steps)

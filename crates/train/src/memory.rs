@@ -69,6 +69,9 @@ pub struct ModelPlan {
     pub scoring_only: bool,
     /// with a value head instead of the language-model head
     pub value_head: bool,
+    /// trained by the CPU training pass (f32 on the CPU,
+    /// `model::cpu::train`), which keeps less than candle's graph
+    pub cpu_pass: bool,
 }
 
 /// The number of parameters of a decoder with `cfg`'s shape.
@@ -157,6 +160,46 @@ pub fn train_activations(
     }
 }
 
+/// Activation bytes of one micro-batch's forward and backward on the CPU
+/// training pass (f32, `model::cpu::train`): every layer's kept
+/// activations (input, q/k/v, attention's output and log-sum-exp, x +
+/// attention, gate and up, the norms' 1/rms) or, checkpointing, every
+/// layer's input and one layer's; the temporaries of one layer's backward
+/// pass and its weights' gradients; the fused head's logits (all of them
+/// kept, or a 512-token chunk when checkpointing) and its weight's
+/// gradient.
+fn cpu_pass_activations(cfg: &Config, m: MicroShape, checkpointing: bool, value_head: bool) -> f64 {
+    let tokens = (m.rows * m.seq_len) as f64;
+    let (h, i) = (cfg.hidden_size as f64, cfg.intermediate_size as f64);
+    let nh = cfg.num_attention_heads as f64;
+    let q = (cfg.num_attention_heads * cfg.head_dim()) as f64;
+    let w = q + 2.0 * (cfg.num_kv_heads() * cfg.head_dim()) as f64;
+    let kept = tokens * (2.0 * h + 2.0 + w + nh + q + 2.0 * i) * 4.0;
+    let layer_params =
+        (param_count(cfg) - cfg.vocab_size * cfg.hidden_size) as f64 / cfg.num_hidden_layers as f64;
+    let temporaries = tokens * (4.0 * i + 5.0 * h + q + w) * 4.0 + layer_params * 4.0;
+    let l = cfg.num_hidden_layers as f64;
+    let layers = if checkpointing {
+        l * tokens * h * 4.0 + kept
+    } else {
+        l * kept
+    };
+    let head = if value_head {
+        0.0
+    } else {
+        let v = cfg.vocab_size as f64;
+        let outputs = (m.rows * m.response_len) as f64;
+        let chunk = outputs.min(512.0);
+        let logits = if checkpointing {
+            chunk
+        } else {
+            outputs + chunk
+        };
+        logits * v * 4.0 + v * h * 4.0
+    };
+    layers + temporaries + head
+}
+
 /// Activation bytes of a no-gradient forward (one layer at a time, the
 /// head in row chunks, no gradients).
 pub fn score_activations(cfg: &Config, m: MicroShape, s: f64, value_head: bool) -> f64 {
@@ -237,7 +280,10 @@ pub fn plan(models: &[ModelPlan], micro: MicroShape, opts: &MemoryOptions, steps
     );
     let act = trained
         .iter()
-        .map(|m| train_activations(&m.cfg, micro, s, opts.grad_checkpointing, m.value_head))
+        .map(|m| match m.cpu_pass {
+            true => cpu_pass_activations(&m.cfg, micro, opts.grad_checkpointing, m.value_head),
+            false => train_activations(&m.cfg, micro, s, opts.grad_checkpointing, m.value_head),
+        })
         .fold(0.0, f64::max);
     let what = if opts.grad_checkpointing {
         "activations (one micro-batch, checkpointed)"
@@ -346,6 +392,7 @@ mod tests {
             resumed: false,
             scoring_only,
             value_head,
+            cpu_pass: false,
         };
         vec![
             m("policy", true, false, false),
