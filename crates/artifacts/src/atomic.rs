@@ -30,13 +30,7 @@ impl AtomicFile {
         };
         std::fs::create_dir_all(&dir).map_err(io)?;
         // Temporaries of killed writers of the same target.
-        durable::clean_stale(&target).map_err(|e| match e {
-            durable::Error::Io { path, source } => Error::Io { path, source },
-            durable::Error::Refused { path, reason } => Error::Io {
-                path,
-                source: io::Error::new(io::ErrorKind::InvalidInput, reason),
-            },
-        })?;
+        durable::clean_stale(&target)?;
         let name = target
             .file_name()
             .ok_or_else(|| {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow::array::{BooleanArray, Int64Array, StringArray};
 
 use crate::schema::{col, ColType::*, StageSchema};
-use crate::table::{batch, read_table, write_table, Cols};
+use crate::table::{batch, read_table, write_table_part, Cols};
 use crate::Result;
 
 pub const SCHEMA: StageSchema = StageSchema {
@@ -81,7 +81,8 @@ pub fn write(path: impl AsRef<Path>, rows: &[EvalRow]) -> Result<()> {
             s(|r| &r.finish_reason),
         ],
     );
-    write_table(path, &b)
+    // Under an N-rank MPI job: this rank's part of a dataset directory.
+    write_table_part(path, &b)
 }
 
 pub fn read(path: impl AsRef<Path>) -> Result<Vec<EvalRow>> {

@@ -31,9 +31,24 @@ pub mod tensorboard;
 
 pub use atomic::AtomicFile;
 pub use schema::{ColType, ColumnSpec, StageSchema};
-pub use table::{is_stdio, read_table, read_table_unrecorded, write_table, Table, STDIO};
+pub use table::{
+    dataset_parts, is_stdio, part_name, rank_rows, read_table, read_table_unrecorded, write_table,
+    write_table_part, Table, STDIO,
+};
 
 use std::path::PathBuf;
+
+impl From<durable::Error> for Error {
+    fn from(e: durable::Error) -> Error {
+        match e {
+            durable::Error::Io { path, source } => Error::Io { path, source },
+            durable::Error::Refused { path, reason } => Error::Io {
+                path,
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, reason),
+            },
+        }
+    }
+}
 
 /// Everything that can go wrong reading or writing an artifact. Each
 /// variant names the file, and where it applies the column and row.

@@ -7,7 +7,7 @@ use arrow::array::{ArrayRef, Float64Array, Int64Array, ListArray, StringArray};
 use arrow::datatypes::{Float32Type, Int32Type};
 
 use crate::schema::{col, ColType::*, ColumnSpec, StageSchema};
-use crate::table::{batch, read_table, write_table, Cols};
+use crate::table::{batch, read_table, write_table_part, Cols};
 use crate::Result;
 
 /// Why a response ended: the values of the `finish_reason` column.
@@ -155,9 +155,12 @@ pub(crate) fn row(c: &Cols, i: usize) -> RolloutRow {
     }
 }
 
+/// Write `rows` (atomically); under an N-rank MPI job every rank calls it
+/// with its rows and `path` becomes a dataset directory of N parts
+/// ([`crate::write_table_part`]).
 pub fn write(path: impl AsRef<Path>, rows: &[RolloutRow]) -> Result<()> {
     let refs: Vec<&RolloutRow> = rows.iter().collect();
-    write_table(path, &batch(&SCHEMA, columns(&refs)))
+    write_table_part(path, &batch(&SCHEMA, columns(&refs)))
 }
 
 pub fn read(path: impl AsRef<Path>) -> Result<Vec<RolloutRow>> {

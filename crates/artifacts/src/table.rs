@@ -69,6 +69,9 @@ pub fn read_table_unrecorded(path: impl AsRef<Path>) -> Result<Table> {
         path: path.clone(),
         source,
     };
+    if path.is_dir() {
+        return read_dataset(path);
+    }
     let mut file = File::open(&path).map_err(io)?;
     if !file.metadata().map_err(io)?.is_file() {
         let mut buf = Vec::new();
@@ -76,6 +79,177 @@ pub fn read_table_unrecorded(path: impl AsRef<Path>) -> Result<Table> {
         return table_of_bytes(path, buf);
     }
     parquet_table(path, file)
+}
+
+/// The name of rank `rank`'s part in a dataset directory.
+pub fn part_name(rank: usize) -> String {
+    format!("part-{rank:05}.parquet")
+}
+
+/// Whether `name` is a part of a dataset directory (`part-*.parquet`).
+fn is_part(name: &str) -> bool {
+    name.starts_with("part-") && name.ends_with(".parquet")
+}
+
+/// The parts of the dataset directory `dir`, in name order; an error when
+/// it holds something else (not a dataset this tool wrote) or no part.
+pub fn dataset_parts(dir: &Path) -> Result<Vec<PathBuf>> {
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut parts = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(io)? {
+        let e = e.map_err(io)?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue; // a writer's temporary
+        }
+        if !is_part(&name) || !e.path().is_file() {
+            return Err(io(std::io::Error::other(format!(
+                "a directory given as a table must hold only part-*.parquet files (a Parquet dataset), and `{name}` is not one"
+            ))));
+        }
+        parts.push(e.path());
+    }
+    if parts.is_empty() {
+        return Err(io(std::io::Error::other(
+            "a Parquet dataset directory with no part-*.parquet files",
+        )));
+    }
+    parts.sort();
+    Ok(parts)
+}
+
+/// A dataset directory's parts read in name order as one table (the
+/// convention DuckDB, polars, pandas and Spark read as one table). Every
+/// part must have the first part's columns; its metadata is the table's.
+fn read_dataset(dir: PathBuf) -> Result<Table> {
+    let mut tables = Vec::new();
+    for part in dataset_parts(&dir)? {
+        let file = File::open(&part).map_err(|source| Error::Io {
+            path: part.clone(),
+            source,
+        })?;
+        tables.push(parquet_table(part, file)?);
+    }
+    let schema = tables[0].batch.schema();
+    for t in &tables[1..] {
+        if t.batch.schema() != schema {
+            return Err(Error::Arrow {
+                path: t.path.clone(),
+                source: arrow::error::ArrowError::SchemaError(format!(
+                    "its columns differ from those of {}",
+                    tables[0].path.display()
+                )),
+            });
+        }
+    }
+    let batches: Vec<RecordBatch> = tables.iter().map(|t| t.batch.clone()).collect();
+    let batch =
+        arrow::compute::concat_batches(&schema, &batches).map_err(|source| Error::Arrow {
+            path: dir.clone(),
+            source,
+        })?;
+    let kv = tables.swap_remove(0).kv;
+    Ok(Table {
+        path: dir,
+        batch,
+        kv,
+    })
+}
+
+/// The rows of `batch` this rank takes under an N-rank job (rows i with
+/// i % N == rank); the whole batch in one process.
+pub fn rank_rows(batch: &RecordBatch) -> RecordBatch {
+    let w = dist::world();
+    if w.size() == 1 {
+        return batch.clone();
+    }
+    let idx =
+        arrow::array::UInt32Array::from_iter_values(w.mine(batch.num_rows()).map(|i| i as u32));
+    let cols = batch
+        .columns()
+        .iter()
+        .map(|c| arrow::compute::take(c.as_ref(), &idx, None))
+        .collect::<Result<Vec<_>, _>>()
+        .expect("indices are in range");
+    RecordBatch::try_new(batch.schema(), cols).expect("same schema")
+}
+
+/// Write `batch` as this rank's part of the dataset directory `path`
+/// (`path/part-RANK.parquet`), collectively: every rank of the job calls
+/// it. The parts are written into a temporary directory beside `path`,
+/// which rank 0 swaps in once every part is on disk, so a reader sees the
+/// old output or the whole new one, never some of the parts. In one
+/// process this is [`write_table`] (one file).
+pub fn write_table_part(path: impl AsRef<Path>, batch: &RecordBatch) -> Result<()> {
+    let path = path.as_ref();
+    let w = dist::world();
+    if w.size() == 1 {
+        return write_table(path, batch);
+    }
+    if is_stdio(path) {
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(
+                "an MPI job writes a dataset directory of one part per rank: name it with -o, not `-`",
+            ),
+        });
+    }
+    // Rank 0 opens the directory being written (and moves a one-file
+    // output of an earlier run aside) and tells the others where it is.
+    let mut writer = None;
+    let mut staging = Vec::new();
+    if w.is_root() {
+        set_aside_file(path)?;
+        let dw = durable::DirWriter::begin(path, |d| {
+            dataset_parts(d).map(drop).map_err(|e| e.to_string())
+        })?;
+        staging = dw.path().to_string_lossy().into_owned().into_bytes();
+        writer = Some(dw);
+    }
+    w.broadcast_bytes(0, &mut staging);
+    let staging = PathBuf::from(String::from_utf8(staging).expect("a path rank 0 sent"));
+    write_table(staging.join(part_name(w.rank())), batch)?;
+    w.barrier();
+    if let Some(dw) = writer {
+        dw.commit()?;
+        remove_set_aside(path);
+    }
+    w.barrier();
+    Ok(())
+}
+
+/// Move a one-file table at `path` aside (`.NAME.old-PID`, which
+/// `durable::clean_stale` puts back if this process dies before the new
+/// output is in), so a directory can take its place.
+fn set_aside_file(path: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        let old = set_aside_name(path);
+        std::fs::rename(path, &old).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn set_aside_name(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    durable::parent_of(path).join(format!(".{name}.old-{}", std::process::id()))
+}
+
+fn remove_set_aside(path: &Path) {
+    let old = set_aside_name(path);
+    if old.is_file() {
+        let _ = std::fs::remove_file(old);
+    } else if old.is_dir() && dataset_parts(&old).is_ok() {
+        let _ = std::fs::remove_dir_all(old);
+    }
 }
 
 /// A table from the bytes of a stream: Parquet (it starts with `PAR1`)
@@ -192,7 +366,20 @@ pub fn write_table(path: impl AsRef<Path>, batch: &RecordBatch) -> Result<()> {
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(pq)?;
     writer.write(batch).map_err(pq)?;
     let file = writer.into_inner().map_err(pq)?;
+    // A dataset directory an MPI job wrote here before is replaced by the
+    // one file (it is moved aside, then removed once the file is in).
+    let dataset = path.is_dir() && dataset_parts(path).is_ok();
+    if dataset {
+        let old = set_aside_name(path);
+        std::fs::rename(path, &old).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
     file.commit()?;
+    if dataset {
+        remove_set_aside(path);
+    }
     Ok(())
 }
 

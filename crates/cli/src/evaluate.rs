@@ -15,6 +15,10 @@ use stages::verify::Fallback;
 /// avg@k, maj@k and unbiased pass@k; the boxed-answer rate, mean response
 /// length and truncation rate. The table's header says how answers were
 /// extracted.
+///
+/// Under `mpirun -np N` each rank samples every N-th prompt, --output is a
+/// dataset directory of one part per rank, and rank 0 writes the summary
+/// of all of them.
 #[derive(Parser)]
 #[command(name = "evaluate", allow_negative_numbers = true, version = version::VERSION, about, long_about)]
 pub struct Cli {

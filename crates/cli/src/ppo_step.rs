@@ -23,6 +23,12 @@ use clap::Parser;
 ///     --critic-out iter-0/critic --metrics metrics.parquet
 ///
 /// and the next one continues from `--policy iter-0/policy --critic iter-0/critic`.
+///
+/// Under `mpirun -np N` (or srun) the step is data-parallel: each rank
+/// scores and trains every N-th micro-batch, the gradients are summed over
+/// the ranks before clipping, every rank takes the same step, and rank 0
+/// writes the checkpoints and the metrics row (reduced over the ranks).
+/// --shard-optimizer keeps 1/N of the AdamW state on each rank.
 #[derive(Parser)]
 #[command(
     name = "ppo-step",

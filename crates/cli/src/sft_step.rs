@@ -15,6 +15,11 @@ use clap::Parser;
 /// row per step (loss, lr, grad_norm, tokens_per_s). Running the same
 /// command again after an interruption resumes at the last saved step,
 /// with the schedule and data order where they were.
+///
+/// Under `mpirun -np N` (or srun) each rank trains every N-th micro-batch,
+/// the gradients are summed over the ranks before clipping, and rank 0
+/// writes the checkpoints and metrics; --shard-optimizer keeps 1/N of the
+/// AdamW state on each rank.
 #[derive(Parser)]
 #[command(name = "sft-step", allow_negative_numbers = true, version = version::VERSION, about, long_about)]
 pub struct Cli {

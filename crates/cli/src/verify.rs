@@ -11,6 +11,10 @@ use stages::verify::{self, Fallback};
 /// and add the columns extracted_answer, has_answer, correct and reward.
 /// Every other column is passed through, so a rollouts.parquet becomes a
 /// scored.parquet.
+///
+/// The input may be a Parquet dataset directory (part-*.parquet, as an MPI
+/// job writes). Under `mpirun -np N` each rank grades every N-th row and
+/// --output is a dataset directory of one part per rank.
 #[derive(Parser)]
 #[command(name = "verify", allow_negative_numbers = true, version = version::VERSION, about, long_about)]
 pub struct Cli {

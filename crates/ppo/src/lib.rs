@@ -97,6 +97,7 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
     let plan = memory_plan(opts, &batch)?;
     log(&plan.describe());
     let mut models = Models::load(opts, &dev, log)?;
+    log(&models.describe_state());
     // The KL coefficient of this step: the adaptive controller's, carried
     // in the policy's optimizer state, or --kl-coef.
     let carried_kl = models.actor.opt.carried.get(KL_COEF_STATE).copied();
@@ -273,7 +274,8 @@ impl Models {
         let compute = cfg.memory.dtype.dtype();
         let mut policy = Checkpoint::load(&io.policy, dev, DType::F32)?;
         policy.model.set_compute_dtype(compute)?;
-        let actor = Trainable::new(&policy.varmap, adam, Some(&io.policy))?;
+        let shard = cfg.memory.shard_optimizer;
+        let actor = Trainable::with_sharding(&policy.varmap, adam, Some(&io.policy), shard)?;
         let critic = if !cfg.uses_critic() {
             None
         } else if let Some(c) = &io.critic {
@@ -285,7 +287,7 @@ impl Models {
             }
             let mut model = Critic::load(c, dev, DType::F32)?;
             model.model.set_compute_dtype(compute)?;
-            let train = Trainable::new(&model.varmap, adam, Some(c))?;
+            let train = Trainable::with_sharding(&model.varmap, adam, Some(c), shard)?;
             Some(CriticState { model, train })
         } else {
             log(&format!(
@@ -294,7 +296,7 @@ impl Models {
             ));
             let mut model = Critic::from_policy(&io.policy, dev, DType::F32)?;
             model.model.set_compute_dtype(compute)?;
-            let train = Trainable::new(&model.varmap, adam, None)?;
+            let train = Trainable::with_sharding(&model.varmap, adam, None, shard)?;
             Some(CriticState { model, train })
         };
         Ok(Models {
@@ -302,6 +304,37 @@ impl Models {
             actor,
             critic,
         })
+    }
+}
+
+impl Models {
+    /// The optimizer state each rank keeps: `optimizer state per rank:
+    /// policy 1.08 GB, critic 1.08 GB (of 1.08 + 1.08 GB; N ranks, sharded)`.
+    pub fn describe_state(&self) -> String {
+        let gb = |b: usize| b as f64 / 1e9;
+        let mut parts = vec![("policy", self.actor.state_bytes_planned())];
+        if let Some(c) = &self.critic {
+            parts.push(("critic", c.train.state_bytes_planned()));
+        }
+        let w = dist::world();
+        let how = if self.actor.is_sharded() {
+            format!("{} ranks, --shard-optimizer", w.size())
+        } else {
+            format!(
+                "{} rank{}, each with all of it",
+                w.size(),
+                if w.size() > 1 { "s" } else { "" }
+            )
+        };
+        format!(
+            "ppo-step: AdamW state on rank {}: {} ({how})",
+            w.rank(),
+            parts
+                .iter()
+                .map(|(n, (mine, all))| format!("{n} {:.3} GB of {:.3} GB", gb(*mine), gb(*all)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     }
 }
 
@@ -336,7 +369,12 @@ pub fn score(
     };
     let (mut old, mut refs, mut values) = (Vec::new(), Vec::new(), Vec::new());
     let all: Vec<usize> = (0..batch.len()).collect();
-    for chunk in all.chunks(cfg.micro_batch_size) {
+    // Under an N-rank job each rank scores every N-th micro-batch; the
+    // rows are gathered below.
+    let world = dist::world();
+    let chunks: Vec<&[usize]> = all.chunks(cfg.micro_batch_size).collect();
+    for ci in world.mine(chunks.len()) {
+        let chunk = chunks[ci];
         let m = batch.micro(chunk, dev)?;
         let t = batch.temperature;
         let logprobs = |model: &Model| -> Result<Vec<Vec<f32>>> {
@@ -361,6 +399,10 @@ pub fn score(
     }
     let had_reference = reference.is_some();
     drop(reference);
+    let sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+    let old = gather_rows(&world, &sizes, old);
+    let refs = gather_rows(&world, &sizes, refs);
+    let values = gather_rows(&world, &sizes, values);
     let (w, mask) = (batch.width, &batch.mask);
     let old_logp = stack(&old, w, dev)?;
     let rollout_logp = stack(&batch.rollout_logprobs(), w, dev)?;
@@ -378,6 +420,41 @@ pub fn score(
             .transpose()?,
         logprob_gap,
     })
+}
+
+/// Every rank's rows in micro-batch order, on every rank: `mine` holds
+/// this rank's rows of micro-batches rank, rank + N, ... (`sizes`: the
+/// rows of each micro-batch). One process: `mine` itself.
+fn gather_rows(world: &dist::World, sizes: &[usize], mine: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
+    if world.size() == 1 || mine.is_empty() && sizes.is_empty() {
+        return mine;
+    }
+    // Each row as its length (u32) and its values.
+    let mut bytes = Vec::new();
+    for row in &mine {
+        bytes.extend_from_slice(&(row.len() as u32).to_le_bytes());
+        for x in row {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    let parts = world.all_gather_bytes(&bytes);
+    if parts.iter().all(|p| p.is_empty()) {
+        return Vec::new(); // nothing was scored (no reference, no critic)
+    }
+    let mut at = vec![0usize; parts.len()];
+    let f32_at = |p: &[u8], i: usize| f32::from_le_bytes(p[i..i + 4].try_into().expect("4 bytes"));
+    let mut rows = Vec::new();
+    for (ci, &n) in sizes.iter().enumerate() {
+        let r = ci % world.size();
+        let p = &parts[r];
+        for _ in 0..n {
+            let len = u32::from_le_bytes(p[at[r]..at[r] + 4].try_into().expect("4 bytes")) as usize;
+            let start = at[r] + 4;
+            rows.push((0..len).map(|j| f32_at(p, start + 4 * j)).collect());
+            at[r] = start + 4 * len;
+        }
+    }
+    rows
 }
 
 /// What the update trains towards, `[N, W]`, and its batch statistics.
@@ -629,6 +706,15 @@ pub fn save(
     stats: &UpdateStats,
 ) -> Result<()> {
     let io = &opts.io;
+    if !dist::world().is_root() {
+        // Rank 0 writes; a rank with a share of the optimizer state writes
+        // it into rank 0's checkpoints, in the order rank 0 writes them.
+        if let (Some(c), Some(_)) = (&models.critic, &io.critic_out) {
+            c.train.save_state_elsewhere()?;
+        }
+        models.actor.save_state_elsewhere()?;
+        return Ok(());
+    }
     if let (Some(c), Some(out)) = (&models.critic, &io.critic_out) {
         c.model
             .save_with(out, Some(&io.policy), &|dir| c.train.save_state(dir))?;

@@ -37,6 +37,30 @@ impl Means {
             .collect()
     }
 
+    /// Replace what was added since `before` with its sum over the ranks
+    /// of the job (weighted sums and weights add), so every rank holds the
+    /// means of the whole mini-batch. One process: unchanged.
+    pub fn reduce_since(&mut self, before: &Means, world: &dist::World) {
+        if world.size() == 1 {
+            return;
+        }
+        let mut flat: Vec<f64> = Metric::ALL
+            .iter()
+            .flat_map(|m| {
+                let (s, w) = self.0.get(m).copied().unwrap_or((0.0, 0.0));
+                let (s0, w0) = before.0.get(m).copied().unwrap_or((0.0, 0.0));
+                [s - s0, w - w0]
+            })
+            .collect();
+        world.all_reduce_sum_f64(&mut flat);
+        for (m, d) in Metric::ALL.iter().zip(flat.chunks(2)) {
+            let (s0, w0) = before.0.get(m).copied().unwrap_or((0.0, 0.0));
+            if d[1] != 0.0 || self.0.contains_key(m) || before.0.contains_key(m) {
+                self.0.insert(*m, (s0 + d[0], w0 + d[1]));
+            }
+        }
+    }
+
     /// Each metric's weighted mean (NaN when its weights sum to 0).
     pub fn values(&self) -> BTreeMap<Metric, f64> {
         self.0
@@ -98,7 +122,13 @@ pub fn update(
             let before = stats.means.clone();
             let mut actor_grads = models.actor.grads();
             let mut critic_grads = models.critic.as_ref().map(|c| c.train.grads());
-            for (ui, chunk) in mini.chunks(cfg.micro_batch_size).enumerate() {
+            // Under an N-rank job, rank k takes micro-batches k, k + N, ...
+            // and the gradients are summed over the ranks in the step.
+            let world = dist::world();
+            let micros: Vec<&[usize]> = mini.chunks(cfg.micro_batch_size).collect();
+            let tokens_before = stats.trained_tokens;
+            for ui in world.mine(micros.len()) {
+                let chunk = micros[ui];
                 let t0 = Instant::now();
                 let m = batch.micro(chunk, models.policy.model.device())?;
                 let tokens = (batch.kept_rows(chunk), batch.response_tokens(chunk));
@@ -127,18 +157,23 @@ pub fn update(
                 let speed = seq_tokens as f64 / t0.elapsed().as_secs_f64().max(1e-9);
                 log(&format!("{} | {line} | {speed:.1} tokens/s", at.describe()));
             }
+            // The step's metrics and token count over every rank.
+            stats.means.reduce_since(&before, &world);
+            let mut tokens = [(stats.trained_tokens - tokens_before) as u64];
+            world.all_reduce_sum_u64(&mut tokens);
+            stats.trained_tokens = tokens_before + tokens[0] as usize;
             // One optimizer step per mini-batch, after clipping, at the
             // schedule's rate for the run's optimizer step.
             let lr = cfg.actor_lr_at(models.actor.steps_done());
             stats.actor_lr = lr;
             let norm = models
                 .actor
-                .clip_and_step(&actor_grads, lr, cfg.grad_clip, "policy")?;
+                .clip_and_step(&mut actor_grads, lr, cfg.grad_clip, "policy")?;
             stats.grad_norms.push(norm);
             let mut this_step = stats.means.since(&before);
             this_step.insert(Metric::GradNorm, norm);
             this_step.insert(Metric::Lr, lr);
-            if let (Some(c), Some(g)) = (models.critic.as_mut(), &critic_grads) {
+            if let (Some(c), Some(g)) = (models.critic.as_mut(), critic_grads.as_mut()) {
                 let lr = cfg.critic_lr_at(c.train.steps_done());
                 stats.critic_lr = lr;
                 let norm = c.train.clip_and_step(g, lr, cfg.grad_clip, "critic")?;

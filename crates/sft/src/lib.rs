@@ -228,7 +228,12 @@ pub fn train_step(
     let total_tokens: usize = rows.iter().map(|&r| examples[r].1.len()).sum();
     let mut grads = trainee.grads();
     let mut loss = 0.0;
-    for chunk in rows.chunks(cfg.micro_batch_size) {
+    // Under an N-rank job, rank k takes micro-batches k, k + N, ...; the
+    // gradients are summed over the ranks in the step.
+    let world = dist::world();
+    let micros: Vec<&[usize]> = rows.chunks(cfg.micro_batch_size).collect();
+    for ci in world.mine(micros.len()) {
+        let chunk = micros[ci];
         let pairs: Vec<(&[u32], &[u32])> = chunk
             .iter()
             .map(|&r| (examples[r].0.as_slice(), examples[r].1.as_slice()))
@@ -256,7 +261,10 @@ pub fn train_step(
         let v = forward_backward(model, &rb.batch, &head, pass, nll_of, &mut sink)?;
         loss += v * w;
     }
-    let grad_norm = trainee.clip_and_step(&grads, lr, cfg.grad_clip, "model")?;
+    let mut sum = [loss];
+    world.all_reduce_sum_f64(&mut sum);
+    let loss = sum[0];
+    let grad_norm = trainee.clip_and_step(&mut grads, lr, cfg.grad_clip, "model")?;
     let tokens = rows
         .iter()
         .map(|&r| examples[r].0.len() + examples[r].1.len())
@@ -409,7 +417,10 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
         weight_decay: cfg.weight_decay,
         ..AdamWConfig::default()
     };
-    let mut trainee = Trainable::new(&ck.varmap, adam, Some(from))?;
+    let shard = cfg.memory.shard_optimizer;
+    let mut trainee = Trainable::with_sharding(&ck.varmap, adam, Some(from), shard)?;
+    // Rank 0 writes the metrics and checkpoints of an N-rank job.
+    let root = dist::world().is_root();
     let n = examples.len();
     let steps_per_epoch = n.div_ceil(cfg.batch_size) as u64;
     let total = steps_per_epoch * cfg.epochs as u64;
@@ -444,13 +455,17 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
         };
         log(&record.line());
         last_loss = stats.loss;
-        if let Some(m) = &io.metrics {
+        if let (Some(m), true) = (&io.metrics, root) {
             artifacts::metrics::append(m, record.row())?;
         }
         let done = trainee.opt.step;
         if done == stop || cfg.save_every.is_some_and(|k| done % k == 0) {
-            ck.save_with(&io.output, Some(from), &|dir| trainee.save_state(dir))?;
-            write_tensorboard(io)?;
+            if root {
+                ck.save_with(&io.output, Some(from), &|dir| trainee.save_state(dir))?;
+                write_tensorboard(io)?;
+            } else {
+                trainee.save_state_elsewhere()?;
+            }
         }
     }
     Ok(Summary {

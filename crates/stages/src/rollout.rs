@@ -41,6 +41,17 @@ impl std::str::FromStr for Shard {
     }
 }
 
+/// The shard this process samples: `--shard k/n`, and under an N-rank MPI
+/// job (mpirun, srun) rank r's share of it: every N-th of the shard's
+/// rows, which is shard k + n*r of n*N (the ranks' shards make up k/n).
+pub fn effective_shard(given: Shard) -> Shard {
+    let w = dist::world();
+    Shard {
+        k: given.k + given.n * w.rank(),
+        n: given.n * w.size(),
+    }
+}
+
 /// One rollout's prompts as a shuffling data loader serves them (OpenRLHF's
 /// prompt loader: shuffle, fixed batch size, drop the last partial batch):
 /// iteration `i` of a run takes batch `i % B` of pass `i / B` over the
@@ -129,7 +140,9 @@ pub struct Options {
     #[cfg_attr(feature = "clap", arg(long = "decode-batch-size", alias = "batch-size", value_name = "N", default_value_t = 16, value_parser = flags::at_least_one))]
     pub batch_size: usize,
     /// Sample only rows i with i % n == k, as k/n: shards' outputs
-    /// concatenate to the whole run.
+    /// concatenate to the whole run. Under an MPI job (mpirun -np N,
+    /// srun) each rank samples its share of these rows and -o is a
+    /// dataset directory of one part per rank.
     #[cfg_attr(feature = "clap", arg(long, default_value = "0/1"))]
     pub shard: Shard,
     /// Sample only the prompts a shuffling loader of SIZE prompts per
@@ -279,6 +292,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
     if let Some(l) = opts.limit {
         prompts.truncate(l);
     }
+    let shard = effective_shard(opts.shard);
     // The file rows this rollout samples: the loader's batch (or all),
     // then this shard's share of them.
     let selected: Vec<usize> = match opts.prompt_batch {
@@ -298,7 +312,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
     let selected: Vec<usize> = selected
         .into_iter()
         .enumerate()
-        .filter(|(j, _)| j % opts.shard.n == opts.shard.k)
+        .filter(|(j, _)| j % shard.n == shard.k)
         .map(|(_, i)| i)
         .collect();
     let device: Device = model::device(&opts.device)?;
@@ -442,7 +456,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
         .into_iter()
         .filter(|i| !in_batch.contains(i))
         .enumerate()
-        .filter(|(j, _)| j % opts.shard.n == opts.shard.k)
+        .filter(|(j, _)| j % shard.n == shard.k)
         .map(|(_, i)| i)
         .collect();
         candidates.reverse();

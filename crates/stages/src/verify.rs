@@ -162,10 +162,12 @@ pub fn verify_file(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Summary, VerifyError> {
     let start = Instant::now();
-    let table = artifacts::read_table(input)?;
+    let mut table = artifacts::read_table(input)?;
     if table.batch.num_rows() == 0 {
         return Err(VerifyError::Empty(input.display().to_string()));
     }
+    // Under an N-rank MPI job, rows i with i % N == rank.
+    table.batch = artifacts::rank_rows(&table.batch);
     let responses = text_column(&table, &opts.response_column, "response-column")?;
     let answers = text_column(&table, &opts.answer_column, "answer-column")?;
     let done = AtomicU64::new(0);
@@ -204,7 +206,8 @@ pub fn verify_file(
         })
         .collect();
     let batch = artifacts::scored::with_grade_columns(&table.batch, &cells);
-    artifacts::write_table(output, &batch)?;
+    // Under an N-rank MPI job: this rank's part of a dataset directory.
+    artifacts::write_table_part(output, &batch)?;
     Ok(Summary {
         rows: grades.len(),
         correct: grades.iter().filter(|g| g.correct).count(),

@@ -254,6 +254,12 @@ impl AdamW {
         Ok(())
     }
 
+    /// Bytes of moments this optimizer holds (of the parameters it has
+    /// stepped: under `--shard-optimizer`, this rank's share).
+    pub fn state_bytes(&self) -> usize {
+        self.m.iter().chain(&self.v).map(|x| x.len() * 4).sum()
+    }
+
     /// Write the moments and step count to `path` (safetensors), streamed
     /// from the optimizer's own buffers (no second copy of the state).
     pub fn save(&self, params: &Params, path: &Path) -> Result<()> {
@@ -283,6 +289,38 @@ impl AdamW {
     /// The state saved at `path` for `params`, read tensor by tensor into
     /// the optimizer's buffers.
     pub fn load(params: &Params, cfg: AdamWConfig, path: &Path) -> Result<AdamW> {
+        AdamW::load_owned(params, cfg, &[path.to_path_buf()], &|_| true)
+    }
+
+    /// The state of the parameters `owned(i)` accepts, from whichever of
+    /// `paths` holds it (the first holds the step count): a checkpoint's
+    /// optimizer state, one file, or one per rank of the job that wrote it
+    /// with --shard-optimizer.
+    pub fn load_owned(
+        params: &Params,
+        cfg: AdamWConfig,
+        paths: &[std::path::PathBuf],
+        owned: &dyn Fn(usize) -> bool,
+    ) -> Result<AdamW> {
+        let mut opt = AdamW::load_file(params, cfg, &paths[0], owned)?;
+        for p in &paths[1..] {
+            let more = AdamW::load_file(params, cfg, p, &|i| owned(i) && opt.m[i].is_empty())?;
+            for (i, (m, v)) in more.m.into_iter().zip(more.v).enumerate() {
+                if !m.is_empty() {
+                    opt.m[i] = m;
+                    opt.v[i] = v;
+                }
+            }
+        }
+        Ok(opt)
+    }
+
+    fn load_file(
+        params: &Params,
+        cfg: AdamWConfig,
+        path: &Path,
+        owned: &dyn Fn(usize) -> bool,
+    ) -> Result<AdamW> {
         let bad = |message: String| TrainError::State {
             path: path.display().to_string(),
             message,
@@ -307,6 +345,9 @@ impl AdamW {
             }
         }
         for (i, name) in params.names.iter().enumerate() {
+            if !owned(i) {
+                continue;
+            }
             let n = params.vars[i].elem_count();
             let m = file
                 .read_f32(&format!("m.{name}"))
@@ -330,13 +371,48 @@ impl AdamW {
 
     /// The state beside the checkpoint `dir` if it has one, else new.
     pub fn resume_or_new(params: &Params, cfg: AdamWConfig, dir: &Path) -> Result<AdamW> {
+        AdamW::resume_owned(params, cfg, dir, &|_| true)
+    }
+
+    /// [`AdamW::resume_or_new`] for the parameters `owned(i)` accepts.
+    fn resume_owned(
+        params: &Params,
+        cfg: AdamWConfig,
+        dir: &Path,
+        owned: &dyn Fn(usize) -> bool,
+    ) -> Result<AdamW> {
         let path = dir.join(OPTIMIZER_FILE);
-        if path.exists() {
-            AdamW::load(params, cfg, &path)
-        } else {
-            Ok(AdamW::new(params, cfg))
+        if !path.exists() {
+            return Ok(AdamW::new(params, cfg));
+        }
+        let mut paths = vec![path];
+        paths.extend(rank_state_files(dir).map_err(|e| TrainError::State {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        })?);
+        AdamW::load_owned(params, cfg, &paths, owned)
+    }
+}
+
+/// The optimizer state files the other ranks of a --shard-optimizer job
+/// wrote into a checkpoint (`optimizer.rank-NNNNN.safetensors`), in name
+/// order.
+fn rank_state_files(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let name = e?.file_name().to_string_lossy().into_owned();
+        if name.starts_with("optimizer.rank-") && name.ends_with(".safetensors") {
+            v.push(dir.join(name));
         }
     }
+    v.sort();
+    Ok(v)
+}
+
+/// The file rank `rank` (> 0) of a --shard-optimizer job writes its share
+/// of the optimizer state to; rank 0 writes [`OPTIMIZER_FILE`].
+pub fn rank_state_file(rank: usize) -> String {
+    format!("optimizer.rank-{rank:05}.safetensors")
 }
 
 /// A flat buffer written as a 1-d safetensors tensor, borrowed.
@@ -468,22 +544,94 @@ impl StateFile {
     }
 }
 
-/// A model's parameters and their optimizer.
+/// A model's parameters and their optimizer, on every rank of the job
+/// ([`dist::world`]; one process: the identity). Gradients are summed over
+/// the ranks before clipping, so every rank takes the same step.
+///
+/// With the optimizer state sharded (ZeRO stage 1, `--shard-optimizer`),
+/// each parameter has an owner rank that alone keeps its AdamW moments:
+/// the gradients are reduced to their owners (a reduce-scatter over whole
+/// tensors), each owner updates its parameters, and the new weights are
+/// broadcast from their owners (an all-gather).
 pub struct Trainable {
     pub params: Params,
     pub opt: AdamW,
+    world: dist::World,
+    /// each parameter's owner rank, when the state is sharded
+    owners: Option<Vec<usize>>,
+}
+
+/// Owners for parameters of `sizes` elements over `ranks` ranks: the
+/// largest first, each to the rank that holds the fewest elements so far
+/// (ties to the lowest rank), so every rank keeps about 1/ranks of them.
+pub fn owners(sizes: &[usize], ranks: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(a.cmp(&b)));
+    let mut load = vec![0usize; ranks.max(1)];
+    let mut owner = vec![0; sizes.len()];
+    for i in order {
+        let r = (0..load.len())
+            .min_by_key(|&r| (load[r], r))
+            .expect("at least one rank");
+        owner[i] = r;
+        load[r] += sizes[i];
+    }
+    owner
 }
 
 impl Trainable {
     /// The variables of `varmap`, with the optimizer state saved in the
     /// checkpoint `resume_from` when it has one (else a new optimizer).
     pub fn new(varmap: &VarMap, cfg: AdamWConfig, resume_from: Option<&Path>) -> Result<Trainable> {
+        Trainable::with_sharding(varmap, cfg, resume_from, false)
+    }
+
+    /// [`Trainable::new`]; with `shard_state` under an N-rank job, this
+    /// rank keeps (and loads) the optimizer state of its parameters only.
+    pub fn with_sharding(
+        varmap: &VarMap,
+        cfg: AdamWConfig,
+        resume_from: Option<&Path>,
+        shard_state: bool,
+    ) -> Result<Trainable> {
         let params = Params::from_varmap(varmap);
+        let world = dist::world();
+        let owners = (shard_state && world.size() > 1).then(|| {
+            let sizes: Vec<usize> = params.vars.iter().map(|v| v.elem_count()).collect();
+            owners(&sizes, world.size())
+        });
+        let mine = |i: usize| owners.as_ref().is_none_or(|o| o[i] == world.rank());
         let opt = match resume_from {
-            Some(dir) => AdamW::resume_or_new(&params, cfg, dir)?,
+            Some(dir) => AdamW::resume_owned(&params, cfg, dir, &mine)?,
             None => AdamW::new(&params, cfg),
         };
-        Ok(Trainable { params, opt })
+        Ok(Trainable {
+            params,
+            opt,
+            world,
+            owners,
+        })
+    }
+
+    /// Whether this rank keeps only its share of the optimizer state.
+    pub fn is_sharded(&self) -> bool {
+        self.owners.is_some()
+    }
+
+    /// Bytes of optimizer state (AdamW's two moments) this rank keeps once
+    /// every parameter it owns has been stepped, and the whole state's.
+    pub fn state_bytes_planned(&self) -> (usize, usize) {
+        let sizes = self.params.vars.iter().map(|v| v.elem_count() * 8);
+        let all: usize = sizes.clone().sum();
+        let mine = match &self.owners {
+            None => all,
+            Some(o) => sizes
+                .enumerate()
+                .filter(|(i, _)| o[*i] == self.world.rank())
+                .map(|(_, b)| b)
+                .sum(),
+        };
+        (mine, all)
     }
 
     /// A new gradient accumulator for these parameters.
@@ -491,20 +639,72 @@ impl Trainable {
         GradAccum::new(&self.params)
     }
 
-    /// Clip the accumulated gradients to `max_norm` and take one step at
-    /// `lr`. Returns the norm before clipping; a non-finite norm is an
-    /// error naming `what` and changes nothing.
+    /// Sum the ranks' gradients, clip them to `max_norm` and take one step
+    /// at `lr`; every rank ends with the same weights. Returns the norm
+    /// before clipping; a non-finite norm is an error naming `what` (on
+    /// every rank) and changes nothing. `grads` is consumed: afterwards it
+    /// holds the summed gradients (of this rank's parameters only, when
+    /// the state is sharded).
     pub fn clip_and_step(
         &mut self,
-        grads: &GradAccum,
+        grads: &mut GradAccum,
         lr: f64,
         max_norm: f64,
         what: &str,
     ) -> Result<f64> {
-        let norm = grads.norm();
+        let w = self.world;
+        // The parameters some rank has a gradient for (a rank may have had
+        // no micro-batch): the others join with zeros.
+        let mut present: Vec<f64> = grads
+            .grads
+            .iter()
+            .map(|g| g.is_some() as u8 as f64)
+            .collect();
+        w.all_reduce_max_f64(&mut present);
+        if w.size() > 1 {
+            for (i, slot) in grads.grads.iter_mut().enumerate() {
+                if present[i] > 0.0 && slot.is_none() {
+                    *slot = Some(vec![0.0; self.params.vars[i].elem_count()]);
+                }
+            }
+            for (i, slot) in grads.grads.iter_mut().enumerate() {
+                let Some(g) = slot.as_mut() else { continue };
+                match &self.owners {
+                    None => w.all_reduce_sum_f32(g),
+                    Some(o) => {
+                        w.reduce_sum_f32(o[i], g);
+                        if o[i] != w.rank() {
+                            *slot = None;
+                        }
+                    }
+                }
+            }
+        }
+        let norm = match &self.owners {
+            None => grads.norm(),
+            Some(_) => {
+                let mut sq = [grads.norm().powi(2)];
+                w.all_reduce_sum_f64(&mut sq);
+                sq[0].sqrt()
+            }
+        };
         ensure_finite(norm, &format!("the {what} gradient norm"))?;
         self.opt
             .step(&self.params, grads, lr, clip_coef(norm, max_norm))?;
+        if let Some(o) = &self.owners {
+            // Every rank gets the weights their owners computed.
+            for (i, var) in self.params.vars.iter().enumerate() {
+                if present[i] == 0.0 {
+                    continue;
+                }
+                let t = var.as_tensor();
+                let mut p = flat(t)?;
+                w.broadcast_f32(o[i], &mut p);
+                if o[i] != w.rank() {
+                    var.set(&Tensor::from_vec(p, t.shape(), t.device())?.to_dtype(t.dtype())?)?;
+                }
+            }
+        }
         Ok(norm)
     }
 
@@ -515,9 +715,45 @@ impl Trainable {
     }
 
     /// Write the optimizer state into `dir`, a checkpoint being written
-    /// (for `Checkpoint::save_with`).
+    /// (for `Checkpoint::save_with`), on rank 0. With the state sharded
+    /// this is collective: rank 0 writes its share and tells the others
+    /// where `dir` is; each of them writes its share there
+    /// ([`rank_state_file`]) in [`Trainable::save_state_elsewhere`], the
+    /// call they make while rank 0 is in this one.
     pub fn save_state(&self, dir: &Path) -> Result<()> {
-        self.opt.save(&self.params, &dir.join(OPTIMIZER_FILE))
+        self.opt.save(&self.params, &dir.join(OPTIMIZER_FILE))?;
+        if self.is_sharded() {
+            let mut where_ = dir.to_string_lossy().into_owned().into_bytes();
+            self.world.broadcast_bytes(0, &mut where_);
+            // Rank 0 commits the checkpoint only with every share in it.
+            let mut failed = [0.0];
+            self.world.all_reduce_max_f64(&mut failed);
+            if failed[0] > 0.0 {
+                return Err(TrainError::State {
+                    path: dir.display().to_string(),
+                    message: "another rank could not write its share of the optimizer state".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A rank other than 0's part of [`Trainable::save_state`]: its share
+    /// of a sharded state, into the directory rank 0 names. Nothing when
+    /// the state is not sharded (rank 0 has all of it).
+    pub fn save_state_elsewhere(&self) -> Result<()> {
+        if !self.is_sharded() {
+            return Ok(());
+        }
+        let mut dir = Vec::new();
+        self.world.broadcast_bytes(0, &mut dir);
+        let dir = std::path::PathBuf::from(String::from_utf8_lossy(&dir).into_owned());
+        let result = self
+            .opt
+            .save(&self.params, &dir.join(rank_state_file(self.world.rank())));
+        let mut failed = [result.is_err() as u8 as f64];
+        self.world.all_reduce_max_f64(&mut failed);
+        result
     }
 }
 

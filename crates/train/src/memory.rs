@@ -36,6 +36,13 @@ pub struct MemoryOptions {
     /// this many GB [default: the memory available now]. [range: > 0]
     #[cfg_attr(feature = "clap", arg(long, value_parser = flags::positive))]
     pub max_memory: Option<f64>,
+    /// Under an MPI job of N ranks (mpirun -np N), each rank keeps the
+    /// AdamW moments of about 1/N of the parameters (ZeRO stage 1): the
+    /// gradients are reduced to each parameter's owner, the owner steps
+    /// it, and the new weights are broadcast. The same weights as without
+    /// it; the optimizer state per rank falls as 1/N.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub shard_optimizer: bool,
 }
 
 impl Default for MemoryOptions {
@@ -44,6 +51,7 @@ impl Default for MemoryOptions {
             dtype: Precision::F32,
             grad_checkpointing: true,
             max_memory: None,
+            shard_optimizer: false,
         }
     }
 }
@@ -250,7 +258,10 @@ pub fn plan(models: &[ModelPlan], micro: MicroShape, opts: &MemoryOptions, steps
     let s = opts.dtype.dtype().size_in_bytes() as f64;
     let n = |m: &ModelPlan| param_count(&m.cfg) as f64;
     let weights = |m: &ModelPlan| (format!("{} weights", m.name), n(m) * m.weight_bytes);
-    let moments = |m: &ModelPlan| (format!("{} AdamW moments", m.name), n(m) * 8.0);
+    // Sharded over an N-rank job, a rank keeps about 1/N of the moments.
+    let ranks = dist::world().size() as f64;
+    let share = if opts.shard_optimizer { ranks } else { 1.0 };
+    let moments = |m: &ModelPlan| (format!("{} AdamW moments", m.name), n(m) * 8.0 / share);
     let grads = |m: &ModelPlan| (format!("{} gradients", m.name), n(m) * 4.0);
     let base = ("runtime".to_string(), BASELINE);
     // 1. scoring

@@ -142,16 +142,16 @@ fn trainable_clips_steps_and_refuses_a_non_finite_norm() {
     };
     let mut t = Trainable::new(&vm, cfg, None).unwrap();
     // grad = w = (3, 4): norm 5, clipped to 1.
-    let g = grads_of(&t.params, 1.0);
+    let mut g = grads_of(&t.params, 1.0);
     let before = values(&t.params);
-    assert!((t.clip_and_step(&g, 0.1, 1.0, "test").unwrap() - 5.0).abs() < 1e-6);
+    assert!((t.clip_and_step(&mut g, 0.1, 1.0, "test").unwrap() - 5.0).abs() < 1e-6);
     assert_eq!(t.opt.step, 1);
     assert_ne!(values(&t.params), before);
     // A NaN gradient: an error naming it, and nothing moves.
     let before = values(&t.params);
-    let nan = grads_of(&t.params, f32::NAN);
+    let mut nan = grads_of(&t.params, f32::NAN);
     let e = t
-        .clip_and_step(&nan, 0.1, 1.0, "test")
+        .clip_and_step(&mut nan, 0.1, 1.0, "test")
         .unwrap_err()
         .to_string();
     assert!(e.contains("the test gradient norm is NaN"), "{e}");
@@ -169,4 +169,71 @@ fn epoch_order_is_a_permutation_fixed_by_seed_round_and_epoch() {
     assert_ne!(a, epoch_order(40, 7, 3, 1));
     assert_ne!(a, epoch_order(40, 7, 4, 0));
     assert_ne!(a, epoch_order(40, 8, 3, 0));
+}
+
+#[test]
+fn sharded_owners_balance_the_parameters_over_the_ranks() {
+    // The largest first, each to the least-loaded rank (ties: lowest).
+    assert_eq!(owners(&[10, 1, 6, 5, 1], 2), [0, 0, 1, 1, 0]);
+    let sizes = [4096, 64, 64, 4096, 512, 512, 64, 4096, 1];
+    for ranks in 1..=4 {
+        let o = owners(&sizes, ranks);
+        let mut load = vec![0; ranks];
+        for (i, &r) in o.iter().enumerate() {
+            load[r] += sizes[i];
+        }
+        let (lo, hi) = (load.iter().min().unwrap(), load.iter().max().unwrap());
+        assert!(hi - lo <= 4096, "ranks {ranks}: loads {load:?}");
+        assert!(o.iter().all(|&r| r < ranks));
+    }
+}
+
+#[test]
+fn a_state_split_over_rank_files_resumes_as_one() {
+    // Two parameters; "rank 1" wrote the moments of `b` beside rank 0's
+    // file (what --shard-optimizer leaves in a checkpoint).
+    let cfg = AdamWConfig::default();
+    let vm = VarMap::new();
+    for (n, v) in [("a", [1.0f32, 2.0]), ("b", [3.0, -4.0])] {
+        vm.data().lock().unwrap().insert(
+            n.into(),
+            Var::from_tensor(&Tensor::new(&v, &Device::Cpu).unwrap()).unwrap(),
+        );
+    }
+    let p = Params::from_varmap(&vm);
+    let loss = |p: &Params| {
+        let mut acc = GradAccum::new(p);
+        let l = (p.vars[0].as_tensor().sqr().unwrap().sum_all().unwrap()
+            + p.vars[1].as_tensor().sqr().unwrap().sum_all().unwrap())
+        .unwrap();
+        acc.add(p, &l.backward().unwrap()).unwrap();
+        acc
+    };
+    let mut whole = AdamW::new(&p, cfg);
+    whole.step(&p, &loss(&p), 0.01, 1.0).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    whole
+        .save(&p, &dir.path().join("whole.safetensors"))
+        .unwrap();
+    // The split: each file holds one parameter's moments.
+    let only = |keep: usize, file: &str| {
+        let mut g = loss(&p);
+        g.grads[1 - keep] = None;
+        let mut o = AdamW::new(&p, cfg);
+        o.step(&p, &g, 0.0, 1.0).unwrap(); // lr 0: moments only
+        o.save(&p, &dir.path().join(file)).unwrap();
+    };
+    only(0, OPTIMIZER_FILE);
+    only(1, &rank_state_file(1));
+    let resumed = AdamW::resume_or_new(&p, cfg, dir.path()).unwrap();
+    let reference = AdamW::load(&p, cfg, &dir.path().join("whole.safetensors")).unwrap();
+    assert_eq!(resumed.state_bytes(), reference.state_bytes());
+    assert_eq!(resumed.step, 1);
+    // One parameter's share only: what a sharded rank loads.
+    let paths = [
+        dir.path().join(OPTIMIZER_FILE),
+        dir.path().join(rank_state_file(1)),
+    ];
+    let share = AdamW::load_owned(&p, cfg, &paths, &|i| i == 1).unwrap();
+    assert_eq!(share.state_bytes(), 2 * 2 * 4);
 }

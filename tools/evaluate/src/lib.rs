@@ -190,6 +190,11 @@ pub fn run(
     // Results to standard output (`-o -`): the scratch folder goes to the
     // temporary directory and no summary file is written.
     let to_stdout = artifacts::is_stdio(&opts.output);
+    if to_stdout && dist::world().size() > 1 {
+        return Err(EvalError::Invalid(
+            "-o - under an MPI job: the ranks write a dataset directory of one part each; name it with -o".into(),
+        ));
+    }
     let scratch = if to_stdout {
         std::env::temp_dir().join(format!("evaluate-{}.rollouts.tmp", std::process::id()))
     } else {
@@ -199,8 +204,8 @@ pub fn run(
         path: scratch.display().to_string(),
         message: e.to_string(),
     })?;
+    let world = dist::world();
     let mut all = Vec::new();
-    let mut summaries = Vec::new();
     let scheme = RewardScheme::default();
     let result = (|| -> Result<()> {
         for (name, prompts) in &opts.benchmarks {
@@ -228,32 +233,53 @@ pub fn run(
                 limit: opts.limit,
             };
             rollout::run(&ro, &mut |tokens, done| progress(name, tokens, done))?;
-            let rows: Vec<EvalRow> = artifacts::rollouts::read(&out)?
-                .into_iter()
-                .map(|r| {
-                    let response = grader::cut_at_stop(&r.response, &opts.stop_words);
-                    let g = grader::grade_with(response, &r.answer, &scheme, opts.fallbacks);
-                    EvalRow {
-                        benchmark: name.clone(),
-                        id: r.prompt_id,
-                        sample_index: r.sample_index,
-                        answer: r.answer,
-                        response: r.response,
-                        extracted_answer: g.extracted_answer.filter(|_| g.has_answer),
-                        correct: g.correct,
-                        response_length: r.response_token_ids.len() as i64,
-                        finish_reason: r.finish_reason,
-                    }
-                })
-                .collect();
-            summaries.push(summarize(name, &rows, opts.samples));
-            all.extend(rows);
+            // Under an N-rank MPI job the rollouts are a dataset of one
+            // part per rank: this rank grades its own part.
+            let mine = if world.size() > 1 {
+                out.join(artifacts::part_name(world.rank()))
+            } else {
+                out
+            };
+            all.extend(artifacts::rollouts::read(&mine)?.into_iter().map(|r| {
+                let response = grader::cut_at_stop(&r.response, &opts.stop_words);
+                let g = grader::grade_with(response, &r.answer, &scheme, opts.fallbacks);
+                EvalRow {
+                    benchmark: name.clone(),
+                    id: r.prompt_id,
+                    sample_index: r.sample_index,
+                    answer: r.answer,
+                    response: r.response,
+                    extracted_answer: g.extracted_answer.filter(|_| g.has_answer),
+                    correct: g.correct,
+                    response_length: r.response_token_ids.len() as i64,
+                    finish_reason: r.finish_reason,
+                }
+            }));
         }
         Ok(())
     })();
-    let _ = std::fs::remove_dir_all(&scratch);
+    world.barrier();
+    if world.is_root() {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
     result?;
     artifacts::eval::write(&opts.output, &all)?;
+    if world.size() > 1 {
+        // Every rank's rows, for the summary: the dataset just written.
+        all = artifacts::eval::read(&opts.output)?;
+    }
+    let summaries: Vec<BenchSummary> = opts
+        .benchmarks
+        .iter()
+        .map(|(name, _)| {
+            let rows: Vec<EvalRow> = all
+                .iter()
+                .filter(|r| &r.benchmark == name)
+                .cloned()
+                .collect();
+            summarize(name, &rows, opts.samples)
+        })
+        .collect();
     let sampling = if temperature == 0.0 {
         "greedy".to_string()
     } else {
@@ -276,7 +302,7 @@ pub fn run(
         max_new_tokens: opts.max_new_tokens,
         benchmarks: summaries.clone(),
     };
-    if !to_stdout {
+    if !to_stdout && world.is_root() {
         artifacts::eval::write_summary(summary_path(&opts.output), &summary)?;
     }
     Ok((all, summaries, md))

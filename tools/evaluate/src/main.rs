@@ -12,6 +12,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::warn_old_spellings("evaluate");
     artifacts::provenance::begin("evaluate", version::VERSION);
+    // One process, or one rank of an MPI job (mpirun, srun).
+    if let Err(e) = dist::init() {
+        return dist::fail("evaluate", e);
+    }
     let benchmarks: Vec<(String, PathBuf)> = cli
         .benchmarks
         .iter()
@@ -31,8 +35,7 @@ fn main() -> ExitCode {
     let policy = match model::hub::resolve(&cli.policy) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("evaluate: error: {e}");
-            return ExitCode::FAILURE;
+            return dist::fail("evaluate", e);
         }
     };
     let opts = evaluate::Options {
@@ -73,7 +76,7 @@ fn main() -> ExitCode {
             // The results are on stdout: the table goes to stderr.
             eprintln!("{md}");
             eprintln!("evaluate: {} samples -> stdout", rows.len());
-            ExitCode::SUCCESS
+            dist::success()
         }
         Ok((rows, _, md)) => {
             println!("{md}");
@@ -83,11 +86,8 @@ fn main() -> ExitCode {
                 cli.output.display(),
                 evaluate::summary_path(&cli.output).display()
             );
-            ExitCode::SUCCESS
+            dist::success()
         }
-        Err(e) => {
-            eprintln!("evaluate: error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => dist::fail("evaluate", e),
     }
 }

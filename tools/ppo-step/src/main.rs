@@ -9,11 +9,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::warn_old_spellings("ppo-step");
     artifacts::provenance::begin("ppo-step", version::VERSION);
+    // One process, or one rank of an MPI job (mpirun, srun).
+    if let Err(e) = dist::init() {
+        return dist::fail("ppo-step", e);
+    }
     if cli.print_config {
         for (name, value) in cli.config.resolved() {
             println!("{name}={value}");
         }
-        return ExitCode::SUCCESS;
+        return dist::success();
     }
     // Hugging Face ids (`org/name[@revision]`) name cached snapshots.
     let ppo::Options { mut io, config } = cli.options();
@@ -28,18 +32,21 @@ fn main() -> ExitCode {
         Ok(())
     })();
     if let Err(e) = resolved {
-        eprintln!("ppo-step: error: {e}");
-        return ExitCode::FAILURE;
+        return dist::fail("ppo-step", e);
     }
     let opts = ppo::Options { io, config };
-    match ppo::run(&opts, &mut |line| eprintln!("{line}")) {
+    match ppo::run(&opts, &mut |line| {
+        // Under an MPI job rank 0 speaks for the step.
+        if dist::world().is_root() {
+            eprintln!("{line}")
+        }
+    }) {
         Ok(s) => {
-            eprintln!("ppo-step: {s} -> {}", opts.io.policy_out.display());
-            ExitCode::SUCCESS
+            if dist::world().is_root() {
+                eprintln!("ppo-step: {s} -> {}", opts.io.policy_out.display());
+            }
+            dist::success()
         }
-        Err(e) => {
-            eprintln!("ppo-step: error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => dist::fail("ppo-step", e),
     }
 }

@@ -11,13 +11,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::warn_old_spellings("rollout");
     artifacts::provenance::begin("rollout", version::VERSION);
+    // One process, or one rank of an MPI job (mpirun, srun).
+    if let Err(e) = dist::init() {
+        return dist::fail("rollout", e);
+    }
     let mut opts = cli.options();
     // A Hugging Face id (`org/name[@revision]`) names a cached snapshot.
     opts.policy = match model::hub::resolve(&opts.policy) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("rollout: error: {e}");
-            return ExitCode::FAILURE;
+            return dist::fail("rollout", e);
         }
     };
     let bar = ProgressBar::new_spinner();
@@ -39,11 +42,8 @@ fn main() -> ExitCode {
     match result {
         Ok(s) => {
             eprintln!("rollout: {s} -> {}", opts.output.display());
-            ExitCode::SUCCESS
+            dist::success()
         }
-        Err(e) => {
-            eprintln!("rollout: error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => dist::fail("rollout", e),
     }
 }

@@ -12,6 +12,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::warn_old_spellings("verify");
     artifacts::provenance::begin("verify", version::VERSION);
+    // One process, or one rank of an MPI job (mpirun, srun).
+    if let Err(e) = dist::init() {
+        return dist::fail("verify", e);
+    }
     if let Some(n) = cli.threads {
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -39,11 +43,8 @@ fn main() -> ExitCode {
     match result {
         Ok(summary) => {
             eprintln!("verify: {summary} -> {}", cli.output.display());
-            ExitCode::SUCCESS
+            dist::success()
         }
-        Err(e) => {
-            eprintln!("verify: error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => dist::fail("verify", e),
     }
 }
