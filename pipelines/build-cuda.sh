@@ -56,14 +56,18 @@ fi
 export PATH=$root/bin:$PATH NVCC=$root/bin/nvcc
 say "$("$NVCC" --version | grep release), compute capability $CUDA_COMPUTE_CAP"
 
+# With MPI on this machine (mpicc), the CUDA build has it too (the
+# ranks' collectives: --features model/cuda,dist/mpi); MPI=0 leaves it out.
+FEATURES=model/cuda
+if [ "${MPI:-auto}" != 0 ] && command -v mpicc >/dev/null; then FEATURES=$FEATURES,dist/mpi; fi
 cargo_cuda() {
-  cargo "$1" --release --workspace --bins --examples --features model/cuda \
+  cargo "$1" --release --workspace --bins --examples --features "$FEATURES" \
     --target-dir "$TARGET_DIR" "${@:2}"
 }
 
 if [ "$BUILD" = check ]; then
   cargo_cuda check
-  say "checked: every crate compiles with --features model/cuda"
+  say "checked: every crate compiles with --features $FEATURES"
   exit 0
 fi
 

@@ -308,32 +308,40 @@ impl Models {
 }
 
 impl Models {
-    /// The optimizer state each rank keeps: `optimizer state per rank:
-    /// policy 1.08 GB, critic 1.08 GB (of 1.08 + 1.08 GB; N ranks, sharded)`.
+    /// The AdamW state each rank keeps (collective: every rank calls it),
+    /// e.g. `ppo-step: AdamW state per rank: policy 0.54/0.54 GB, critic
+    /// 0.54/0.54 GB (of 1.08 GB each; 2 ranks, --shard-optimizer)`.
     pub fn describe_state(&self) -> String {
-        let gb = |b: usize| b as f64 / 1e9;
-        let mut parts = vec![("policy", self.actor.state_bytes_planned())];
-        if let Some(c) = &self.critic {
-            parts.push(("critic", c.train.state_bytes_planned()));
-        }
         let w = dist::world();
+        let mut models = vec![("policy", &self.actor)];
+        if let Some(c) = &self.critic {
+            models.push(("critic", &c.train));
+        }
+        let parts: Vec<String> = models
+            .iter()
+            .map(|(name, t)| {
+                let (mine, all) = t.state_bytes_planned();
+                let mut per_rank = vec![0.0; w.size()];
+                per_rank[w.rank()] = mine as f64 / 1e9;
+                w.all_reduce_sum_f64(&mut per_rank);
+                let shown: Vec<String> = per_rank.iter().map(|g| format!("{g:.2}")).collect();
+                format!(
+                    "{name} {} GB (of {:.2} GB)",
+                    shown.join("/"),
+                    all as f64 / 1e9
+                )
+            })
+            .collect();
         let how = if self.actor.is_sharded() {
             format!("{} ranks, --shard-optimizer", w.size())
+        } else if w.size() > 1 {
+            format!("{} ranks, each with all of it", w.size())
         } else {
-            format!(
-                "{} rank{}, each with all of it",
-                w.size(),
-                if w.size() > 1 { "s" } else { "" }
-            )
+            "one process".to_string()
         };
         format!(
-            "ppo-step: AdamW state on rank {}: {} ({how})",
-            w.rank(),
-            parts
-                .iter()
-                .map(|(n, (mine, all))| format!("{n} {:.3} GB of {:.3} GB", gb(*mine), gb(*all)))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "ppo-step: AdamW state per rank: {} ({how})",
+            parts.join(", ")
         )
     }
 }
