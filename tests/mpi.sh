@@ -8,6 +8,8 @@
 #   - data-parallel ppo-step (PPO with a critic) and sft-step, with and
 #     without --shard-optimizer, end with the one-process weights within
 #     1e-5 after several optimizer steps, and a sharded state resumes;
+#   - `make iteration NP=2` runs every stage (and the evaluation) under
+#     mpirun;
 #   - a rank that fails, or is killed mid-step, stops the job with a
 #     non-zero exit, the failing rank's error on one line, and the
 #     previous checkpoint intact.
@@ -134,6 +136,17 @@ $EX/weights_diff "$work/tiny" "$work/f1" 1e-3 >/dev/null && fail "sft-step did n
 same "$work/f1" "$work/f2" "sft-step -np 2 differs from one process"
 same "$work/f1" "$work/f2s" "sft-step -np 2 --shard-optimizer differs from one process"
 
+# The pipeline: make iteration NP=2 runs each stage as a 2-rank job.
+vars=(RUN=mpi-test-$$ POLICY0=$work/tiny TRAIN_PROMPTS=$work/train.parquet SHARDS=3 SAMPLES=2 MAX_NEW_TOKENS=6
+      TRAIN_BATCH=8 MICRO_BATCH=2 EVAL_SETS=holdout=$work/train.parquet EVAL_MAX_NEW_TOKENS=6 KEEP= EVAL_EVERY=1
+      CARGO=true BIN=$B NP=2)
+trap 'rm -rf "$work" runs/mpi-test-$$' EXIT
+make --no-print-directory iteration "${vars[@]}" >"$work/make.log" 2>&1 || fail "make iteration NP=2: $(tail -20 "$work/make.log")"
+it=runs/mpi-test-$$/iter-0000
+for f in rollouts scored; do test -f $it/$f.parquet/part-00001.parquet || fail "make iteration NP=2 wrote no $f dataset: $(ls -R $it)"; done
+test -f $it/policy/model.safetensors && test -f runs/mpi-test-$$/eval/iter-0000.summary.json || fail "make iteration NP=2 did not finish: $(ls -R runs/mpi-test-$$)"
+[ "$(grep -c "^mpirun --oversubscribe -np 2 $B/" "$work/make.log")" = 4 ] || fail "not every stage ran under mpirun: $(grep "$B/" "$work/make.log")"
+
 # 4. Failures. A rank that errors (rank 1 reads a missing file): the job
 # exits non-zero, the error on one line naming the rank, and the previous
 # checkpoint is untouched.
@@ -169,4 +182,4 @@ grep -q "^ppo-step: step 0: reward_mean" "$work/kill.log" && fail "the job repor
 [ "$(cat "$work/p2/model.safetensors" "$work/c2/model.safetensors" | sha256sum)" = "$before" ] || fail "the killed job changed the previous checkpoint"
 [ -z "$(ls "$work" | grep -v '^\.' | grep -e tmp -e old)" ] || fail "visible temporaries: $(ls "$work")"
 cat "$work/kill.log" | head -5 >&2
-echo "mpi test: ok (dataset stages, data-parallel ppo-step and sft-step with and without --shard-optimizer, failures)"
+echo "mpi test: ok (dataset stages, data-parallel ppo-step and sft-step with and without --shard-optimizer, make iteration NP=2, failures)"

@@ -187,6 +187,16 @@ impl World {
         self.rank == 0
     }
 
+    /// ` (rank r of N)` under an N-rank job, for a rank's own report
+    /// lines; empty in one process.
+    pub fn tag(&self) -> String {
+        if self.size > 1 {
+            format!(" (rank {} of {})", self.rank, self.size)
+        } else {
+            String::new()
+        }
+    }
+
     /// The items of `0..n` this rank takes when they are dealt round-robin
     /// (rank k takes k, k + size, ...).
     pub fn mine(&self, n: usize) -> impl Iterator<Item = usize> {

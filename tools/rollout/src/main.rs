@@ -41,7 +41,11 @@ fn main() -> ExitCode {
     bar.finish_and_clear();
     match result {
         Ok(s) => {
-            eprintln!("rollout: {s} -> {}", opts.output.display());
+            eprintln!(
+                "rollout{}: {s} -> {}",
+                dist::world().tag(),
+                opts.output.display()
+            );
             dist::success()
         }
         Err(e) => dist::fail("rollout", e),

@@ -42,7 +42,11 @@ fn main() -> ExitCode {
     bar.finish_and_clear();
     match result {
         Ok(summary) => {
-            eprintln!("verify: {summary} -> {}", cli.output.display());
+            eprintln!(
+                "verify{}: {summary} -> {}",
+                dist::world().tag(),
+                cli.output.display()
+            );
             dist::success()
         }
         Err(e) => dist::fail("verify", e),
