@@ -53,6 +53,14 @@ pub fn read_table(path: impl AsRef<Path>) -> Result<Table> {
 pub fn read_table_unrecorded(path: impl AsRef<Path>) -> Result<Table> {
     use std::io::Read;
     let path = path.as_ref().to_path_buf();
+    if is_stdio(&path) && dist::world().size() > 1 {
+        return Err(Error::Io {
+            path: PathBuf::from("<stdin>"),
+            source: std::io::Error::other(
+                "standard input under an MPI job (only rank 0 has it): name the file",
+            ),
+        });
+    }
     if is_stdio(&path) {
         let path = PathBuf::from("<stdin>");
         let mut buf = Vec::new();
