@@ -103,6 +103,16 @@ for t in 2 2s 3s; do
   same "$work/p1" "$work/p$t" "the policy of ppo-step ($t) differs from one process"
   same "$work/c1" "$work/c$t" "the critic of ppo-step ($t) differs from one process"
 done
+# Micro-batches of 4: two per mini-batch over three ranks, so one rank has
+# none (it joins the sums with zeros).
+P0=("${P[@]}")
+P=(--algo ppo --policy "$work/tiny" --reference "$work/tiny" --train-batch-size 8 --micro-batch-size 4
+   --ppo-epochs 2 --lr 1e-3 --critic-lr 1e-3 --seed 3 --step 0)
+ppo 1-m4 ""
+ppo 3-m4 "np 3" --shard-optimizer
+same "$work/p1-m4" "$work/p3-m4" "ppo-step -np 3 with an idle rank differs from one process"
+same "$work/c1-m4" "$work/c3-m4" "ppo-step -np 3's critic with an idle rank differs from one process"
+P=("${P0[@]}")
 grep -q "AdamW state per rank: policy [0-9.]*/[0-9.]* GB" "$work/log-2s" || fail "no optimizer state line: $(cat "$work/log-2s")"
 test -f "$work/p2s/optimizer.rank-00001.safetensors" || fail "rank 1's share of the state is not in the checkpoint"
 test ! -e "$work/p2/optimizer.rank-00001.safetensors" || fail "an unsharded job wrote a rank's state file"
