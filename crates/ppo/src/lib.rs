@@ -714,6 +714,8 @@ pub fn save(
     stats: &UpdateStats,
 ) -> Result<()> {
     let io = &opts.io;
+    // Every rank has finished the step before rank 0 writes anything.
+    dist::world().barrier();
     if !dist::world().is_root() {
         // Rank 0 writes; a rank with a share of the optimizer state writes
         // it into rank 0's checkpoints, in the order rank 0 writes them.

@@ -460,6 +460,8 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
         }
         let done = trainee.opt.step;
         if done == stop || cfg.save_every.is_some_and(|k| done % k == 0) {
+            // Every rank has finished the step before rank 0 writes.
+            dist::world().barrier();
             if root {
                 ck.save_with(&io.output, Some(from), &|dir| trainee.save_state(dir))?;
                 write_tensorboard(io)?;
