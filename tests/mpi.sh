@@ -4,7 +4,7 @@
 #   - the collectives agree across ranks;
 #   - rollout, verify and evaluate as 2-rank jobs write dataset directories
 #     (part-00000.parquet, part-00001.parquet) whose rows are the
-#     one-process output's, sample for sample;
+#     one-process output's, sample for sample (--filter-groups too);
 #   - data-parallel ppo-step (PPO with a critic) and sft-step, with and
 #     without --shard-optimizer, end with the one-process weights within
 #     1e-5 after several optimizer steps, and a sharded state resumes;
@@ -62,6 +62,14 @@ for k in 0 1; do test -f "$work/r2.parquet/part-0000$k.parquet" || fail "rollout
 [ "$(ls -A "$work/r2.parquet" | wc -l)" = 2 ] || fail "rollout's dataset holds more than its parts: $(ls -A "$work/r2.parquet")"
 [ "$(sorted "$work/r1.parquet")" = "$(sorted "$work/r2.parquet")" ] || fail "rollout -np 2's parts are not the one-process rows"
 [ -z "$(ls -A "$work" | grep '^\.')" ] || fail "temporaries left: $(ls -A "$work")"
+# --filter-groups: the ranks top up as one process (the tiny model's
+# groups are all uninformative, so it samples every extra prompt it may:
+# 4 then 1, dealt over the ranks).
+F=(--policy "$work/tiny" --samples 2 --max-new-tokens 6 --prompt-batch 0:4 --filter-groups --max-extra-prompts 5)
+$B/rollout "$work/train.parquet" "${F[@]}" -o "$work/f1.parquet" 2>"$work/log"
+grep -q "18 responses.*after 5 extra prompts" "$work/log" || fail "rollout --filter-groups did not sample 4 + 5 prompts: $(cat "$work/log")"
+np 2 $B/rollout "$work/train.parquet" "${F[@]}" -o "$work/f2.parquet" 2>"$work/log" || fail "rollout --filter-groups -np 2: $(cat "$work/log")"
+[ "$(sorted "$work/f1.parquet")" = "$(sorted "$work/f2.parquet")" ] || fail "rollout --filter-groups -np 2's parts are not the one-process rows"
 # verify reads the directory; its parts are the one-process grades.
 $B/verify "$work/r1.parquet" -o "$work/s1.parquet" 2>/dev/null
 np 2 $B/verify "$work/r2.parquet" -o "$work/s2.parquet" 2>"$work/log" || fail "verify -np 2: $(cat "$work/log")"

@@ -162,7 +162,8 @@ pub struct Options {
     /// --filter-groups leaves the uniform groups out).
     #[cfg_attr(feature = "clap", arg(long))]
     pub filter_groups: bool,
-    /// The most prompts --filter-groups samples beyond the batch.
+    /// The most prompts --filter-groups samples beyond the batch (of
+    /// --shard's share; the ranks of an MPI job share it as one process).
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 0))]
     pub max_extra_prompts: usize,
     /// Leave out prompts longer than this many tokens (counted in the
@@ -295,7 +296,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
     let shard = effective_shard(opts.shard);
     // The file rows this rollout samples: the loader's batch (or all),
     // then this shard's share of them.
-    let selected: Vec<usize> = match opts.prompt_batch {
+    let batch: Vec<usize> = match opts.prompt_batch {
         Some(pb) => {
             if pb.per_pass(prompts.len()) == 0 {
                 return Err(RolloutError::Invalid(format!(
@@ -309,8 +310,9 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
         }
         None => (0..prompts.len()).collect(),
     };
-    let selected: Vec<usize> = selected
-        .into_iter()
+    let selected: Vec<usize> = batch
+        .iter()
+        .copied()
         .enumerate()
         .filter(|(j, _)| j % shard.n == shard.k)
         .map(|(_, i)| i)
@@ -445,10 +447,20 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
     let mut rows = sample(&work, &mut summary)?;
     // DAPO's dynamic sampling: while fewer groups than the batch's prompts
     // are informative, sample further prompts (rows outside the batch, in
-    // an order fixed by --shuffle-seed and --seed; this shard's share),
-    // at most --max-extra-prompts of them.
+    // an order fixed by --shuffle-seed and --seed; --shard's share), at
+    // most --max-extra-prompts of them. The ranks of an MPI job act as one
+    // process: the counts are summed over them, every rank takes the same
+    // next candidates and samples its every N-th, so the union of their
+    // rows is the one-process output.
     if opts.filter_groups {
-        let in_batch: std::collections::HashSet<usize> = selected.iter().copied().collect();
+        let world = dist::world();
+        let total = |local: usize| -> usize {
+            let mut x = [local as u64];
+            world.all_reduce_sum_u64(&mut x);
+            x[0] as usize
+        };
+        // (outside the whole batch: not another shard's or rank's rows)
+        let in_batch: std::collections::HashSet<usize> = batch.iter().copied().collect();
         let mut candidates: Vec<usize> = rng::shuffled(
             prompts.len(),
             opts.shuffle_seed ^ opts.seed.wrapping_mul(0xD6E8_FEB8_6659_FD93),
@@ -456,23 +468,27 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
         .into_iter()
         .filter(|i| !in_batch.contains(i))
         .enumerate()
-        .filter(|(j, _)| j % shard.n == shard.k)
+        .filter(|(j, _)| j % opts.shard.n == opts.shard.k)
         .map(|(_, i)| i)
         .collect();
         candidates.reverse();
-        let mut informative = informative_groups(&rows, &opts.stop_words);
-        while informative < target && summary.extra_prompts < opts.max_extra_prompts {
-            let want = (target - informative).min(opts.max_extra_prompts - summary.extra_prompts);
+        let target = total(target);
+        let mut extra = 0;
+        let mut informative = total(informative_groups(&rows, &opts.stop_words));
+        while informative < target && extra < opts.max_extra_prompts {
+            let want = (target - informative).min(opts.max_extra_prompts - extra);
             let next: Vec<usize> = (0..want).map_while(|_| candidates.pop()).collect();
             if next.is_empty() {
                 break;
             }
-            summary.extra_prompts += next.len();
-            let more = tokenise(&next, &mut summary)?;
+            extra += next.len();
+            let mine: Vec<usize> = world.mine(next.len()).map(|j| next[j]).collect();
+            summary.extra_prompts += mine.len();
+            let more = tokenise(&mine, &mut summary)?;
             rows.extend(sample(&more, &mut summary)?);
-            informative = informative_groups(&rows, &opts.stop_words);
+            informative = total(informative_groups(&rows, &opts.stop_words));
         }
-        summary.informative_groups = Some(informative);
+        summary.informative_groups = Some(informative_groups(&rows, &opts.stop_words));
     }
     artifacts::rollouts::write(&opts.output, &rows)?;
     summary.rows = rows.len();

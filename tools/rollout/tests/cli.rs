@@ -173,6 +173,49 @@ fn shards_concatenate_to_the_whole_run() {
     assert_same(&parts, &whole_sorted);
 }
 
+/// --filter-groups with --shard: each shard tops up from its own share of
+/// the prompts outside the whole batch, never from another shard's batch
+/// rows (the tiny model's groups are all uninformative, so every extra
+/// prompt it may sample is sampled).
+#[test]
+fn filter_groups_shards_sample_disjoint_prompts() {
+    let t = setup(12);
+    let run = |name: &str, shard: &str| {
+        let out = t.root.join(name);
+        let (ok, log) = rollout(&[
+            s(&t.root.join("prompts.parquet")),
+            "--policy",
+            s(&t.root.join("policy")),
+            "-o",
+            s(&out),
+            "--max-new-tokens",
+            "4",
+            "--samples",
+            "2",
+            "--prompt-batch",
+            "0:6",
+            "--filter-groups",
+            "--max-extra-prompts",
+            "3",
+            "--shard",
+            shard,
+        ]);
+        assert!(ok, "{log}");
+        let ids: std::collections::BTreeSet<String> = artifacts::rollouts::read(&out)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.prompt_id)
+            .collect();
+        ids
+    };
+    let (a, b) = (run("a.parquet", "0/2"), run("b.parquet", "1/2"));
+    assert_eq!((a.len(), b.len()), (3 + 3, 3 + 3), "{a:?} {b:?}");
+    assert!(
+        a.is_disjoint(&b),
+        "shards sampled the same prompts: {a:?} {b:?}"
+    );
+}
+
 #[test]
 fn bad_input_fails_cleanly() {
     let t = setup(2);
