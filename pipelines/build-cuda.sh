@@ -10,7 +10,7 @@
 #    Hopper: H100/H200; 80 for A100, 89 for L4/L40, 120 for Blackwell
 #    workstation cards): candle reads it instead of asking a GPU.
 # 3. The libraries cudarc links by name (libcuda, libcublas, libcublasLt,
-#    libcurand, libnvrtc) are not on PyPI in a small form (libcuda is the
+#    libcurand, libnvrtc; libnccl with NCCL) are not on PyPI in a small form (libcuda is the
 #    driver's), so link stubs are generated, as the toolkit's own
 #    lib64/stubs/libcuda.so is: each defines the symbols the link needs
 #    and carries the real library's soname, so on a GPU machine the
@@ -56,10 +56,12 @@ fi
 export PATH=$root/bin:$PATH NVCC=$root/bin/nvcc
 say "$("$NVCC" --version | grep release), compute capability $CUDA_COMPUTE_CAP"
 
-# With MPI on this machine (mpicc), the CUDA build has it too (the
-# ranks' collectives: --features model/cuda,dist/mpi); MPI=0 leaves it out.
+# With MPI on this machine (mpicc), the CUDA build has it too, and NCCL
+# for the ranks' collectives on the GPUs (--features
+# model/cuda,dist/mpi,dist/nccl; libnccl.so.2 at run time); MPI=0 leaves
+# both out.
 FEATURES=model/cuda
-if [ "${MPI:-auto}" != 0 ] && command -v mpicc >/dev/null; then FEATURES=$FEATURES,dist/mpi; fi
+if [ "${MPI:-auto}" != 0 ] && command -v mpicc >/dev/null; then FEATURES=$FEATURES,dist/mpi,dist/nccl; fi
 cargo_cuda() {
   cargo "$1" --release --workspace --bins --examples --features "$FEATURES" \
     --target-dir "$TARGET_DIR" "${@:2}"
@@ -78,6 +80,7 @@ stubs=$root/lib/stubs
 mkdir -p "$stubs"
 libs=("cuda libcuda.so.1 cu" "cublasLt libcublasLt.so.13 cublasLt" "cublas libcublas.so.13 cublas"
       "curand libcurand.so.10 curand" "nvrtc libnvrtc.so.13 nvrtc")
+case $FEATURES in *dist/nccl*) libs+=("nccl libnccl.so.2 nccl") ;; esac
 symbols=$CUDA_DIR/stub-symbols.txt
 touch "$symbols"
 make_stubs() {
@@ -112,14 +115,14 @@ for pass in 1 2 3; do
       ln -sf "$stubs/lib$lib.so" "$run/$soname"
     done
     LD_LIBRARY_PATH=$run:$root/lib "$TARGET_DIR/release/rollout" --version >&2
-    say "on a GPU machine: LD_LIBRARY_PATH must find the driver's libcuda.so.1 (CUDA 13: driver >= 580) and libcublas.so.13, libcublasLt.so.13, libcurand.so.10, libnvrtc.so.13, libcudart.so.13 (a CUDA 13 toolkit, or the nvidia-* pip wheels)"
+    say "on a GPU machine: LD_LIBRARY_PATH must find the driver's libcuda.so.1 (CUDA 13: driver >= 580) and libcublas.so.13, libcublasLt.so.13, libcurand.so.10, libnvrtc.so.13, libcudart.so.13 (a CUDA 13 toolkit, or the nvidia-* pip wheels), and with NCCL libnccl.so.2 (nvidia-nccl-cu13)"
     exit 0
   fi
   # What the linker could not find (GNU ld and lld phrase it differently;
   # lld stops at 20), and every CUDA symbol the compiled crates refer to.
   new=$({ grep -o "undefined reference to \`[A-Za-z0-9_]*'" "$log" | sed "s/.*\`//; s/'$//"
           grep -o "undefined symbol: [A-Za-z0-9_]*" "$log" | sed 's/.*: //'
-          nm -u --format=just-symbols "$TARGET_DIR"/release/deps/*.rlib 2>/dev/null | grep -E '^(cu|nvrtc)'
+          nm -u --format=just-symbols "$TARGET_DIR"/release/deps/*.rlib 2>/dev/null | grep -E '^(cu|nvrtc|nccl)'
         } | sort -u | comm -13 <(sort -u "$symbols") - || true)
   if [ -z "$new" ]; then
     say "the build failed for another reason than a missing stub symbol: see $log"

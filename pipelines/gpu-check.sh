@@ -12,7 +12,11 @@
 #      (the weights read once per step: batch x bandwidth / weight bytes);
 #   5. runs one bf16 PPO step of the Qwen2.5-0.5B architecture (random
 #      weights, 16 x 1,024 tokens) and reports its tokens/s and the peak
-#      GPU memory.
+#      GPU memory;
+#   6. with two or more GPUs and mpirun (the build then has MPI and NCCL):
+#      NCCL's collectives on two ranks (examples/collectives cuda), and a
+#      data-parallel ppo-step, plain and --shard-optimizer, on two GPUs
+#      against one GPU (weights within 1e-4).
 # Without a GPU it stops at once with one line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +49,15 @@ if ldd $B/rollout | grep -q "not found"; then
   fi
   export LD_LIBRARY_PATH=$(pwd)/$rt/nvidia/cu13/lib:$LD_LIBRARY_PATH
 fi
-missing=$(ldd $B/rollout | grep "not found" || true)
+if ldd $B/ppo-step | grep -q "libnccl.so.2 => not found"; then
+  nccl=.cache/cuda/nccl
+  if [ ! -d $nccl/nvidia ]; then
+    say "fetching NCCL from PyPI into $nccl"
+    python3 -m pip install --quiet --disable-pip-version-check --no-deps --target $nccl nvidia-nccl-cu13==2.30.7
+  fi
+  export LD_LIBRARY_PATH=$(pwd)/$nccl/nvidia/nccl/lib:$(pwd)/$nccl/nvidia/cu13/lib:$LD_LIBRARY_PATH
+fi
+missing=$(ldd $B/rollout $B/ppo-step | grep "not found" || true)
 if [ -n "$missing" ]; then
   echo "gpu-check: the CUDA build cannot find $(awk '{print $1}' <<<"$missing" | tr '\n' ' ')(libcuda.so.1 is the driver's; CUDA 13 needs driver >= 580)" >&2
   exit 1
@@ -98,4 +110,25 @@ peak=$(sort -n "$work/mem.log" | tail -1)
 row=$($B/examples/metrics_dump --all "$work/metrics.parquet")
 tps=$(grep -o 'tokens_per_s=[0-9.e+-]*' <<<"$row" | cut -d= -f2)
 say "bf16 PPO step, Qwen2.5-0.5B shape, 16 x 1,024 tokens (actor + critic + reference): $(python3 -c "print(f'{$tps:.0f}')") tokens/s, peak GPU memory $((peak - base)) MiB above the $base MiB in use before"
+
+# 6. Two ranks on two GPUs: NCCL.
+gpus=$(nvidia-smi -L | grep -c '^GPU ')
+if [ "$gpus" -lt 2 ] || ! command -v mpirun >/dev/null || ! ldd $B/ppo-step | grep -q libnccl; then
+  say "NCCL not checked: it needs two GPUs (this machine has $gpus), mpirun, and the build with MPI (apt-get install openmpi-bin libopenmpi-dev libclang-dev)"
+else
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  np2() { mpirun --oversubscribe -np 2 -x LD_LIBRARY_PATH "$@"; }
+  np2 $B/examples/collectives cuda >"$work/coll.log" 2>&1 || { cat "$work/coll.log"; exit 1; }
+  say "NCCL collectives on 2 GPUs: $(grep -c 'collectives agree' "$work/coll.log") ranks agree"
+  $B/examples/synthetic_scored "$work/sc.parquet" 24 8 12 259
+  P=(--algo ppo --policy "$work/tiny" --reference "$work/tiny" --train-batch-size 8 --micro-batch-size 2
+     --ppo-epochs 2 --lr 1e-3 --critic-lr 1e-3 --seed 3 --step 0 --device cuda)
+  $B/ppo-step "$work/sc.parquet" "${P[@]}" -o "$work/p1" --critic-out "$work/c1" 2>"$work/p1.log" || { tail -3 "$work/p1.log"; exit 1; }
+  for flag in "" --shard-optimizer; do
+    np2 $B/ppo-step "$work/sc.parquet" "${P[@]}" $flag -o "$work/p2" --critic-out "$work/c2" 2>"$work/p2.log" || { tail -3 "$work/p2.log"; exit 1; }
+    $B/examples/weights_diff "$work/p1" "$work/p2" 1e-4 || { echo "gpu-check: ppo-step on 2 GPUs ${flag:-(plain)} differs from 1 GPU" >&2; exit 1; }
+    $B/examples/weights_diff "$work/c1" "$work/c2" 1e-4 || { echo "gpu-check: the critic on 2 GPUs ${flag:-(plain)} differs from 1 GPU" >&2; exit 1; }
+    say "data-parallel ppo-step on 2 GPUs (NCCL) ${flag:-(plain)}: the weights of 1 GPU within 1e-4"
+  done
+fi
 say "ok"

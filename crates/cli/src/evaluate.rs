@@ -69,7 +69,8 @@ pub struct Cli {
     /// the table's header names them.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub fallback: Vec<Fallback>,
-    /// cpu or cuda:N (cuda: the CUDA build, make build-cuda).
+    /// cpu, cuda:N, or cuda (GPU 0; under mpirun each rank's own, by local
+    /// rank): the CUDA build, make build-cuda.
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// The dtype the weights are loaded and decoded in (on the CPU f32 is

@@ -90,7 +90,7 @@ pub const VOCABULARY: &[(&str, &str, &str)] = &[
     ),
     (
         "where it runs, in what precision",
-        "`--device cpu\\|cuda:N`, `--dtype f32\\|bf16`",
+        "`--device cpu\\|cuda\\|cuda:N`, `--dtype f32\\|bf16`",
         "rollout, ppo-step, sft-step, evaluate",
     ),
 ];

@@ -11,8 +11,43 @@
 //! - [`fail`] and [`success`]: a stage's end. A failing rank prints its
 //!   error on one line with its rank and stops the whole job
 //!   (`MPI_Abort`), so every rank exits non-zero; success finalizes MPI.
+//! - [`nccl`] (feature `nccl`): the same collectives on GPU memory.
 
 use std::sync::OnceLock;
+
+#[cfg(feature = "nccl")]
+pub mod nccl;
+
+/// Without the `nccl` feature there is no device group: every collective
+/// goes through the host ([`World`]).
+#[cfg(not(feature = "nccl"))]
+pub mod nccl {
+    use std::rc::Rc;
+
+    use candle_core::{Device, Tensor};
+
+    use crate::World;
+
+    /// Never made in this build (no value of it exists).
+    #[derive(Debug)]
+    pub enum DeviceGroup {}
+
+    impl DeviceGroup {
+        /// None: this build has no NCCL.
+        pub fn for_device(_: World, _: &Device) -> candle_core::Result<Option<Rc<DeviceGroup>>> {
+            Ok(None)
+        }
+        pub fn all_reduce_sum(&self, _: &Tensor) -> candle_core::Result<()> {
+            match *self {}
+        }
+        pub fn reduce_sum(&self, _: usize, _: &Tensor) -> candle_core::Result<()> {
+            match *self {}
+        }
+        pub fn broadcast(&self, _: usize, _: &Tensor) -> candle_core::Result<()> {
+            match *self {}
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DistError {
@@ -38,6 +73,21 @@ static WORLD: OnceLock<World> = OnceLock::new();
 
 #[cfg(feature = "mpi")]
 static UNIVERSE: std::sync::Mutex<Option<mpi::environment::Universe>> = std::sync::Mutex::new(None);
+
+/// This process's rank among the job's ranks on its machine (the
+/// launcher's `OMPI_COMM_WORLD_LOCAL_RANK`, `MPI_LOCALRANKID` or
+/// `SLURM_LOCALID`; 0 without a launcher): the GPU a rank takes when
+/// `--device cuda` names none.
+pub fn local_rank() -> usize {
+    [
+        "OMPI_COMM_WORLD_LOCAL_RANK",
+        "MPI_LOCALRANKID",
+        "SLURM_LOCALID",
+    ]
+    .iter()
+    .find_map(|k| std::env::var(k).ok()?.trim().parse::<usize>().ok())
+    .unwrap_or(0)
+}
 
 /// The launcher's word on this process's rank and the job's size, from
 /// the environment: OpenMPI's mpirun (`OMPI_COMM_WORLD_*`), MPICH's and

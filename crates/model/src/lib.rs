@@ -85,22 +85,38 @@ impl std::fmt::Display for Precision {
     }
 }
 
-/// `cpu` or `cuda:N`.
+/// `cpu`, `cuda:N`, or `cuda`: GPU 0, or under an MPI job the rank's
+/// local rank's GPU (each rank its own, as NCCL needs).
 pub fn device(spec: &str) -> Result<Device> {
     match spec {
         "cpu" => Ok(Device::Cpu),
-        s if s.starts_with("cuda") => {
-            let ordinal = s
-                .strip_prefix("cuda")
-                .and_then(|r| r.strip_prefix(':'))
-                .unwrap_or("0");
-            let n: usize = ordinal.parse().map_err(|_| {
-                ModelError::Invalid(format!("bad device `{spec}`: use cpu or cuda:N"))
+        "cuda" => Ok(Device::new_cuda(dist::local_rank())?),
+        s if s.starts_with("cuda:") => {
+            let n: usize = s["cuda:".len()..].parse().map_err(|_| {
+                ModelError::Invalid(format!("bad device `{spec}`: use cpu, cuda or cuda:N"))
             })?;
             Ok(Device::new_cuda(n)?)
         }
         _ => Err(ModelError::Invalid(format!(
-            "bad device `{spec}`: use cpu or cuda:N"
+            "bad device `{spec}`: use cpu, cuda or cuda:N"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `--device`: cpu, cuda, cuda:N; anything else is refused by name.
+    #[test]
+    fn device_names() {
+        assert!(super::device("cpu").unwrap().is_cpu());
+        for bad in ["gpu", "cuda:", "cuda:x", "cuda0", "cpu:0"] {
+            let e = super::device(bad).unwrap_err().to_string();
+            assert!(e.contains(&format!("`{bad}`")), "{bad}: {e}");
+        }
+        // Without a GPU (or the CUDA build) cuda is an error, never the CPU.
+        #[cfg(not(feature = "cuda"))]
+        for name in ["cuda", "cuda:1"] {
+            assert!(super::device(name).is_err(), "{name}");
+        }
     }
 }

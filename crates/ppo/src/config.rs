@@ -342,7 +342,8 @@ pub struct Config {
     /// Seed of the mini-batch shuffle.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().seed))]
     pub seed: u64,
-    /// cpu or cuda:N (cuda: the CUDA build, make build-cuda).
+    /// cpu, cuda:N, or cuda (GPU 0; under mpirun each rank's own, by local
+    /// rank): the CUDA build, make build-cuda.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().device))]
     pub device: String,
     #[cfg_attr(feature = "clap", command(flatten))]

@@ -95,7 +95,8 @@ pub struct Config {
     /// for budgets and interruption tests. [range: >= 1]
     #[cfg_attr(feature = "clap", arg(long, value_parser = flags::steps))]
     pub max_steps: Option<u64>,
-    /// cpu or cuda:N (cuda: the CUDA build, make build-cuda).
+    /// cpu, cuda:N, or cuda (GPU 0; under mpirun each rank's own, by local
+    /// rank): the CUDA build, make build-cuda.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = Config::default().device))]
     pub device: String,
     #[cfg_attr(feature = "clap", command(flatten))]

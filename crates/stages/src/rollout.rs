@@ -170,7 +170,8 @@ pub struct Options {
     /// summary), as the recipe's prompt_max_len bounds them. [range: >= 1]
     #[cfg_attr(feature = "clap", arg(long, value_parser = flags::at_least_one))]
     pub max_prompt_tokens: Option<usize>,
-    /// cpu or cuda:N (cuda: the CUDA build, make build-cuda).
+    /// cpu, cuda:N, or cuda (GPU 0; under mpirun each rank's own, by local
+    /// rank): the CUDA build, make build-cuda.
     #[cfg_attr(feature = "clap", arg(long, default_value = "cpu"))]
     pub device: String,
     /// The dtype the weights are loaded and decoded in (bf16: norms,

@@ -76,15 +76,26 @@ const CHUNK: usize = 1 << 15;
 
 /// Gradients summed over micro-batches, one flat buffer per parameter
 /// (None until a gradient arrives: such a parameter is not updated).
+///
+/// With NCCL (parameters on a GPU, several ranks) the sums stay on the
+/// GPU as f32 tensors until [`Trainable::clip_and_step`] reduces them over
+/// the ranks there and brings them to `grads` once per step.
 pub struct GradAccum {
     pub grads: Vec<Option<Vec<f32>>>,
+    on_device: Option<Vec<Option<Tensor>>>,
 }
 
 impl GradAccum {
     pub fn new(params: &Params) -> GradAccum {
         GradAccum {
             grads: vec![None; params.vars.len()],
+            on_device: None,
         }
+    }
+
+    /// Whether parameter `i` has a gradient on this rank.
+    fn has(&self, i: usize) -> bool {
+        self.grads[i].is_some() || self.on_device.as_ref().is_some_and(|d| d[i].is_some())
     }
 
     /// Backpropagate `loss * weight` (a micro-batch's share of its batch,
@@ -95,6 +106,20 @@ impl GradAccum {
 
     /// Add the gradients of one backward pass.
     pub fn add(&mut self, params: &Params, store: &GradStore) -> Result<()> {
+        if let Some(on_device) = &mut self.on_device {
+            for (slot, var) in on_device.iter_mut().zip(&params.vars) {
+                let Some(g) = store.get(var.as_tensor()) else {
+                    continue;
+                };
+                let g = g.to_dtype(DType::F32)?;
+                // A buffer of its own (the collectives work in place).
+                *slot = Some(match slot.take() {
+                    None => g.copy()?,
+                    Some(acc) => (acc + g)?,
+                });
+            }
+            return Ok(());
+        }
         for (slot, var) in self.grads.iter_mut().zip(&params.vars) {
             let Some(g) = store.get(var.as_tensor()) else {
                 continue;
@@ -559,6 +584,9 @@ pub struct Trainable {
     world: dist::World,
     /// each parameter's owner rank, when the state is sharded
     owners: Option<Vec<usize>>,
+    /// the ranks' NCCL communicator, when the parameters are on a GPU
+    /// (the `nccl` feature, several ranks): the collectives run there
+    nccl: Option<std::rc::Rc<dist::nccl::DeviceGroup>>,
 }
 
 /// Owners for parameters of `sizes` elements over `ranks` ranks: the
@@ -605,11 +633,16 @@ impl Trainable {
             Some(dir) => AdamW::resume_owned(&params, cfg, dir, &mine)?,
             None => AdamW::new(&params, cfg),
         };
+        let nccl = match params.vars.first() {
+            Some(v) => dist::nccl::DeviceGroup::for_device(world, v.device())?,
+            None => None,
+        };
         Ok(Trainable {
             params,
             opt,
             world,
             owners,
+            nccl,
         })
     }
 
@@ -636,7 +669,11 @@ impl Trainable {
 
     /// A new gradient accumulator for these parameters.
     pub fn grads(&self) -> GradAccum {
-        GradAccum::new(&self.params)
+        let mut g = GradAccum::new(&self.params);
+        if self.nccl.is_some() {
+            g.on_device = Some(vec![None; self.params.vars.len()]);
+        }
+        g
     }
 
     /// Sum the ranks' gradients, clip them to `max_norm` and take one step
@@ -655,13 +692,34 @@ impl Trainable {
         let w = self.world;
         // The parameters some rank has a gradient for (a rank may have had
         // no micro-batch): the others join with zeros.
-        let mut present: Vec<f64> = grads
-            .grads
-            .iter()
-            .map(|g| g.is_some() as u8 as f64)
+        let mut present: Vec<f64> = (0..grads.grads.len())
+            .map(|i| grads.has(i) as u8 as f64)
             .collect();
         w.all_reduce_max_f64(&mut present);
-        if w.size() > 1 {
+        if let (Some(group), Some(on_device)) = (&self.nccl, grads.on_device.take()) {
+            // On the GPUs: sum (or reduce to the owner) there, then one copy
+            // of the result to the host for the optimizer.
+            for (i, slot) in on_device.into_iter().enumerate() {
+                if present[i] == 0.0 {
+                    continue;
+                }
+                let var = &self.params.vars[i];
+                let t = match slot {
+                    Some(t) => t,
+                    None => Tensor::zeros(var.shape(), DType::F32, var.device())?,
+                };
+                match &self.owners {
+                    None => group.all_reduce_sum(&t)?,
+                    Some(o) => {
+                        group.reduce_sum(o[i], &t)?;
+                        if o[i] != w.rank() {
+                            continue;
+                        }
+                    }
+                }
+                grads.grads[i] = Some(flat(&t)?);
+            }
+        } else if w.size() > 1 {
             for (i, slot) in grads.grads.iter_mut().enumerate() {
                 if present[i] > 0.0 && slot.is_none() {
                     *slot = Some(vec![0.0; self.params.vars[i].elem_count()]);
@@ -698,6 +756,10 @@ impl Trainable {
                     continue;
                 }
                 let t = var.as_tensor();
+                if let Some(group) = &self.nccl {
+                    group.broadcast(o[i], t)?;
+                    continue;
+                }
                 let mut p = flat(t)?;
                 w.broadcast_f32(o[i], &mut p);
                 if o[i] != w.rank() {
