@@ -21,7 +21,10 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Cmd {
-    /// Built-in arithmetic problems with exact answers (the default training data).
+    /// Built-in arithmetic problems with exact answers (the default training
+    /// data). Each one's metadata holds its kind, its number of operations
+    /// and a worked solution ending in \boxed{} (`--response-field
+    /// solution` writes them as an SFT set).
     Synth {
         /// Number of distinct problems. [range: >= 1]
         #[arg(long, default_value_t = 1000, value_parser = flags::at_least_one)]

@@ -22,58 +22,133 @@ pub enum Difficulty {
     Mixed,
 }
 
-/// Problems of one level: (expression as text, value).
-fn draw(level: i64, rng: &mut SplitMix64) -> (String, i64) {
+/// One drawn problem: the expression (LaTeX `\\times`), its value, its
+/// kind (`add`, `sub`, `mul`, `add-sub`, `mul-add`, `paren-mul`), how many
+/// operations it takes, and a worked solution.
+struct Drawn {
+    expr: String,
+    value: i64,
+    kind: &'static str,
+    ops: usize,
+    /// the steps, one per line, each an equation a reader can check
+    steps: Vec<String>,
+}
+
+/// `a + b = r`, through the tens when both have two digits
+/// (`45 + 38 = 45 + 30 + 8 = 75 + 8 = 83`).
+fn add_steps(a: i64, b: i64) -> String {
+    if a >= 10 && b >= 10 && b % 10 != 0 {
+        let (t, o) = (b - b % 10, b % 10);
+        format!("{a} + {b} = {a} + {t} + {o} = {} + {o} = {}", a + t, a + b)
+    } else {
+        format!("{a} + {b} = {}", a + b)
+    }
+}
+
+/// `a × b = r`, through the tens when b has two digits
+/// (`7 × 23 = 7 × 20 + 7 × 3 = 140 + 21 = 161`).
+fn mul_steps(a: i64, b: i64) -> String {
+    if b >= 10 && b % 10 != 0 {
+        let (t, o) = (b - b % 10, b % 10);
+        format!(
+            "{a} × {b} = {a} × {t} + {a} × {o} = {} + {} = {}",
+            a * t,
+            a * o,
+            a * b
+        )
+    } else {
+        format!("{a} × {b} = {}", a * b)
+    }
+}
+
+/// Problems of one level.
+fn draw(level: i64, rng: &mut SplitMix64) -> Drawn {
     let mut r = |lo, hi| rng.range(lo, hi);
+    let one = |expr: String, value, kind, step: String| Drawn {
+        expr,
+        value,
+        kind,
+        ops: 1,
+        steps: vec![step],
+    };
+    let add = |a: i64, b: i64| one(format!("{a} + {b}"), a + b, "add", add_steps(a, b));
+    let sub = |a: i64, b: i64| {
+        one(
+            format!("{a} - {b}"),
+            a - b,
+            "sub",
+            format!("{a} - {b} = {}", a - b),
+        )
+    };
+    let mul = |a: i64, b: i64| one(format!("{a} \\times {b}"), a * b, "mul", mul_steps(a, b));
     match level {
         1 => match r(0, 2) {
-            0 => {
-                let (a, b) = (r(0, 9), r(0, 9));
-                (format!("{a} + {b}"), a + b)
-            }
+            0 => add(r(0, 9), r(0, 9)),
             1 => {
                 let (a, b) = (r(0, 9), r(0, 9));
-                let (a, b) = (a.max(b), a.min(b));
-                (format!("{a} - {b}"), a - b)
+                sub(a.max(b), a.min(b))
             }
-            _ => {
-                let (a, b) = (r(1, 9), r(1, 9));
-                (format!("{a} \\times {b}"), a * b)
-            }
+            _ => mul(r(1, 9), r(1, 9)),
         },
         2 => match r(0, 3) {
-            0 => {
-                let (a, b) = (r(10, 99), r(1, 9));
-                (format!("{a} + {b}"), a + b)
-            }
-            1 => {
-                let (a, b) = (r(10, 99), r(10, 99));
-                (format!("{a} + {b}"), a + b)
-            }
-            2 => {
-                let (a, b) = (r(10, 99), r(1, 9));
-                (format!("{a} - {b}"), a - b)
-            }
-            _ => {
-                let (a, b) = (r(2, 9), r(10, 99));
-                (format!("{a} \\times {b}"), a * b)
-            }
+            0 => add(r(10, 99), r(1, 9)),
+            1 => add(r(10, 99), r(10, 99)),
+            2 => sub(r(10, 99), r(1, 9)),
+            _ => mul(r(2, 9), r(10, 99)),
         },
         _ => match r(0, 2) {
             0 => {
                 let (a, b, c) = (r(10, 99), r(10, 99), r(10, 99));
-                (format!("{a} + {b} - {c}"), a + b - c)
+                Drawn {
+                    expr: format!("{a} + {b} - {c}"),
+                    value: a + b - c,
+                    kind: "add-sub",
+                    ops: 2,
+                    steps: vec![
+                        format!("First, {}.", add_steps(a, b)),
+                        format!("Then, {} - {c} = {}.", a + b, a + b - c),
+                    ],
+                }
             }
             1 => {
                 let (a, b, c) = (r(2, 9), r(10, 99), r(1, 99));
-                (format!("{a} \\times {b} + {c}"), a * b + c)
+                Drawn {
+                    expr: format!("{a} \\times {b} + {c}"),
+                    value: a * b + c,
+                    kind: "mul-add",
+                    ops: 2,
+                    steps: vec![
+                        format!("First, the product: {}.", mul_steps(a, b)),
+                        format!("Then, {}.", add_steps(a * b, c)),
+                    ],
+                }
             }
             _ => {
                 let (a, b, c) = (r(1, 9), r(1, 9), r(2, 9));
-                (format!("({a} + {b}) \\times {c}"), (a + b) * c)
+                Drawn {
+                    expr: format!("({a} + {b}) \\times {c}"),
+                    value: (a + b) * c,
+                    kind: "paren-mul",
+                    ops: 2,
+                    steps: vec![
+                        format!("First, the parentheses: {}.", add_steps(a, b)),
+                        format!("Then, {}.", mul_steps(a + b, c)),
+                    ],
+                }
             }
         },
     }
+}
+
+/// A worked solution: the steps, then the answer in `\\boxed{}` (the
+/// `solution` field: `prep-math synth --response-field solution` writes
+/// them as an SFT set).
+fn solution(d: &Drawn) -> String {
+    format!(
+        "{}\n\nThe answer is \\boxed{{{}}}.",
+        d.steps.join("\n"),
+        d.value
+    )
 }
 
 /// How the question is asked: chosen by the expression, so one
@@ -107,7 +182,8 @@ pub fn generate(count: usize, difficulty: Difficulty, seed: u64) -> Vec<Problem>
         };
         // When a level is exhausted, repeated misses push draws up a level.
         let level = (level + (misses / 64) as i64).min(3);
-        let (expr, value) = draw(level, &mut rng);
+        let d = draw(level, &mut rng);
+        let (expr, value) = (d.expr.clone(), d.value);
         if !seen.insert(expr.clone()) {
             misses += 1;
             assert!(misses < 1_000_000, "cannot find {count} distinct problems");
@@ -116,6 +192,9 @@ pub fn generate(count: usize, difficulty: Difficulty, seed: u64) -> Vec<Problem>
         misses = 0;
         let mut metadata = Map::new();
         metadata.insert("expression".into(), json!(expr));
+        metadata.insert("kind".into(), json!(d.kind));
+        metadata.insert("operations".into(), json!(d.ops));
+        metadata.insert("solution".into(), json!(solution(&d)));
         out.push(Problem {
             id: format!("synth/{}", expr.replace(' ', "").replace("\\times", "*")),
             source: "synth".into(),
@@ -154,6 +233,49 @@ mod tests {
         }
     }
 
+    /// Every worked solution checks: each line's equation chain holds
+    /// (every side evaluates to the same number), its last step reaches
+    /// the answer, and it ends in `\\boxed{answer}`; the kind and the
+    /// number of operations match the expression.
+    #[test]
+    fn worked_solutions_check_and_end_in_the_boxed_answer() {
+        let mut kinds = std::collections::BTreeSet::new();
+        for p in generate(600, Difficulty::Mixed, 5) {
+            let m = &p.metadata;
+            let sol = m["solution"].as_str().unwrap();
+            let (steps, last) = sol.split_once("\n\n").unwrap();
+            assert_eq!(
+                last,
+                format!("The answer is \\boxed{{{}}}.", p.answer),
+                "{sol}"
+            );
+            let mut reached = None;
+            for line in steps.lines() {
+                let eq = line
+                    .trim_start_matches("First, the parentheses: ")
+                    .trim_start_matches("First, the product: ")
+                    .trim_start_matches("First, ")
+                    .trim_start_matches("Then, ")
+                    .trim_end_matches('.')
+                    .replace('×', "*");
+                let sides: Vec<i64> = eq.split(" = ").map(eval).collect();
+                assert!(
+                    sides.len() >= 2 && sides.iter().all(|&v| v == sides[0]),
+                    "{line}"
+                );
+                reached = sides.last().copied();
+            }
+            assert_eq!(reached, Some(p.answer.parse().unwrap()), "{sol}");
+            let expr = m["expression"].as_str().unwrap();
+            let ops = expr.matches(['+', '-']).count() + expr.matches("\\times").count();
+            assert_eq!(m["operations"].as_u64(), Some(ops as u64), "{expr}");
+            assert_eq!(steps.lines().count(), ops, "{sol}");
+            kinds.insert(m["kind"].as_str().unwrap().to_string());
+        }
+        let want = ["add", "add-sub", "mul", "mul-add", "paren-mul", "sub"];
+        assert_eq!(kinds.into_iter().collect::<Vec<_>>(), want);
+    }
+
     /// A tiny independent evaluator for + - * and parentheses.
     fn eval(s: &str) -> i64 {
         fn expr(t: &[char], i: &mut usize) -> i64 {
@@ -175,6 +297,10 @@ mod tests {
             v
         }
         fn atom(t: &[char], i: &mut usize) -> i64 {
+            if t[*i] == '-' {
+                *i += 1;
+                return -atom(t, i);
+            }
             if t[*i] == '(' {
                 *i += 1;
                 let v = expr(t, i);

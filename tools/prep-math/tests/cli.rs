@@ -428,6 +428,27 @@ fn synth_is_deterministic_and_splits_cleanly() {
     assert!(hold.iter().all(|r| !train_q.contains(&r.question)));
 }
 
+/// `synth --response-field solution`: an SFT set of the same problems,
+/// each response a worked solution ending in the problem's answer, boxed
+/// (the grader gives it full reward).
+#[test]
+fn synth_writes_worked_solutions_as_an_sft_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sft.parquet");
+    let args = ["synth", "--count", "50", "--seed", "4", "--split", "train"];
+    ok(&[&args[..], &["--response-field", "solution", "-o", s(&out)]].concat());
+    let prompts_out = dir.path().join("p.parquet");
+    ok(&[&args[..], &["-o", s(&prompts_out)]].concat());
+    let rows = artifacts::sft::read(&out).unwrap();
+    let prompts = artifacts::prompts::read(&prompts_out).unwrap();
+    assert_eq!(rows.len(), prompts.len());
+    for (r, p) in rows.iter().zip(&prompts) {
+        assert_eq!((&r.id, &r.prompt), (&p.id, &p.prompt));
+        let g = grader::grade(&r.response, &p.answer, &grader::RewardScheme::default());
+        assert_eq!(g.reward, 1.0, "{} -> {}", p.answer, r.response);
+    }
+}
+
 /// Bad input: a one-line error naming path:line, non-zero exit, and no
 /// output left behind; --skip-bad skips and counts instead.
 #[test]
