@@ -106,7 +106,7 @@ pub fn read(path: impl AsRef<Path>) -> Result<Vec<EvalRow>> {
 
 /// One benchmark's figures: an entry of `benchmarks` in
 /// `<results>.summary.json`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BenchSummary {
     pub benchmark: String,
     pub problems: usize,
@@ -124,6 +124,31 @@ pub struct BenchSummary {
     pub mean_response_length: f64,
     /// share of samples cut at max new tokens
     pub truncation_rate: f64,
+    /// the most frequent extracted answer (ties: the smallest), if any
+    #[serde(default)]
+    pub top_answer: Option<String>,
+    /// share of all samples that gave `top_answer`: a model that copies
+    /// one answer (the prompt's example) shows here
+    #[serde(default)]
+    pub top_answer_share: f64,
+    /// the figures per problem kind (the prompts' metadata `kind`, as the
+    /// synth set has), when the prompts have kinds
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub by_kind: std::collections::BTreeMap<String, Breakdown>,
+    /// the figures per level (the prompts' `level` column), when the
+    /// prompts have levels
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub by_level: std::collections::BTreeMap<String, Breakdown>,
+}
+
+/// A benchmark's figures over the problems of one kind or level.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Breakdown {
+    pub problems: usize,
+    /// mean correctness over their samples
+    pub accuracy: f64,
+    pub boxed_rate: f64,
+    pub mean_response_length: f64,
 }
 
 fn one() -> usize {

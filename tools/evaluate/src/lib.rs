@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use artifacts::eval::{BenchSummary, EvalRow, EvalSummary};
+use artifacts::eval::{BenchSummary, Breakdown, EvalRow, EvalSummary};
 use artifacts::rollouts::FinishReason;
 use grader::{Fallbacks, RewardScheme};
 use stages::{rollout, verify};
@@ -81,8 +81,77 @@ pub fn majority_correct(samples: &[&EvalRow]) -> bool {
         .is_some_and(|e| e.2)
 }
 
+/// What a benchmark's problems are labelled with, by id, to break its
+/// figures down: the metadata's `kind` and the `level` column.
+#[derive(Debug, Clone, Default)]
+pub struct Labels {
+    pub kind: HashMap<String, String>,
+    pub level: HashMap<String, i64>,
+}
+
+impl Labels {
+    /// The labels of a prompts file's rows.
+    pub fn of(prompts: &[artifacts::prompts::PromptRow]) -> Labels {
+        let mut l = Labels::default();
+        for p in prompts {
+            if let Some(level) = p.level {
+                l.level.insert(p.id.clone(), level);
+            }
+            let kind = p
+                .metadata
+                .as_deref()
+                .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
+                .and_then(|m| m.get("kind")?.as_str().map(str::to_string));
+            if let Some(kind) = kind {
+                l.kind.insert(p.id.clone(), kind);
+            }
+        }
+        l
+    }
+}
+
+/// The figures of some rows (all samples of their problems).
+fn breakdown(rows: &[&EvalRow]) -> Breakdown {
+    let n = rows.len().max(1) as f64;
+    let ids: std::collections::HashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    Breakdown {
+        problems: ids.len(),
+        accuracy: rows.iter().filter(|r| r.correct).count() as f64 / n,
+        boxed_rate: rows.iter().filter(|r| r.extracted_answer.is_some()).count() as f64 / n,
+        mean_response_length: rows.iter().map(|r| r.response_length as f64).sum::<f64>() / n,
+    }
+}
+
+/// The rows grouped by `label` of their problem (rows without one left
+/// out), each group's figures.
+fn grouped<T: ToString>(
+    rows: &[EvalRow],
+    label: &HashMap<String, T>,
+) -> std::collections::BTreeMap<String, Breakdown> {
+    let mut groups: std::collections::BTreeMap<String, Vec<&EvalRow>> = Default::default();
+    for r in rows {
+        if let Some(l) = label.get(&r.id) {
+            groups.entry(l.to_string()).or_default().push(r);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(k, v)| (k, breakdown(&v)))
+        .collect()
+}
+
 /// The summary of one benchmark's rows.
 pub fn summarize(benchmark: &str, rows: &[EvalRow], samples: usize) -> BenchSummary {
+    summarize_labelled(benchmark, rows, samples, &Labels::default())
+}
+
+/// [`summarize`], broken down by the problems' kinds and levels.
+pub fn summarize_labelled(
+    benchmark: &str,
+    rows: &[EvalRow],
+    samples: usize,
+    labels: &Labels,
+) -> BenchSummary {
     let mut by_id: Vec<(&str, Vec<&EvalRow>)> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
     for r in rows {
@@ -95,6 +164,14 @@ pub fn summarize(benchmark: &str, rows: &[EvalRow], samples: usize) -> BenchSumm
     let n = rows.len().max(1) as f64;
     let p = by_id.len().max(1) as f64;
     let frac = |f: &dyn Fn(&EvalRow) -> bool| rows.iter().filter(|r| f(r)).count() as f64 / n;
+    // The most frequent extracted answer (ties: the smallest string).
+    let mut answers: HashMap<&str, usize> = HashMap::new();
+    for a in rows.iter().filter_map(|r| r.extracted_answer.as_deref()) {
+        *answers.entry(a.trim()).or_default() += 1;
+    }
+    let top = answers
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)));
     BenchSummary {
         benchmark: benchmark.to_string(),
         problems: by_id.len(),
@@ -109,6 +186,10 @@ pub fn summarize(benchmark: &str, rows: &[EvalRow], samples: usize) -> BenchSumm
         boxed_rate: frac(&|r| r.extracted_answer.is_some()),
         mean_response_length: rows.iter().map(|r| r.response_length as f64).sum::<f64>() / n,
         truncation_rate: frac(&|r| FinishReason::is_truncation(&r.finish_reason)),
+        top_answer: top.as_ref().map(|(a, _)| a.to_string()),
+        top_answer_share: top.map_or(0.0, |(_, c)| c as f64 / n),
+        by_kind: grouped(rows, &labels.kind),
+        by_level: grouped(rows, &labels.level),
     }
 }
 
@@ -128,7 +209,7 @@ pub fn markdown(
         (format!("avg@{k} | maj@{k} | pass@{k}"), "---:|---:|---:|")
     };
     let mut s = format!(
-        "Evaluation of `{}` ({sampling}); answers: {}\n\n| benchmark | problems | {head} | boxed | mean length | truncated |\n|---|---:|{rule}---:|---:|---:|\n",
+        "Evaluation of `{}` ({sampling}); answers: {}\n\n| benchmark | problems | {head} | boxed | mean length | truncated | top answer |\n|---|---:|{rule}---:|---:|---:|---|\n",
         policy.display(),
         verify::describe(fallbacks),
     );
@@ -143,14 +224,44 @@ pub fn markdown(
                 100.0 * b.pass_at_k
             )
         };
+        let top = match &b.top_answer {
+            Some(a) => format!("`{a}` ({:.1}%)", 100.0 * b.top_answer_share),
+            None => "-".into(),
+        };
         s += &format!(
-            "| {} | {} | {acc} | {:.1} | {:.1} | {:.1} |\n",
+            "| {} | {} | {acc} | {:.1} | {:.1} | {:.1} | {top} |\n",
             b.benchmark,
             b.problems,
             100.0 * b.boxed_rate,
             b.mean_response_length,
             100.0 * b.truncation_rate
         );
+    }
+    // Per kind and per level, where the prompts have them.
+    for b in summaries {
+        for (what, groups) in [("kind", &b.by_kind), ("level", &b.by_level)] {
+            if groups.is_empty() {
+                continue;
+            }
+            let acc = if k == 1 {
+                "pass@1".to_string()
+            } else {
+                format!("avg@{k}")
+            };
+            s += &format!(
+                "\n`{}` by {what}:\n\n| {what} | problems | {acc} | boxed | mean length |\n|---|---:|---:|---:|---:|\n",
+                b.benchmark
+            );
+            for (name, g) in groups {
+                s += &format!(
+                    "| {name} | {} | {:.1} | {:.1} | {:.1} |\n",
+                    g.problems,
+                    100.0 * g.accuracy,
+                    100.0 * g.boxed_rate,
+                    g.mean_response_length
+                );
+            }
+        }
     }
     s
 }
@@ -271,15 +382,16 @@ pub fn run(
     let summaries: Vec<BenchSummary> = opts
         .benchmarks
         .iter()
-        .map(|(name, _)| {
+        .map(|(name, prompts)| {
             let rows: Vec<EvalRow> = all
                 .iter()
                 .filter(|r| &r.benchmark == name)
                 .cloned()
                 .collect();
-            summarize(name, &rows, opts.samples)
+            let labels = Labels::of(&artifacts::prompts::read(prompts)?);
+            Ok(summarize_labelled(name, &rows, opts.samples, &labels))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let sampling = if temperature == 0.0 {
         "greedy".to_string()
     } else {

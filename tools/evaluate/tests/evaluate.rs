@@ -56,6 +56,12 @@ fn summary_figures() {
     assert_eq!(s.boxed_rate, 0.75);
     assert_eq!(s.mean_response_length, 25.0);
     assert_eq!(s.truncation_rate, 0.25);
+    // "4" is the answer of 2 of the 4 samples.
+    assert_eq!(
+        (s.top_answer.as_deref(), s.top_answer_share),
+        (Some("4"), 0.5)
+    );
+    assert!(s.by_kind.is_empty() && s.by_level.is_empty());
     let md = markdown(
         &[s],
         std::path::Path::new("ckpt"),
@@ -83,6 +89,77 @@ fn summary_figures() {
         .map(|l| l.matches('|').count())
         .collect();
     assert!(widths.windows(2).all(|w| w[0] == w[1]), "{md}");
+}
+
+/// Per kind and per level: each group's problems, accuracy, boxed rate
+/// and length, from the prompts' metadata `kind` and `level`; problems
+/// without a label are left out of that breakdown only.
+#[test]
+fn figures_by_kind_and_level() {
+    let rows = vec![
+        row("p", Some("4"), true, 10, "stop"),
+        row("p", Some("5"), false, 20, "stop"),
+        row("q", None, false, 30, "length"),
+        row("q", Some("4"), true, 40, "stop"),
+        row("r", Some("7"), false, 50, "stop"),
+    ];
+    let prompt = |id: &str, level: Option<i64>, meta: Option<&str>| artifacts::prompts::PromptRow {
+        id: id.into(),
+        source: "synth".into(),
+        question: String::new(),
+        answer: "4".into(),
+        level,
+        subject: None,
+        prompt: String::new(),
+        metadata: meta.map(str::to_string),
+    };
+    let labels = Labels::of(&[
+        prompt("p", Some(1), Some(r#"{"kind":"add"}"#)),
+        prompt("q", Some(3), Some(r#"{"kind":"paren-mul","operations":2}"#)),
+        prompt("r", None, Some("not json")),
+    ]);
+    let s = summarize_labelled("b", &rows, 2, &labels);
+    assert_eq!(s.by_kind.keys().collect::<Vec<_>>(), ["add", "paren-mul"]);
+    let add = &s.by_kind["add"];
+    assert_eq!(
+        (
+            add.problems,
+            add.accuracy,
+            add.boxed_rate,
+            add.mean_response_length
+        ),
+        (1, 0.5, 1.0, 15.0)
+    );
+    let pm = &s.by_kind["paren-mul"];
+    assert_eq!(
+        (
+            pm.problems,
+            pm.accuracy,
+            pm.boxed_rate,
+            pm.mean_response_length
+        ),
+        (1, 0.5, 0.5, 35.0)
+    );
+    assert_eq!(s.by_level.keys().collect::<Vec<_>>(), ["1", "3"]);
+    assert_eq!(s.by_level["3"], *pm);
+    // The overall figures count every row, labelled or not.
+    assert_eq!((s.problems, s.accuracy), (3, 0.4));
+    let md = markdown(
+        &[s],
+        std::path::Path::new("ckpt"),
+        grader::Fallbacks::NONE,
+        2,
+        "2 samples",
+    );
+    assert!(
+        md.contains("`b` by kind:") && md.contains("| paren-mul | 1 | 50.0 | 50.0 | 35.0 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("`b` by level:") && md.contains("| 1 | 1 | 50.0 | 100.0 | 15.0 |"),
+        "{md}"
+    );
+    assert!(md.contains("| `4` (40.0%) |"), "{md}");
 }
 
 #[test]

@@ -127,6 +127,7 @@ fn page_of_a_run() {
             boxed_rate: 0.5,
             mean_response_length: 12.5,
             truncation_rate: 0.1,
+            ..Default::default()
         }],
     };
     artifacts::eval::write_summary(run.join("eval/base.summary.json"), &summary).unwrap();
@@ -201,6 +202,7 @@ fn eval_curves_by_iterations_done() {
                 boxed_rate: 1.0,
                 mean_response_length: 3.0,
                 truncation_rate: 0.0,
+                ..Default::default()
             })
             .collect(),
     };
