@@ -20,6 +20,9 @@ pub enum Difficulty {
     Hard,
     /// Mostly easy: 60% level 1, 30% level 2, 10% level 3.
     Mixed,
+    /// Mostly two steps: 20% level 1, 20% level 2, 60% level 3, so
+    /// one-step problems are a minority.
+    Steps,
 }
 
 /// One drawn problem: the expression (LaTeX `\\times`), its value, its
@@ -179,6 +182,11 @@ pub fn generate(count: usize, difficulty: Difficulty, seed: u64) -> Vec<Problem>
                 u if u < 0.9 => 2,
                 _ => 3,
             },
+            Difficulty::Steps => match rng.unit() {
+                u if u < 0.2 => 1,
+                u if u < 0.4 => 2,
+                _ => 3,
+            },
         };
         // When a level is exhausted, repeated misses push draws up a level.
         let level = (level + (misses / 64) as i64).min(3);
@@ -315,6 +323,21 @@ mod tests {
         }
         let t: Vec<char> = s.chars().filter(|c| !c.is_whitespace()).collect();
         expr(&t, &mut 0)
+    }
+
+    #[test]
+    fn steps_is_mostly_two_step_with_every_kind() {
+        let ps = generate(1000, Difficulty::Steps, 0);
+        let two = ps.iter().filter(|p| p.metadata["operations"] == 2).count();
+        assert!((550..=650).contains(&two), "{two} of 1000 two-step");
+        let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
+        for p in &ps {
+            *kinds
+                .entry(p.metadata["kind"].as_str().unwrap())
+                .or_default() += 1;
+        }
+        assert_eq!(kinds.len(), 6, "{kinds:?}");
+        assert!(kinds.values().all(|&n| n >= 60), "{kinds:?}");
     }
 
     #[test]
