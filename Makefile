@@ -164,7 +164,7 @@ sft: | build
 # The resolved configuration, NAME=value per line: the run's own variables
 # (those pipelines/$(CONFIG).mk sets) after the shared ones, with every
 # command-line override applied.
-CONFIG_VARS = CONFIG RUN MODEL DATA DEVICE DTYPE ITERS KEEP EVAL_EVERY SHUFFLE_SEED TEMPLATE INSTRUCTION \
+CONFIG_VARS = CONFIG RUN MODEL DATA DEVICE DTYPE ITERS SEED KEEP EVAL_EVERY SHUFFLE_SEED TEMPLATE INSTRUCTION \
 	$(shell sed -n 's/^\([A-Z][A-Z0-9_]*\) *[?:]\{0,1\}=.*/\1/p' pipelines/$(CONFIG).mk | awk '!seen[$$0]++') \
 	TOTAL_STEPS
 config:
@@ -185,6 +185,10 @@ DEVICE   ?= cpu
 # f32 AdamW moments). Checkpoints are written in their input dtype.
 DTYPE    ?= f32
 ITERS    ?= 10
+# The run's seed: iteration i's rollout and ppo-step take seed
+# i + 1000 x SEED (SEED=0: seed i), so runs of one config that differ in
+# SEED sample and order their micro-batches differently.
+SEED     ?= 0
 # Retention: with KEEP=k, the policies of the last k iterations and of
 # every EVAL_EVERY-th one stay, and the critic and optimizer state only of
 # the latest (what the next iteration resumes); empty keeps everything.
@@ -282,13 +286,14 @@ POLICY_IN := $(if $(PREV),$(PREV)/policy,$(POLICY0))
 CRITIC_IN := $(if $(PREV),--critic $(PREV)/critic,)
 CRITIC_OUT := $(if $(filter ppo,$(ALGO)),--critic-out $(IT)/critic,)
 SHARD    := $(if $(SHARDS),$(shell echo $$(($(ITER) % $(SHARDS)))))
+STEP_SEED := $(shell echo $$(($(ITER) + 1000 * $(SEED))))
 
 $(IT)/rollouts.parquet:
 	@mkdir -p $(IT)
 	$(LAUNCH)$(BIN)/rollout $(TRAIN_PROMPTS) --policy $(POLICY_IN) -o $@ \
 		$(if $(PROMPTS_PER_ROLLOUT),--prompt-batch $(ITER):$(PROMPTS_PER_ROLLOUT) --shuffle-seed $(SHUFFLE_SEED),--shard $(SHARD)/$(SHARDS)) \
 		--samples $(SAMPLES) --max-new-tokens $(MAX_NEW_TOKENS) --temperature $(TEMPERATURE) --top-p $(TOP_P) \
-		--seed $(ITER) --decode-batch-size $(ROLLOUT_BATCH) --device $(DEVICE) --dtype $(DTYPE) $(ROLLOUT_CHOICES)
+		--seed $(STEP_SEED) --decode-batch-size $(ROLLOUT_BATCH) --device $(DEVICE) --dtype $(DTYPE) $(ROLLOUT_CHOICES)
 
 $(IT)/scored.parquet: $(IT)/rollouts.parquet
 	$(LAUNCH)$(BIN)/verify $< -o $@
@@ -298,7 +303,7 @@ $(IT)/policy/model.safetensors: $(IT)/scored.parquet
 		$(CRITIC_IN) -o $(IT)/policy $(CRITIC_OUT) --metrics $(RUNDIR)/metrics.parquet \
 		--step $(ITER) --lr $(ACTOR_LR) --critic-lr $(CRITIC_LR) --kl-coef $(KL_COEF) \
 		--train-batch-size $(TRAIN_BATCH) --micro-batch-size $(MICRO_BATCH) --ppo-epochs $(PPO_EPOCHS) \
-		--seed $(ITER) --device $(DEVICE) --dtype $(DTYPE) $(PPO_CHOICES) $(PPO_FLAGS) 2>&1 | tee $(IT)/ppo-step.log; exit $${PIPESTATUS[0]}
+		--seed $(STEP_SEED) --device $(DEVICE) --dtype $(DTYPE) $(PPO_CHOICES) $(PPO_FLAGS) 2>&1 | tee $(IT)/ppo-step.log; exit $${PIPESTATUS[0]}
 
 # The iteration is complete once its policy is in place: record it.
 iter-step: $(IT)/policy/model.safetensors

@@ -154,6 +154,9 @@ for m in rollout_s verify_s elapsed_s timestamp; do grep -q " $m=[0-9]" <<<"$row
 out=$(timeout 60 make --no-print-directory -n run "${vars[@]/#RUN=*/RUN=$run-dry}" 2>&1) || fail "make -n run failed or did not end: $(tail -3 <<<"$out")"
 grep -q "ppo-step .*--algo ppo" <<<"$out" || fail "make -n run did not show the iteration"
 test ! -e runs/$run-dry || fail "make -n run wrote runs/$run-dry"
+# SEED moves every stage's seed: iteration i takes i + 1000 x SEED.
+out=$(make --no-print-directory -n iteration "${vars[@]/#RUN=*/RUN=$run-dry}" SEED=2 2>&1)
+[ "$(grep -c -- '--seed 2000 ' <<<"$out")" = 2 ] || fail "SEED=2 did not give rollout and ppo-step seed 2000: $out"
 # make config: the resolved configuration, overrides applied.
 cfg=$(make --no-print-directory -s config CONFIG=simplerl-zero ACTOR_LR=1e-6)
 for want in CONFIG=simplerl-zero ACTOR_LR=1e-6 CRITIC_LR=9e-6 MAX_NEW_TOKENS=3000 TEMPLATE=qwen-math-cot SAMPLES=8; do
