@@ -40,6 +40,22 @@ fn majority_vote_ignores_missing_answers() {
     assert!(!majority_correct(&[&d, &e]));
 }
 
+/// The Markdown table of one benchmark's summary over `k` samples.
+fn table(s: artifacts::eval::BenchSummary, k: usize) -> String {
+    let sampling = if k == 1 {
+        "greedy".to_string()
+    } else {
+        format!("{k} samples")
+    };
+    markdown(
+        &[s],
+        std::path::Path::new("ckpt"),
+        grader::Fallbacks::NONE,
+        k,
+        &sampling,
+    )
+}
+
 #[test]
 fn summary_figures() {
     let rows = vec![
@@ -62,25 +78,13 @@ fn summary_figures() {
         (Some("4"), 0.5)
     );
     assert!(s.by_kind.is_empty() && s.by_level.is_empty());
-    let md = markdown(
-        &[s],
-        std::path::Path::new("ckpt"),
-        grader::Fallbacks::NONE,
-        2,
-        "2 samples",
-    );
+    let md = table(s, 2);
     assert!(
         md.contains("| avg@2 | maj@2 | pass@2 |") && md.contains("no fallbacks"),
         "{md}"
     );
     // One sample: one accuracy column, named once, and rows as wide as the header.
-    let md = markdown(
-        &[summarize("b", &rows, 1)],
-        std::path::Path::new("ckpt"),
-        grader::Fallbacks::NONE,
-        1,
-        "greedy",
-    );
+    let md = table(summarize("b", &rows, 1), 1);
     assert_eq!(md.matches("pass@1").count(), 1, "{md}");
     assert!(!md.contains("maj@"), "{md}");
     let widths: Vec<usize> = md
@@ -144,13 +148,7 @@ fn figures_by_kind_and_level() {
     assert_eq!(s.by_level["3"], *pm);
     // The overall figures count every row, labelled or not.
     assert_eq!((s.problems, s.accuracy), (3, 0.4));
-    let md = markdown(
-        &[s],
-        std::path::Path::new("ckpt"),
-        grader::Fallbacks::NONE,
-        2,
-        "2 samples",
-    );
+    let md = table(s, 2);
     assert!(
         md.contains("`b` by kind:") && md.contains("| paren-mul | 1 | 50.0 | 50.0 | 35.0 |"),
         "{md}"

@@ -76,6 +76,19 @@ fn setup(n: usize) -> Setup {
     Setup { _dir: dir, root }
 }
 
+impl Setup {
+    /// rollout of this setup's prompts and policy into `out` with `flags`;
+    /// its rows (the run must succeed).
+    fn rollout_rows(&self, out: &Path, flags: &[&str]) -> Vec<artifacts::rollouts::RolloutRow> {
+        let prompts = self.root.join("prompts.parquet");
+        let policy = self.root.join("policy");
+        let head = [s(&prompts), "--policy", s(&policy), "-o", s(out)];
+        let (ok, log) = rollout(&[&head[..], flags].concat());
+        assert!(ok, "{log}");
+        artifacts::rollouts::read(out).unwrap()
+    }
+}
+
 #[test]
 fn samples_every_prompt_with_logprobs() {
     let t = setup(3);
@@ -181,13 +194,7 @@ fn shards_concatenate_to_the_whole_run() {
 fn filter_groups_shards_sample_disjoint_prompts() {
     let t = setup(12);
     let run = |name: &str, shard: &str| {
-        let out = t.root.join(name);
-        let (ok, log) = rollout(&[
-            s(&t.root.join("prompts.parquet")),
-            "--policy",
-            s(&t.root.join("policy")),
-            "-o",
-            s(&out),
+        let flags = [
             "--max-new-tokens",
             "4",
             "--samples",
@@ -199,14 +206,11 @@ fn filter_groups_shards_sample_disjoint_prompts() {
             "3",
             "--shard",
             shard,
-        ]);
-        assert!(ok, "{log}");
-        let ids: std::collections::BTreeSet<String> = artifacts::rollouts::read(&out)
-            .unwrap()
-            .into_iter()
+        ];
+        let rows = t.rollout_rows(&t.root.join(name), &flags);
+        rows.into_iter()
             .map(|r| r.prompt_id)
-            .collect();
-        ids
+            .collect::<std::collections::BTreeSet<String>>()
     };
     let (a, b) = (run("a.parquet", "0/2"), run("b.parquet", "1/2"));
     assert_eq!((a.len(), b.len()), (3 + 3, 3 + 3), "{a:?} {b:?}");
@@ -271,13 +275,7 @@ fn bad_input_fails_cleanly() {
 fn stops_at_the_first_stop_word() {
     let t = setup(1);
     let run = |out: &str, stop: &str| {
-        let out = t.root.join(out);
-        let (ok, log) = rollout(&[
-            s(&t.root.join("prompts.parquet")),
-            "--policy",
-            s(&t.root.join("policy")),
-            "-o",
-            s(&out),
+        let flags = [
             "--samples",
             "1",
             "--max-new-tokens",
@@ -286,9 +284,8 @@ fn stops_at_the_first_stop_word() {
             "3",
             "--stop-words",
             stop,
-        ]);
-        assert!(ok, "{log}");
-        artifacts::rollouts::read(&out).unwrap().remove(0)
+        ];
+        t.rollout_rows(&t.root.join(out), &flags).remove(0)
     };
     let full = run("full.parquet", "");
     // A token (k >= 2) that decodes to one printable character not seen
