@@ -422,7 +422,7 @@ pub fn build(run: &Path, words: &[String]) -> Result<String> {
         html += "<h2>Evaluations</h2>\n";
         for (ename, v) in &evals {
             html += &format!(
-                "<h3>{}</h3><p>{}; {}; answers: {}</p>\n<table><tr><th>benchmark</th><th>problems</th><th>accuracy</th><th>maj@k</th><th>pass@k</th><th>boxed</th><th>mean length</th><th>truncated</th></tr>\n",
+                "<h3>{}</h3><p>{}; {}; answers: {}</p>\n<table><tr><th>benchmark</th><th>problems</th><th>accuracy</th><th>maj@k</th><th>pass@k</th><th>boxed</th><th>mean length</th><th>truncated</th><th>top answer</th></tr>\n",
                 escape(ename),
                 escape(&v.policy),
                 escape(&v.sampling),
@@ -430,8 +430,13 @@ pub fn build(run: &Path, words: &[String]) -> Result<String> {
             );
             for b in &v.benchmarks {
                 let pct = |x: f64| format!("{:.1}", 100.0 * x);
+                // The most frequent answer: a copied one shows here.
+                let top = match &b.top_answer {
+                    Some(a) => format!("{} ({}%)", escape(a), pct(b.top_answer_share)),
+                    None => "-".into(),
+                };
                 html += &format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td></tr>\n",
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{top}</td></tr>\n",
                     escape(&b.benchmark),
                     b.problems,
                     pct(b.accuracy),
@@ -443,6 +448,25 @@ pub fn build(run: &Path, words: &[String]) -> Result<String> {
                 );
             }
             html += "</table>\n";
+            // Accuracy per kind and per level, where the prompts have them.
+            for b in &v.benchmarks {
+                for (what, groups) in [("kind", &b.by_kind), ("level", &b.by_level)] {
+                    if groups.is_empty() {
+                        continue;
+                    }
+                    let parts: Vec<String> = groups
+                        .iter()
+                        .map(|(k, g)| {
+                            format!("{} {:.1}% ({})", escape(k), 100.0 * g.accuracy, g.problems)
+                        })
+                        .collect();
+                    html += &format!(
+                        "<p>{} accuracy by {what}: {}</p>\n",
+                        escape(&b.benchmark),
+                        parts.join(", ")
+                    );
+                }
+            }
         }
     }
     html += "<h2>Training</h2>\n<div class=\"grid\">\n";

@@ -127,6 +127,17 @@ fn page_of_a_run() {
             boxed_rate: 0.5,
             mean_response_length: 12.5,
             truncation_rate: 0.1,
+            top_answer: Some("12".into()),
+            top_answer_share: 0.4,
+            by_kind: [(
+                "add".to_string(),
+                artifacts::eval::Breakdown {
+                    problems: 6,
+                    accuracy: 0.5,
+                    ..Default::default()
+                },
+            )]
+            .into(),
             ..Default::default()
         }],
     };
@@ -175,6 +186,16 @@ fn page_of_a_run() {
     }
     assert!(html.contains("Run myrun") && html.contains("3 iterations with responses"));
     assert!(html.contains("<td>holdout</td><td>10</td><td>25.0</td>"));
+    // The most frequent answer, and the accuracy per kind.
+    assert!(html.contains("<td>12 (40.0%)</td></tr>"), "no top answer");
+    assert!(
+        html.contains("holdout accuracy by kind: add 50.0% (6)"),
+        "no kinds"
+    );
+    assert!(
+        !html.contains("accuracy by level"),
+        "a breakdown the summary lacks"
+    );
     // Responses are escaped, not rendered.
     assert!(html.contains("&lt;b&gt;\\boxed{7}&lt;/b&gt;") && !html.contains("<b>\\boxed"));
     assert!(html
