@@ -315,6 +315,20 @@ pub fn run(
         path: scratch.display().to_string(),
         message: e.to_string(),
     })?;
+    // Each benchmark's labels (kind, level), read before anything is
+    // generated; a stream (standard input, a pipe) is read once, by the
+    // rollout, and has no breakdown.
+    let mut labels: Vec<Labels> = Vec::new();
+    for (_, prompts) in &opts.benchmarks {
+        let readable_twice = !artifacts::is_stdio(prompts)
+            && std::fs::metadata(prompts).is_ok_and(|m| m.is_file() || m.is_dir());
+        let l = if readable_twice {
+            Labels::of(&artifacts::prompts::read(prompts)?)
+        } else {
+            Labels::default()
+        };
+        labels.push(l);
+    }
     let world = dist::world();
     let mut all = Vec::new();
     let scheme = RewardScheme::default();
@@ -382,16 +396,16 @@ pub fn run(
     let summaries: Vec<BenchSummary> = opts
         .benchmarks
         .iter()
-        .map(|(name, prompts)| {
+        .zip(&labels)
+        .map(|((name, _), labels)| {
             let rows: Vec<EvalRow> = all
                 .iter()
                 .filter(|r| &r.benchmark == name)
                 .cloned()
                 .collect();
-            let labels = Labels::of(&artifacts::prompts::read(prompts)?);
-            Ok(summarize_labelled(name, &rows, opts.samples, &labels))
+            summarize_labelled(name, &rows, opts.samples, labels)
         })
-        .collect::<Result<_>>()?;
+        .collect();
     let sampling = if temperature == 0.0 {
         "greedy".to_string()
     } else {
