@@ -31,6 +31,42 @@ fn tiny(model_type: &str, tied: bool) -> Config {
     .unwrap()
 }
 
+/// A checkpoint of `cfg` whose weights come from a fixed seed, on candle's
+/// scales (embeddings N(0, 1); matrices and biases uniform within
+/// 1/sqrt(fan-in); norms one), so that every run of a test, here and in
+/// CI, sees the same numbers: candle's own initialisation is unseeded.
+fn seeded(cfg: Config, device: &Device, dtype: DType) -> Result<Checkpoint, ModelError> {
+    use rand::{Rng, SeedableRng};
+    let hidden = cfg.hidden_size;
+    let ck = Checkpoint::random(cfg, device, dtype)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261125);
+    let normal = rand_distr::Normal::new(0.0f32, 1.0).unwrap();
+    {
+        let vars = ck.varmap.data().lock().unwrap();
+        let mut names: Vec<&String> = vars.keys().collect();
+        names.sort();
+        for name in names {
+            let var = &vars[name];
+            let dims = var.dims().to_vec();
+            let n = var.elem_count();
+            let values: Vec<f32> = if name.ends_with("norm.weight") {
+                vec![1.0; n]
+            } else if name.contains("embed_tokens") {
+                (0..n)
+                    .map(|_| rand_distr::Distribution::sample(&normal, &mut rng))
+                    .collect()
+            } else {
+                let fan_in = if dims.len() == 2 { dims[1] } else { hidden };
+                let b = 1.0 / (fan_in as f32).sqrt();
+                (0..n).map(|_| rng.random_range(-b..b)).collect()
+            };
+            let t = Tensor::from_vec(values, dims, device)?.to_dtype(dtype)?;
+            var.set(&t)?;
+        }
+    }
+    Ok(ck)
+}
+
 /// The training forward's per-token log-probs at temperature 1.
 fn logprobs(model: &model::Model, batch: &Batch) -> Vec<Vec<f32>> {
     model
@@ -52,7 +88,7 @@ fn seqs() -> Vec<Vec<u32>> {
 #[test]
 fn every_parameter_gets_a_gradient() {
     for (ty, tied) in [("llama", false), ("llama", true), ("qwen2", false)] {
-        let ck = Checkpoint::random(tiny(ty, tied), &Device::Cpu, DType::F32).unwrap();
+        let ck = seeded(tiny(ty, tied), &Device::Cpu, DType::F32).unwrap();
         let batch = Batch::right_padded(&seqs(), 0, &Device::Cpu).unwrap();
         let out = ck.model.token_logprobs(&batch, 1.0).unwrap();
         let loss = (out.logprobs.sum_all().unwrap() + out.entropy.sum_all().unwrap()).unwrap();
@@ -86,7 +122,7 @@ fn every_parameter_gets_a_gradient() {
 
 #[test]
 fn gradients_match_finite_differences() {
-    let ck = Checkpoint::random(tiny("qwen2", false), &Device::Cpu, DType::F64).unwrap();
+    let ck = seeded(tiny("qwen2", false), &Device::Cpu, DType::F64).unwrap();
     let batch = Batch::right_padded(&seqs(), 0, &Device::Cpu).unwrap();
     let mask = batch.mask.to_dtype(DType::F64).unwrap();
     let valid = mask.narrow(1, 1, mask.dim(1).unwrap() - 1).unwrap();
@@ -151,7 +187,7 @@ fn gradients_match_finite_differences() {
 /// every position and at a chosen subset, at a temperature.
 #[test]
 fn fused_logprobs_match_the_plain_path() {
-    let ck = Checkpoint::random(tiny("llama", false), &Device::Cpu, DType::F32).unwrap();
+    let ck = seeded(tiny("llama", false), &Device::Cpu, DType::F32).unwrap();
     let batch = Batch::right_padded(&seqs(), 0, &Device::Cpu).unwrap();
     let index = Tensor::new(&[[0u32, 2, 3], [1, 1, 4], [2, 0, 0]], &Device::Cpu).unwrap();
     for ix in [None, Some(&index)] {
@@ -214,7 +250,7 @@ fn fused_logprobs_match_the_plain_path() {
 #[test]
 fn sampled_logprobs_equal_the_training_forward() {
     for (ty, tied) in [("llama", false), ("llama", true), ("qwen2", false)] {
-        let ck = Checkpoint::random(tiny(ty, tied), &Device::Cpu, DType::F32).unwrap();
+        let ck = seeded(tiny(ty, tied), &Device::Cpu, DType::F32).unwrap();
         // Two samples of one prompt: they share its prefill.
         let mut prompts = seqs();
         prompts.push(prompts[1].clone());
@@ -260,7 +296,7 @@ fn sampled_logprobs_equal_the_training_forward() {
 /// cache); the rows still running give what they give alone.
 #[test]
 fn rows_that_stop_leave_the_others_unchanged() {
-    let ck = Checkpoint::random(tiny("llama", false), &Device::Cpu, DType::F32).unwrap();
+    let ck = seeded(tiny("llama", false), &Device::Cpu, DType::F32).unwrap();
     let prompts: Vec<Vec<u32>> = (0..8u32).map(|i| vec![5 + i, 9, 13 + i, 7]).collect();
     let seeds: Vec<u64> = (0..8).collect();
     let params = SamplingParams {
@@ -293,7 +329,7 @@ fn rows_that_stop_leave_the_others_unchanged() {
 
 #[test]
 fn batched_greedy_equals_each_prompt_alone() {
-    let ck = Checkpoint::random(tiny("qwen2", true), &Device::Cpu, DType::F32).unwrap();
+    let ck = seeded(tiny("qwen2", true), &Device::Cpu, DType::F32).unwrap();
     let prompts = seqs();
     let params = SamplingParams {
         max_new_tokens: 10,
@@ -325,7 +361,7 @@ fn batched_greedy_equals_each_prompt_alone() {
 
 #[test]
 fn sampling_is_reproducible_per_row_and_stops() {
-    let ck = Checkpoint::random(tiny("llama", false), &Device::Cpu, DType::F32).unwrap();
+    let ck = seeded(tiny("llama", false), &Device::Cpu, DType::F32).unwrap();
     let prompts = seqs();
     let params = SamplingParams {
         max_new_tokens: 20,
@@ -379,7 +415,7 @@ fn sampling_is_reproducible_per_row_and_stops() {
 #[test]
 fn checkpoints_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let ck = Checkpoint::random(tiny("qwen2", false), &Device::Cpu, DType::F32).unwrap();
+    let ck = seeded(tiny("qwen2", false), &Device::Cpu, DType::F32).unwrap();
     let path = dir.path().join("ckpt");
     ck.save(&path, None).unwrap();
     let back = Checkpoint::load(&path, &Device::Cpu, DType::F32).unwrap();
@@ -409,7 +445,7 @@ fn checkpoints_round_trip() {
 fn non_finite_weights_are_never_written() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ckpt");
-    let ck = Checkpoint::random(tiny("llama", true), &Device::Cpu, DType::F32).unwrap();
+    let ck = seeded(tiny("llama", true), &Device::Cpu, DType::F32).unwrap();
     ck.save(&path, None).unwrap();
     let before = std::fs::read(path.join("model.safetensors")).unwrap();
     for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
@@ -610,7 +646,7 @@ fn assert_every_pass_agrees(what: &str, passes: &[(String, PassResult)], n_vars:
 #[test]
 fn every_pass_gives_the_policy_gradients_of_the_plain_path() {
     for (ty, tied) in [("llama", false), ("llama", true), ("qwen2", false)] {
-        let ck = Checkpoint::random(tiny(ty, tied), &Device::Cpu, DType::F32).unwrap();
+        let ck = seeded(tiny(ty, tied), &Device::Cpu, DType::F32).unwrap();
         let rb = responses();
         let head = ck
             .model
@@ -623,14 +659,18 @@ fn every_pass_gives_the_policy_gradients_of_the_plain_path() {
 }
 
 /// The same on sequences longer than attention's query blocks (64), with
-/// padding, one query head per key head and four per key head.
+/// padding, one query head per key head and four per key head, within the
+/// issue's 1e-4: a key bias's gradient is a sum over 200 positions and four
+/// query heads of terms that mostly cancel, so f32 sums taken in another
+/// order differ by about 1e-5 of the largest gradient (up to 1.5e-5 over 31
+/// unseeded runs), which 1e-5 flagged now and then.
 #[test]
 fn every_pass_agrees_on_long_padded_sequences() {
     for kv in [4, 1] {
         let mut cfg = tiny("qwen2", false);
         cfg.num_key_value_heads = Some(kv);
         cfg.max_position_embeddings = 512;
-        let ck = Checkpoint::random(cfg, &Device::Cpu, DType::F32).unwrap();
+        let ck = seeded(cfg, &Device::Cpu, DType::F32).unwrap();
         let seq =
             |n: usize, s: u32| -> Vec<u32> { (0..n as u32).map(|i| (i * 7 + s) % 61).collect() };
         let (p1, r1, p2, r2) = (seq(30, 1), seq(170, 2), seq(5, 3), seq(60, 4));
@@ -645,7 +685,7 @@ fn every_pass_agrees_on_long_padded_sequences() {
         };
         let passes = every_pass(&ck.varmap, &ck.model, &rb.batch, &head, &loss);
         let n = ck.varmap.all_vars().len();
-        assert_every_pass_agrees(&format!("{kv} kv heads"), &passes, n, 1e-5);
+        assert_every_pass_agrees(&format!("{kv} kv heads"), &passes, n, 1e-4);
     }
 }
 
@@ -754,7 +794,7 @@ fn on_gpu(ck: &Checkpoint, dir: &std::path::Path, dtype: DType) -> Checkpoint {
 fn gpu_training_logprobs_and_gradients_equal_the_cpus() {
     for (ty, tied) in [("llama", false), ("llama", true), ("qwen2", false)] {
         let tmp = tempfile::tempdir().unwrap();
-        let cpu = Checkpoint::random(tiny(ty, tied), &Device::Cpu, DType::F32).unwrap();
+        let cpu = seeded(tiny(ty, tied), &Device::Cpu, DType::F32).unwrap();
         let gpu_ck = on_gpu(&cpu, tmp.path(), DType::F32);
         let lp_cpu = logprobs(
             &cpu.model,
@@ -811,7 +851,7 @@ fn gpu_training_logprobs_and_gradients_equal_the_cpus() {
 #[ignore = "needs a GPU and the cuda build: make gpu-check"]
 fn gpu_greedy_and_sampled_generation_equal_the_cpus() {
     let tmp = tempfile::tempdir().unwrap();
-    let cpu = Checkpoint::random(tiny("qwen2", false), &Device::Cpu, DType::F32).unwrap();
+    let cpu = seeded(tiny("qwen2", false), &Device::Cpu, DType::F32).unwrap();
     let gpu_ck = on_gpu(&cpu, tmp.path(), DType::F32);
     let params = SamplingParams {
         max_new_tokens: 16,
