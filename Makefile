@@ -199,7 +199,7 @@ KEEP       ?=
 EVAL_EVERY ?= 0
 # ppo-step's settings a config may set (GAMMA LAM CLIP_RATIO VALUE_CLIP
 # GRAD_CLIP WEIGHT_DECAY ADAM_BETAS REWARD_NORM REWARD_CLIP LOSS_AGG
-# LR_SCHEDULE LR_WARMUP_RATIO MIN_LR_RATIO GRAD_CHECKPOINTING): unset, ppo-step's default
+# LR_SCHEDULE LR_WARMUP_RATIO MIN_LR_RATIO GRAD_CHECKPOINTING OLD_LOGPROBS): unset, ppo-step's default
 # (`ppo-step --print-config` shows them resolved).
 # Rollout: with PROMPTS_PER_ROLLOUT, iteration i samples batch i of a
 # shuffling loader over TRAIN_PROMPTS (rollout --prompt-batch, seeded by
@@ -220,7 +220,7 @@ on   = $(filter 1 true yes,$(1))
 OPTIONAL_VARS = GAMMA LAM CLIP_RATIO CLIP_RATIO_LOW CLIP_RATIO_HIGH VALUE_CLIP GRAD_CLIP WEIGHT_DECAY ADAM_BETAS \
 	REWARD_NORM REWARD_CLIP LOSS_AGG LR_SCHEDULE LR_WARMUP_RATIO MIN_LR_RATIO PROMPTS_PER_ROLLOUT \
 	MAX_PROMPT_TOKENS FILTER_GROUPS MAX_EXTRA_PROMPTS OVERLONG_FILTER OVERLONG_PENALTY TIS_CAP KL_TARGET KL_HORIZON \
-	ALLOW_CONFIG_CHANGE GRAD_CHECKPOINTING
+	ALLOW_CONFIG_CHANGE GRAD_CHECKPOINTING OLD_LOGPROBS
 ROLLOUT_CHOICES = $(strip $(call flag,--max-prompt-tokens,$(MAX_PROMPT_TOKENS)) \
 	$(if $(call on,$(FILTER_GROUPS)),--filter-groups --max-extra-prompts $(or $(MAX_EXTRA_PROMPTS),0)))
 PPO_CHOICES = $(strip $(call flag,--gamma,$(GAMMA)) $(call flag,--lam,$(LAM)) $(call flag,--clip-ratio,$(CLIP_RATIO)) \
@@ -232,7 +232,7 @@ PPO_CHOICES = $(strip $(call flag,--gamma,$(GAMMA)) $(call flag,--lam,$(LAM)) $(
 	$(if $(call on,$(FILTER_GROUPS)),--filter-groups $(call flag,--train-groups,$(PROMPTS_PER_ROLLOUT))) \
 	$(if $(call on,$(OVERLONG_FILTER)),--overlong-filter) $(call flag,--overlong-penalty,$(OVERLONG_PENALTY)) \
 	$(call flag,--tis-cap,$(TIS_CAP)) $(call flag,--kl-target,$(KL_TARGET)) $(call flag,--kl-horizon,$(KL_HORIZON)) \
-	$(call flag,--grad-checkpointing,$(GRAD_CHECKPOINTING)))
+	$(call flag,--grad-checkpointing,$(GRAD_CHECKPOINTING)) $(call flag,--old-logprobs,$(OLD_LOGPROBS)))
 iterdir   = $(RUNDIR)/iter-$(shell printf %04d $(1))
 # The run's progress is runs/$(RUN)/state.json, written atomically after
 # each iteration (so deleting old iterations' checkpoints is safe), and

@@ -26,6 +26,11 @@ PPO_FLAGS        ?=
 # default run keeps them instead of recomputing each layer in the backward
 # pass (a quarter of the training compute; ppo-step's own default is on).
 GRAD_CHECKPOINTING ?= false
+# The rollout samples unfiltered (TOP_P 1) in f32 like the step, so its
+# log-probs are the policy's: ppo-step takes them as the PPO ratio's old
+# log-probs instead of a scoring pass (a third of the scoring; it checks
+# the gap on the first mini-batch and stops above 1e-3).
+OLD_LOGPROBS     ?= $(if $(filter f32,$(DTYPE)),rollout,recompute)
 # Keep the policies of the last 2 iterations and of every 5th (each
 # iteration writes about 3 GB: policy, critic and their AdamW states), and
 # evaluate every 5 iterations.

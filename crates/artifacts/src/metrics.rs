@@ -80,7 +80,7 @@ metrics! {
     ResponseClipRatio => "response_clip_ratio", "share of responses cut at max new tokens";
     AdvantageMean => "advantage_mean", "mean advantage over response tokens";
     AdvantageStd => "advantage_std", "std of the advantage over response tokens";
-    LogprobGap => "logprob_gap", "mean |recomputed old log-prob - rollout log-prob|";
+    LogprobGap => "logprob_gap", "mean |old log-prob recomputed before the update - rollout log-prob| (--old-logprobs rollout: the first mini-batch's)";
     TisWeightMean => "tis_weight_mean", "mean truncated importance-sampling weight over response tokens (--tis-cap)";
     TisClipfrac => "tis_clipfrac", "share of response tokens whose importance ratio was capped (--tis-cap)";
     FilteredGroupRatio => "filtered_group_ratio", "share of groups left out because all their rewards were equal (--filter-groups)";

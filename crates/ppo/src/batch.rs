@@ -236,6 +236,20 @@ impl Batch {
         Ok((batch, stats))
     }
 
+    /// An error naming the first row that sampled with top-p below 1: its
+    /// log-probs are of the filtered distribution, not the policy's, so
+    /// they cannot serve as the old log-probs (`--old-logprobs rollout`).
+    pub fn check_unfiltered(&self, path: &Path) -> Result<()> {
+        match self.rows.iter().position(|r| r.rollout.top_p < 1.0) {
+            None => Ok(()),
+            Some(i) => Err(TrainError::Invalid(format!(
+                "{}: row {i}, column `top_p`: {} (sampling filtered to the nucleus, whose log-probs are not the policy's); --old-logprobs rollout needs top-p 1: use --old-logprobs recompute",
+                path.display(),
+                self.rows[i].rollout.top_p
+            ))),
+        }
+    }
+
     /// An error naming the row and column of a token id outside the
     /// model's vocabulary of `vocab`.
     pub fn check_vocab(&self, vocab: usize, path: &Path) -> Result<()> {

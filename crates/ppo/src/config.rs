@@ -38,6 +38,23 @@ impl std::fmt::Display for OverlongPenalty {
     }
 }
 
+/// Where the PPO ratio's old log-probs come from.
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OldLogprobs {
+    /// A scoring pass of the policy over the batch before the update
+    /// (verl's default).
+    #[default]
+    Recompute,
+    /// The rollout's own log-probs (`response_logprobs`), which are the
+    /// policy's when it sampled unfiltered (top-p 1, no top-k) in the
+    /// compute dtype of the step: one forward pass fewer. The first
+    /// mini-batch's training forward, taken before any optimizer step,
+    /// checks it: a `logprob_gap` above 1e-3 stops the step before the
+    /// weights change.
+    Rollout,
+}
+
 /// The algorithm: it presets the choices a user leaves unset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algo {
@@ -302,6 +319,9 @@ pub struct Config {
     /// between the sampler's and the trainer's log-probs. [range: > 0]
     #[cfg_attr(feature = "clap", arg(long, value_parser = flags::positive))]
     pub tis_cap: Option<f64>,
+    /// Where the ratio's old log-probs come from.
+    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t = Config::default().old_logprobs))]
+    pub old_logprobs: OldLogprobs,
     /// Adaptive KL: move the coefficient (starting at --kl-coef) so the KL
     /// to the reference stays near this target; the coefficient is carried
     /// from step to step in the policy's optimizer state. [range: > 0]
@@ -379,6 +399,7 @@ impl Default for Config {
             overlong_filter: false,
             overlong_penalty: None,
             tis_cap: None,
+            old_logprobs: OldLogprobs::Recompute,
             kl_target: None,
             kl_horizon: 10_000.0,
             whiten_advantages: None,
@@ -520,6 +541,7 @@ impl Config {
                 opt(self.overlong_penalty.map(|p| p.to_string())),
             ),
             ("tis-cap", opt(self.tis_cap.map(|c| c.to_string()))),
+            ("old-logprobs", name(self.old_logprobs)),
             ("kl-target", opt(self.kl_target.map(|t| t.to_string()))),
             ("kl-horizon", self.kl_horizon.to_string()),
             ("whiten-advantages", self.whiten_advantages().to_string()),

@@ -38,7 +38,7 @@ use train::memory;
 use train::{AdamWConfig, TrainError, Trainable};
 
 pub use batch::{filter_rows, Batch, FilterStats, RowFilter};
-pub use config::{Algo, Config, Io, Options, OverlongPenalty, Preset};
+pub use config::{Algo, Config, Io, OldLogprobs, Options, OverlongPenalty, Preset};
 pub use update::{update, Means, UpdateStats};
 
 use batch::{scalar, stack};
@@ -94,10 +94,15 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
     if filtered.nothing_informative {
         log("ppo-step: every group's rewards are equal: nothing to filter out, training on all of them");
     }
+    if cfg.old_logprobs == OldLogprobs::Rollout {
+        batch.check_unfiltered(&io.scored)?;
+    }
     let plan = memory_plan(opts, &batch)?;
     log(&plan.describe());
     let mut models = Models::load(opts, &dev, log)?;
     log(&models.describe_state());
+    // Each phase's wall time, for the step's last log line.
+    let t_load = start.elapsed().as_secs_f64();
     // The KL coefficient of this step: the adaptive controller's, carried
     // in the policy's optimizer state, or --kl-coef.
     let carried_kl = models.actor.opt.carried.get(KL_COEF_STATE).copied();
@@ -112,11 +117,15 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
     batch.check_context(models.policy.config.max_position_embeddings, &io.scored)?;
     batch.check_vocab(models.policy.config.vocab_size, &io.scored)?;
     // 2. Old log-probs, reference log-probs and values, without gradients.
+    let t0 = Instant::now();
     let scores = score(&models, io.reference.as_deref(), &batch, cfg)?;
+    let t_score = t0.elapsed().as_secs_f64();
     // 3. Rewards, advantages, returns.
     let targets = targets(&batch, &scores, cfg)?;
     // 4. The update, and the adaptive KL coefficient for the next step.
+    let t0 = Instant::now();
     let stats = update(&mut models, &batch, &scores, &targets, cfg, step, log)?;
+    let t_update = t0.elapsed().as_secs_f64();
     if let Some(target) = cfg.kl_target {
         let ctl = rl::AdaptiveKl {
             target,
@@ -150,7 +159,12 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
             metrics.values.insert(m, v);
         }
     }
+    let t0 = Instant::now();
     save(opts, &models, &metrics, &stats)?;
+    log(&format!(
+        "ppo-step: timing_s load {t_load:.1} score {t_score:.1} update {t_update:.1} save {:.1}",
+        t0.elapsed().as_secs_f64()
+    ));
     Ok(Summary { metrics })
 }
 
@@ -174,6 +188,11 @@ fn validate(opts: &Options) -> Result<()> {
     }
     if cfg.train_groups.is_some() && !cfg.filter_groups {
         return invalid("--train-groups counts informative groups: it needs --filter-groups");
+    }
+    if cfg.old_logprobs == OldLogprobs::Rollout && cfg.tis_cap.is_some() {
+        return invalid(
+            "--tis-cap corrects the gap between the rollout's and the trainer's log-probs; with --old-logprobs rollout there is none to correct: use --old-logprobs recompute",
+        );
     }
     if cfg.kl_target.is_some() && !cfg.uses_reference() {
         return invalid(
@@ -355,7 +374,8 @@ pub struct Scores {
     pub ref_logp: Option<Tensor>,
     /// the critic's values, when there is a critic
     pub values: Option<Tensor>,
-    /// mean |old log-prob - rollout log-prob| over response tokens
+    /// mean |old log-prob - rollout log-prob| over response tokens (NaN
+    /// with `--old-logprobs rollout`: the update measures it)
     pub logprob_gap: f64,
 }
 
@@ -391,7 +411,9 @@ pub fn score(
             let out = outputs_nograd(model, &m.batch, &head, rows)?;
             batch.per_row(&out[0], &m)
         };
-        old.extend(logprobs(&models.policy.model)?);
+        if cfg.old_logprobs == OldLogprobs::Recompute {
+            old.extend(logprobs(&models.policy.model)?);
+        }
         if let Some(r) = &reference {
             refs.extend(logprobs(&r.model)?);
         }
@@ -412,12 +434,20 @@ pub fn score(
     let refs = gather_rows(&world, &sizes, refs);
     let values = gather_rows(&world, &sizes, values);
     let (w, mask) = (batch.width, &batch.mask);
-    let old_logp = stack(&old, w, dev)?;
     let rollout_logp = stack(&batch.rollout_logprobs(), w, dev)?;
-    let logprob_gap = scalar(&rl::masked_mean(
-        &(&old_logp - &rollout_logp)?.abs()?,
-        mask,
-    )?)?;
+    // With the rollout's log-probs, the gap is measured by the update, on
+    // its first mini-batch (see `update::ROLLOUT_LOGPROB_TOLERANCE`).
+    let (old_logp, logprob_gap) = match cfg.old_logprobs {
+        OldLogprobs::Recompute => {
+            let old_logp = stack(&old, w, dev)?;
+            let gap = scalar(&rl::masked_mean(
+                &(&old_logp - &rollout_logp)?.abs()?,
+                mask,
+            )?)?;
+            (old_logp, gap)
+        }
+        OldLogprobs::Rollout => (rollout_logp, f64::NAN),
+    };
     Ok(Scores {
         old_logp,
         ref_logp: had_reference.then(|| stack(&refs, w, dev)).transpose()?,
@@ -634,7 +664,15 @@ pub fn metrics_row(
         (Metric::ResponseClipRatio, frac(&file.truncated)),
         (Metric::AdvantageMean, targets.advantage_mean),
         (Metric::AdvantageStd, targets.advantage_std),
-        (Metric::LogprobGap, scores.logprob_gap),
+        (
+            Metric::LogprobGap,
+            match cfg.old_logprobs {
+                OldLogprobs::Recompute => scores.logprob_gap,
+                OldLogprobs::Rollout => {
+                    values.get(&Metric::LogprobGap).copied().unwrap_or(f64::NAN)
+                }
+            },
+        ),
         (
             Metric::TisWeightMean,
             targets.tis.map_or(f64::NAN, |t| t.tis_weight_mean),

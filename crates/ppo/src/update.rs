@@ -12,7 +12,7 @@ use model::model::Model;
 use train::GradAccum;
 
 use crate::batch::{scalar, Batch, Micro};
-use crate::{Config, CriticState, Models, Result, Scores, Targets};
+use crate::{Config, CriticState, Models, OldLogprobs, Result, Scores, Targets, TrainError};
 
 /// Weighted running means of the micro-batch metrics.
 #[derive(Debug, Default, Clone)]
@@ -96,6 +96,13 @@ struct Position {
     micro: (usize, usize),
 }
 
+/// With `--old-logprobs rollout`, the largest mean |log-prob before the
+/// update - rollout log-prob| the first mini-batch may show. The same
+/// policy, sampling unfiltered in the same dtype, gives about 1e-5 (f32
+/// sums in another order); another checkpoint, a top-k or another dtype
+/// gives 1e-2 and more.
+pub const ROLLOUT_LOGPROB_TOLERANCE: f64 = 1e-3;
+
 /// The PPO epochs. `step` (the step number) seeds the shuffle with
 /// `cfg.seed`; `log` gets one line per micro-batch.
 pub fn update(
@@ -134,6 +141,7 @@ pub fn update(
                 let tokens = (batch.kept_rows(chunk), batch.response_tokens(chunk));
                 let ms = MicroStep {
                     m: &m,
+                    measure_gap: epoch == 0 && mi == 0 && cfg.old_logprobs == OldLogprobs::Rollout,
                     w: rl::micro_weight(cfg.loss_agg, tokens, total),
                     temperature: batch.temperature,
                     norm_len: cfg.norm_len.unwrap_or(batch.width),
@@ -162,6 +170,16 @@ pub fn update(
             let mut tokens = [(stats.trained_tokens - tokens_before) as u64];
             world.all_reduce_sum_u64(&mut tokens);
             stats.trained_tokens = tokens_before + tokens[0] as usize;
+            // The rollout's log-probs as the old ones: checked on the first
+            // mini-batch, before the weights change.
+            if epoch == 0 && mi == 0 && cfg.old_logprobs == OldLogprobs::Rollout {
+                let gap = stats.means.since(&before).get(&Metric::LogprobGap).copied();
+                if let Some(gap) = gap.filter(|g| g.is_nan() || *g > ROLLOUT_LOGPROB_TOLERANCE) {
+                    return Err(TrainError::Invalid(format!(
+                        "--old-logprobs rollout: the rollout's log-probs are not this policy's (mean gap {gap:.2e} on the first mini-batch, more than {ROLLOUT_LOGPROB_TOLERANCE:e}): it sampled with another checkpoint, dtype or a top-k; use --old-logprobs recompute"
+                    )));
+                }
+            }
             // One optimizer step per mini-batch, after clipping, at the
             // schedule's rate for the run's optimizer step.
             let lr = cfg.actor_lr_at(models.actor.steps_done());
@@ -206,6 +224,9 @@ impl Position {
 /// loss, and what the losses need of the batch.
 struct MicroStep<'a> {
     m: &'a Micro,
+    /// measure `logprob_gap` (the old log-probs are the rollout's and the
+    /// policy has not changed yet)
+    measure_gap: bool,
     /// the micro-batch's weight in its mini-batch (`rl::micro_weight`)
     w: f64,
     /// the sampling temperature of the batch
@@ -248,6 +269,14 @@ fn actor_micro(
     let pass = ms.pass(policy.head_rows(m.index.dim(1)?));
     let loss_of = |outs: &[Tensor]| -> Result<(Tensor, (Tensor, rl::PolicyLossMetrics, Tensor))> {
         let (logp, entropy) = (&outs[0], &outs[1]);
+        if ms.measure_gap {
+            let old = m.rows_of(&scores.old_logp)?;
+            let tokens = scalar(&m.loss_mask.sum_all()?)?;
+            if tokens > 0.0 {
+                let gap = rl::masked_mean(&(logp - &old)?.abs()?, &m.loss_mask)?;
+                means.add(Metric::LogprobGap, scalar(&gap)?, tokens);
+            }
+        }
         let tis = targets
             .tis_weights
             .as_ref()

@@ -83,6 +83,85 @@ fn recomputed_logprobs_match_the_rollout() {
     assert!(w.iter().any(|(k, _)| k == "score.weight") && w.iter().any(|(k, _)| k == "score.bias"));
 }
 
+/// `--old-logprobs rollout` skips the policy's scoring pass and gives the
+/// update of the recomputed log-probs (they differ by f32 rounding only),
+/// with `logprob_gap` measured on the first mini-batch; a rollout of
+/// another checkpoint, or one sampled with top-p below 1, is refused
+/// before the weights change, and nothing is written.
+#[test]
+fn the_rollouts_logprobs_serve_as_the_old_ones_only_when_they_are_the_policys() {
+    let dir = tempfile::tempdir().unwrap();
+    let (init, prompts) = common::toy_task(dir.path());
+    let scored = common::rollout_and_score(&init, &prompts, &dir.path().join("it"), 2, 6);
+    let run = |scored: &Path, old: ppo::OldLogprobs, name: &str| {
+        let out = dir.path().join(format!("out-{name}"));
+        let mut o = Options::new(Algo::Ppo, scored.to_path_buf(), init.clone(), out.clone());
+        o.io.reference = Some(init.clone());
+        o.io.critic_out = Some(dir.path().join(format!("critic-{name}")));
+        o.config.actor_lr = 1e-3;
+        o.config.train_batch_size = Some(64);
+        o.config.micro_batch_size = 16;
+        o.config.old_logprobs = old;
+        (ppo::run(&o, &mut |_| {}), out)
+    };
+    let (recomputed, out_r) = run(&scored, ppo::OldLogprobs::Recompute, "recompute");
+    let (from_rollout, out_o) = run(&scored, ppo::OldLogprobs::Rollout, "rollout");
+    let (recomputed, from_rollout) = (recomputed.unwrap(), from_rollout.unwrap());
+    let gap = from_rollout.metrics.get(Metric::LogprobGap).unwrap();
+    assert!(gap.is_finite() && gap < 1e-4, "logprob_gap {gap}");
+    let d = max_diff(&weights(&out_r), &weights(&out_o));
+    assert!(
+        max_diff(&weights(&out_r), &weights(&init)) > 1e-4,
+        "the step changed nothing"
+    );
+    assert!(
+        d < 1e-4,
+        "the rollout's log-probs moved the weights {d} away"
+    );
+    for k in [Metric::PgLoss, Metric::VfLoss, Metric::KlToRef] {
+        let (a, b) = (
+            recomputed.metrics.get(k).unwrap(),
+            from_rollout.metrics.get(k).unwrap(),
+        );
+        assert!((a - b).abs() < 1e-4 * a.abs().max(1.0), "{k}: {a} vs {b}");
+    }
+
+    // Sampled by another checkpoint: refused, nothing written.
+    let other = dir.path().join("other");
+    let words: Vec<String> = common::answers();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    model::tiny::write_tiny_with_words(&other, 32, 2, 8, &words).unwrap();
+    let foreign = common::rollout_and_score(&other, &prompts, &dir.path().join("foreign"), 2, 6);
+    let (e, out) = run(&foreign, ppo::OldLogprobs::Rollout, "foreign");
+    let Err(e) = e else {
+        panic!("another checkpoint's log-probs were taken as the policy's")
+    };
+    let e = e.to_string();
+    assert!(
+        e.contains("not this policy's") && e.contains("--old-logprobs recompute"),
+        "{e}"
+    );
+    assert!(!out.exists(), "a refused step wrote {}", out.display());
+
+    // Sampled from the nucleus: refused before loading, naming the row.
+    let nucleus = common::rollout_and_score_with(
+        &init,
+        &prompts,
+        &dir.path().join("nucleus"),
+        2,
+        6,
+        model::Precision::F32,
+        &|o| o.top_p = 0.9,
+    );
+    let (e, out) = run(&nucleus, ppo::OldLogprobs::Rollout, "nucleus");
+    let Err(e) = e else {
+        panic!("top-p log-probs were taken as the policy's")
+    };
+    let e = e.to_string();
+    assert!(e.contains("row 0, column `top_p`: 0.9"), "{e}");
+    assert!(!out.exists());
+}
+
 #[test]
 fn micro_batching_does_not_change_the_update() {
     let dir = tempfile::tempdir().unwrap();
