@@ -81,6 +81,9 @@ pub struct Pass {
     pub head_rows: usize,
     /// what runs the decoder's layers
     pub engine: Engine,
+    /// the CPU pass computes a prefix that rows share (a prompt's samples,
+    /// a common system turn) once ([`Trunk`]); off: every row in full
+    pub share_prefixes: bool,
 }
 
 /// What runs the decoder's layers in a training pass.
@@ -139,7 +142,7 @@ pub fn outputs_nograd(
     head_rows: usize,
 ) -> Result<Vec<Tensor>> {
     let x = if Engine::Auto.native(model) {
-        let trunk = Trunk::new(model, batch)?;
+        let trunk = Trunk::new(model, batch, true)?;
         let x = trunk.forward(Keep::Nothing)?.0;
         if let Some(lh) = head.logprobs() {
             let (lp, ent, _) = trunk.logprob_forward(&x, lh, false)?;
@@ -187,7 +190,7 @@ where
     E: From<ModelError> + From<candle_core::Error>,
 {
     if pass.engine.native(model) {
-        let trunk = Trunk::new(model, batch)?;
+        let trunk = Trunk::new(model, batch, pass.share_prefixes)?;
         let keep = if pass.checkpointing {
             Keep::Inputs
         } else {
@@ -203,7 +206,7 @@ where
                 } else {
                     head_whole(&x, head, loss, sink)?
                 };
-                (t, g.flatten_all()?.to_vec1()?)
+                (t, trunk.compact(&g.flatten_all()?.to_vec1()?)?)
             }
         };
         trunk.backward(saved, g, sink)?;

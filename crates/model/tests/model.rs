@@ -603,17 +603,26 @@ fn every_pass(
     loss: &LossFn,
 ) -> Vec<(String, PassResult)> {
     let mut out = Vec::new();
-    for engine in [checkpointing::Engine::Candle, checkpointing::Engine::Auto] {
+    let engines = [
+        (checkpointing::Engine::Candle, false),
+        (checkpointing::Engine::Auto, false),
+        (checkpointing::Engine::Auto, true),
+    ];
+    for (engine, share_prefixes) in engines {
         for checkpointing in [false, true] {
             let r = grads_of(varmap, |sink| {
                 let p = Pass {
                     checkpointing,
                     head_rows: 1,
                     engine,
+                    share_prefixes,
                 };
                 forward_backward(model, batch, head, p, loss, sink).unwrap()
             });
-            out.push((format!("{engine:?} checkpointing={checkpointing}"), r));
+            out.push((
+                format!("{engine:?} checkpointing={checkpointing} share_prefixes={share_prefixes}"),
+                r,
+            ));
         }
     }
     out
@@ -687,6 +696,92 @@ fn every_pass_agrees_on_long_padded_sequences() {
         let n = ck.varmap.all_vars().len();
         assert_every_pass_agrees(&format!("{kv} kv heads"), &passes, n, 1e-4);
     }
+}
+
+/// Rows that share prefixes, as a PPO batch's do (a prompt's samples, a
+/// system turn every prompt begins with): the CPU pass computes each
+/// shared token once, and its log-probs, values, loss and every
+/// gradient are candle's, which computes every row in full. The rows: a
+/// prompt's samples, one whose response begins like another's, a
+/// duplicate, one that is another's prefix (so padded), another prompt
+/// after the same system turn, and a response that runs over two query
+/// blocks after its shared prompt.
+#[test]
+fn every_pass_agrees_when_rows_share_prefixes() {
+    let mut cfg = tiny("qwen2", false);
+    cfg.max_position_embeddings = 512;
+    let ck = seeded(cfg, &Device::Cpu, DType::F32).unwrap();
+    let seq = |n: usize, s: u32| -> Vec<u32> { (0..n as u32).map(|i| (i * 7 + s) % 61).collect() };
+    let system = seq(12, 5);
+    let p1 = [system.clone(), seq(18, 1)].concat();
+    let p2 = [system.clone(), seq(9, 2)].concat();
+    let (r1, r2, r3, long) = (seq(20, 3), seq(25, 4), seq(14, 6), seq(100, 8));
+    let r1b = [r1[..5].to_vec(), seq(11, 9)].concat();
+    let pairs: Vec<(&[u32], &[u32])> = vec![
+        (&p1, &r1),
+        (&p1, &r2),
+        (&p1, &r1b),
+        (&p2, &r3),
+        (&p1, &r1),
+        (&p1, &r1[..3]),
+        (&p2, &long),
+    ];
+    let rb = ResponseBatch::new(&pairs, 0, &Device::Cpu).unwrap();
+    let (b, t) = rb.batch.ids.dims2().unwrap();
+    let trunk = model::cpu::train::Trunk::new(&ck.model, &rb.batch, true).unwrap();
+    let unshared = model::cpu::train::Trunk::new(&ck.model, &rb.batch, false).unwrap();
+    assert_eq!(unshared.tokens(), b * t);
+    // Each row computes what follows the longest prefix it shares with an
+    // earlier row: p1 + r1 in full; r2; r1b after r1's 5; p2 after the
+    // system turn, + r3; nothing of the duplicate or the prefix row but
+    // their padding; long after p2. Padding is computed per row, as the
+    // model's mask defines it.
+    let real: usize = pairs.iter().map(|(p, r)| p.len() + r.len()).sum();
+    let padding = b * t - real;
+    let own = (30 + 20) + 25 + 11 + (9 + 14) + 0 + 0 + 100;
+    assert_eq!(trunk.tokens(), own + padding);
+    let head = ck
+        .model
+        .logprob_head_of(&rb.batch, Some(&rb.index), 0.7, true);
+    // policy_loss's terms, with a weight per response token.
+    let w: Vec<f32> = (0..b * rb.width)
+        .map(|k| (k * 3 % 5) as f32 / 2.0 - 1.0)
+        .collect();
+    let w = Tensor::from_vec(w, (b, rb.width), &Device::Cpu).unwrap();
+    let loss = |o: &[Tensor]| {
+        let (lp, ent) = (&o[0], &o[1]);
+        let a = (lp * &w)?.mul(&rb.mask)?.sum_all()?;
+        let c = ((ent * &rb.mask)?.sum_all()? * 0.1)?;
+        let loss = (((lp.exp()? * &rb.mask)?.sum_all()? + a)? - c)?;
+        let v = loss.to_scalar::<f32>()?;
+        Ok((loss, v))
+    };
+    let passes = every_pass(&ck.varmap, &ck.model, &rb.batch, &head, &loss);
+    let n = ck.varmap.all_vars().len();
+    assert_every_pass_agrees("policy", &passes, n, 1e-5);
+
+    let dir = tempfile::tempdir().unwrap();
+    ck.save(dir.path(), None).unwrap();
+    let critic = model::Critic::from_policy(dir.path(), &Device::Cpu, DType::F32).unwrap();
+    for v in critic.varmap.all_vars() {
+        if v.rank() == 2 && v.dims()[0] == 1 {
+            v.set(&Tensor::ones(v.dims(), DType::F32, &Device::Cpu).unwrap())
+                .unwrap();
+        }
+    }
+    let weights: Vec<f32> = (0..b * (t - 1))
+        .map(|k| (k % 7) as f32 / 7.0 - 0.4)
+        .collect();
+    let loss = |o: &[Tensor]| {
+        let w = Tensor::from_vec(weights.clone(), o[0].shape(), &Device::Cpu)?;
+        let loss = (&o[0] * w)?.sqr()?.sum_all()?;
+        let v = loss.to_scalar::<f32>()?;
+        Ok((loss, v))
+    };
+    let head = critic.head();
+    let passes = every_pass(&critic.varmap, &critic.model, &rb.batch, &head, &loss);
+    let n = critic.varmap.all_vars().len();
+    assert_every_pass_agrees("critic", &passes, n, 1e-5);
 }
 
 /// The same for the critic's value head.

@@ -133,6 +133,13 @@ pub fn update(
             // Under an N-rank job, rank k takes micro-batches k, k + N, ...
             // and the gradients are summed over the ranks in the step.
             let world = dist::world();
+            // A prompt's samples side by side, so a micro-batch holds them
+            // together and the CPU pass computes their prompt once; the
+            // mini-batch's loss is the sum of its micro-batches' whichever
+            // rows go together (a stable sort: the shuffle's order within
+            // a prompt).
+            let mut mini = mini.to_vec();
+            mini.sort_by_key(|&i| batch.groups[i]);
             let micros: Vec<&[usize]> = mini.chunks(cfg.micro_batch_size).collect();
             let tokens_before = stats.trained_tokens;
             for ui in world.mine(micros.len()) {
@@ -247,6 +254,7 @@ impl MicroStep<'_> {
             checkpointing: self.cfg.memory.grad_checkpointing,
             head_rows,
             engine: Default::default(),
+            share_prefixes: true,
         }
     }
 }

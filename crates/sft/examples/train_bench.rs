@@ -92,6 +92,7 @@ fn main() -> Result<()> {
         checkpointing: flag("--checkpointing"),
         head_rows: ck.model.head_rows(seq),
         engine,
+        share_prefixes: true,
     };
     let head = ck.model.logprob_head_of(&batch, None, 1.0, false);
     let (mut fb, mut clip, mut adamw) = (Vec::new(), Vec::new(), Vec::new());

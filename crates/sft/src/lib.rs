@@ -251,6 +251,7 @@ pub fn train_step(
             checkpointing: cfg.memory.grad_checkpointing,
             head_rows: model.head_rows(rb.width),
             engine: Default::default(),
+            share_prefixes: true,
         };
         let nll_of = |outs: &[Tensor]| -> Result<(Tensor, f64)> {
             let nll = rl::agg_loss(&outs[0].neg()?, &rb.mask, LossAgg::TokenMean, 0)?;

@@ -83,7 +83,7 @@ pub struct Acts {
     inv1: Vec<f32>,
     /// q and k after rope, v [m, w]
     qkv: Vec<f32>,
-    /// log-sum-exp of each query's scores [b, nh, t]
+    /// log-sum-exp of each query's scores [m, nh]
     lse: Vec<f32>,
     /// attention's output [m, nh hd]
     att: Vec<f32>,
@@ -111,14 +111,57 @@ pub enum Keep {
     Inputs,
 }
 
-/// One padded batch on its way through a model's layers.
+/// One padded batch on its way through a model's layers, each distinct
+/// token computed once: a row that begins with the same real tokens as an
+/// earlier row (the samples of one prompt, or every prompt's system turn)
+/// reads that prefix's keys and values from the earlier row instead of
+/// computing them again. Causal attention makes position j's state a
+/// function of tokens 0..=j only, so a shared prefix's states are the
+/// ones the row would have computed; in the backward pass the gradients
+/// that reach a shared token from every row that reads it add up.
+///
+/// The layer passes work on the `m` distinct tokens ("compact" rows);
+/// [`Trunk::tensor`] and [`Trunk::compact`] convert to and from the
+/// batch's `[b, t, h]` layout for the heads.
 pub struct Trunk<'a> {
     model: &'a Model,
     d: Dims,
+    /// each compact token's id and position [m]
     ids: Vec<u32>,
     pos: Vec<u32>,
-    /// real tokens [m]
+    /// the batch's token ids [b t]
+    batch_ids: Vec<u32>,
+    /// real tokens of the batch [b t]
     valid: Vec<bool>,
+    /// the compact token at each (row, position) of the batch [b t]
+    at: Vec<usize>,
+    /// per row: its first position that is its own (not a shared prefix);
+    /// its own tokens are compact rows `at[r t + own[r]]..`, in order
+    own: Vec<usize>,
+}
+
+/// For each row of `ids` [b, t] (with `valid` and `pos`), the length of
+/// the longest prefix of real tokens it shares with an earlier row, and
+/// that row (the first of the longest; (0, 0): none). Tokens, positions
+/// and validity must all agree.
+fn shared_prefixes(
+    b: usize,
+    t: usize,
+    ids: &[u32],
+    pos: &[u32],
+    valid: &[bool],
+) -> Vec<(usize, usize)> {
+    let same = |r: usize, q: usize, j: usize| {
+        let (x, y) = (r * t + j, q * t + j);
+        valid[x] && valid[y] && ids[x] == ids[y] && pos[x] == pos[y]
+    };
+    (0..b)
+        .map(|r| {
+            (0..r)
+                .map(|q| ((0..t).take_while(|&j| same(r, q, j)).count(), q))
+                .fold((0, 0), |best, c| if c.0 > best.0 { c } else { best })
+        })
+        .collect()
 }
 
 fn invalid(m: String) -> ModelError {
@@ -343,8 +386,9 @@ fn sigmoid(x: f32) -> f32 {
 }
 
 impl<'a> Trunk<'a> {
-    /// `batch` through `model`'s layers ([`supported`] models only).
-    pub fn new(model: &'a Model, batch: &Batch) -> Result<Trunk<'a>> {
+    /// `batch` through `model`'s layers ([`supported`] models only), each
+    /// shared prefix once when `share_prefixes`.
+    pub fn new(model: &'a Model, batch: &Batch, share_prefixes: bool) -> Result<Trunk<'a>> {
         if !supported(model) {
             return Err(invalid(
                 "the CPU training path needs an f32 model on the CPU".into(),
@@ -377,13 +421,32 @@ impl<'a> Trunk<'a> {
                 cfg.max_position_embeddings
             )));
         }
+        // Each row's own tokens after the longest prefix it shares with an
+        // earlier row (whose compact tokens it reads there).
+        let shared = if share_prefixes {
+            shared_prefixes(b, t, &ids, &pos, &valid)
+        } else {
+            vec![(0, 0); b]
+        };
+        let mut at = vec![0usize; b * t];
+        let (mut cids, mut cpos) = (Vec::with_capacity(b * t), Vec::with_capacity(b * t));
+        for (r, &(l, q)) in shared.iter().enumerate() {
+            for j in 0..l {
+                at[r * t + j] = at[q * t + j];
+            }
+            for j in l..t {
+                at[r * t + j] = cids.len();
+                cids.push(ids[r * t + j]);
+                cpos.push(pos[r * t + j]);
+            }
+        }
         let (nh, nkv, hd) = (cfg.num_attention_heads, cfg.num_kv_heads(), cfg.head_dim());
         Ok(Trunk {
             model,
             d: Dims {
                 b,
                 t,
-                m: b * t,
+                m: cids.len(),
                 h: cfg.hidden_size,
                 hd,
                 nh,
@@ -392,10 +455,53 @@ impl<'a> Trunk<'a> {
                 inter: cfg.intermediate_size,
                 eps: cfg.rms_norm_eps as f32,
             },
-            ids,
-            pos,
+            ids: cids,
+            pos: cpos,
+            batch_ids: ids,
             valid,
+            at,
+            own: shared.iter().map(|&(l, _)| l).collect(),
         })
+    }
+
+    /// Distinct tokens through the layers (the batch's b x t, less the
+    /// shared prefixes).
+    pub fn tokens(&self) -> usize {
+        self.d.m
+    }
+
+    /// The compact rows' `[m, h]` values in the batch's `[b, t, h]` layout.
+    fn expand(&self, x: &[f32]) -> Vec<f32> {
+        let h = self.d.h;
+        let mut out = vec![0f32; self.d.b * self.d.t * h];
+        out.par_chunks_mut(h).zip(&self.at).for_each(|(dst, &c)| {
+            dst.copy_from_slice(&x[c * h..(c + 1) * h]);
+        });
+        out
+    }
+
+    /// A gradient in the batch's `[b, t, h]` layout (row-major) as the
+    /// compact rows' `[m, h]`: a shared token's is the sum over the rows
+    /// that read it.
+    pub fn compact(&self, g: &[f32]) -> Result<Vec<f32>> {
+        let (d, h) = (self.d, self.d.h);
+        if g.len() != d.b * d.t * h {
+            return Err(invalid(format!(
+                "the gradient has {} values, the output {} x {} x {}",
+                g.len(),
+                d.b,
+                d.t,
+                d.h
+            )));
+        }
+        let mut out = vec![0f32; d.m * h];
+        for (row, &c) in g.chunks_exact(h).zip(&self.at) {
+            out[c * h..(c + 1) * h]
+                .iter_mut()
+                .zip(row)
+                .for_each(|(a, b)| *a += b);
+        }
+        Ok(out)
     }
 
     /// The embeddings of the batch's tokens [m, h].
@@ -410,8 +516,9 @@ impl<'a> Trunk<'a> {
         Ok(x)
     }
 
-    /// The last layer's output [b, t, h] (before the final norm; row-major,
-    /// [`Trunk::tensor`] makes it a tensor), and what each layer saved for
+    /// The last layer's output at the compact rows [m, h] (before the
+    /// final norm; [`Trunk::tensor`] makes it the batch's [b, t, h]
+    /// tensor), and what each layer saved for
     /// [`Trunk::backward`] as `keep` asks.
     pub fn forward(&self, keep: Keep) -> Result<(Vec<f32>, Vec<Saved>)> {
         let mut x = self.embed()?;
@@ -429,6 +536,8 @@ impl<'a> Trunk<'a> {
     /// The last layer's output as the [b, t, h] tensor candle's heads take.
     pub fn tensor(&self, x: Vec<f32>) -> Result<Tensor> {
         let d = self.d;
+        // Without a shared prefix the compact rows are the batch's.
+        let x = if d.m == d.b * d.t { x } else { self.expand(&x) };
         Ok(Tensor::from_vec(x, (d.b, d.t, d.h), &Device::Cpu)?)
     }
 
@@ -547,30 +656,42 @@ impl<'a> Trunk<'a> {
         for hr in 0..rep {
             let c0 = (g * rep + hr) * hd;
             for i in i0..i1 {
-                let row = &qkv[(r * d.t + i) * d.w + c0..][..hd];
+                let row = &qkv[self.at[r * d.t + i] * d.w + c0..][..hd];
                 qs.extend(row.iter().map(|v| v * scale));
             }
         }
     }
 
+    /// Key head `g`'s keys and values of row `r`'s positions 0..t, each
+    /// [t, hd], gathered from the compact rows of `qkv` (a shared prefix's
+    /// are another row's).
+    fn row_kv(&self, qkv: &[f32], r: usize, g: usize, k: &mut Vec<f32>, v: &mut Vec<f32>) {
+        let d = self.d;
+        let (kc, vc) = ((d.nh + g) * d.hd, (d.nh + d.nkv + g) * d.hd);
+        k.clear();
+        v.clear();
+        for &c in &self.at[r * d.t..(r + 1) * d.t] {
+            k.extend_from_slice(&qkv[c * d.w + kc..][..d.hd]);
+            v.extend_from_slice(&qkv[c * d.w + vc..][..d.hd]);
+        }
+    }
+
     /// Scores of the stacked queries `qs` ([`Trunk::stacked_queries`] of
-    /// i0..i1) over keys 0..i1 of key head `g` in row `r`, masked (-inf
-    /// where the model's mask hides a key: causal, no padded keys, every
-    /// query sees itself): `s` [rep (i1 - i0), i1].
-    #[allow(clippy::too_many_arguments)]
+    /// i0..i1) over keys 0..i1 of row `r` (`k`, [`Trunk::row_kv`]), masked
+    /// (-inf where the model's mask hides a key: causal, no padded keys,
+    /// every query sees itself): `s` [rep (i1 - i0), i1].
     fn masked_scores(
         &self,
-        qkv: &[f32],
+        k: &[f32],
         qs: &[f32],
         r: usize,
-        g: usize,
         i0: usize,
         i1: usize,
         s: &mut Vec<f32>,
     ) {
         let d = self.d;
         let rows = qs.len() / d.hd;
-        let k = MatRef::strided(&qkv[r * d.t * d.w + (d.nh + g) * d.hd..], i1, d.hd, d.w, 1);
+        let k = MatRef::new(&k[..i1 * d.hd], i1, d.hd);
         s.clear();
         s.resize(rows * i1, 0.0);
         gemm(
@@ -598,9 +719,10 @@ impl<'a> Trunk<'a> {
     }
 
     /// Causal attention over `qkv` [m, w]: the output [m, nh hd] and each
-    /// query's log-sum-exp [b, nh, t]. One task per (row, key head), whose
-    /// query heads run as one stacked matrix, a block of queries at a time
-    /// over the keys up to the block's end.
+    /// query's log-sum-exp [m, nh]. One task per (row, key head) over the
+    /// row's own queries (those after its shared prefix) and every key of
+    /// the row, whose query heads run as one stacked matrix, a block of
+    /// queries at a time over the keys up to the block's end.
     fn attention(&self, qkv: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let d = self.d;
         let (t, hd) = (d.t, d.hd);
@@ -610,16 +732,18 @@ impl<'a> Trunk<'a> {
             .into_par_iter()
             .map(|task| {
                 let (r, g) = (task / d.nkv, task % d.nkv);
+                let own = self.own[r];
                 let mut out = vec![0f32; rep * t * hd];
                 let mut lse = vec![0f32; rep * t];
                 let (mut qs, mut s, mut o) = (Vec::new(), Vec::new(), Vec::new());
-                let v =
-                    MatRef::strided(&qkv[r * t * d.w + (d.nh + d.nkv + g) * hd..], t, hd, d.w, 1);
-                for i0 in (0..t).step_by(QB) {
+                let (mut k, mut v) = (Vec::new(), Vec::new());
+                self.row_kv(qkv, r, g, &mut k, &mut v);
+                let v = MatRef::new(&v, t, hd);
+                for i0 in (own..t).step_by(QB) {
                     let i1 = (i0 + QB).min(t);
                     let qb = i1 - i0;
                     self.stacked_queries(qkv, r, g, i0, i1, &mut qs);
-                    self.masked_scores(qkv, &qs, r, g, i0, i1, &mut s);
+                    self.masked_scores(&k, &qs, r, i0, i1, &mut s);
                     for (k, row) in s.chunks_exact_mut(i1).enumerate() {
                         let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
                         let sum = vmath::exp_affine_sum(row, 1.0, max);
@@ -646,18 +770,18 @@ impl<'a> Trunk<'a> {
             })
             .collect();
         let mut att = vec![0f32; d.m * d.nh * hd];
-        let mut lse = vec![0f32; d.b * d.nh * t];
+        let mut lse = vec![0f32; d.m * d.nh];
         for (task, (out, l)) in parts.into_iter().enumerate() {
             let (r, g) = (task / d.nkv, task % d.nkv);
-            for hr in 0..rep {
-                let head = g * rep + hr;
-                for i in 0..t {
-                    let dst = (r * t + i) * d.nh * hd + head * hd;
+            for i in self.own[r]..t {
+                let c = self.at[r * t + i];
+                for hr in 0..rep {
+                    let head = g * rep + hr;
+                    let dst = c * d.nh * hd + head * hd;
                     att[dst..dst + hd]
                         .copy_from_slice(&out[(hr * t + i) * hd..(hr * t + i + 1) * hd]);
+                    lse[c * d.nh + head] = l[hr * t + i];
                 }
-                let dst = (r * d.nh + head) * t;
-                lse[dst..dst + t].copy_from_slice(&l[hr * t..(hr + 1) * t]);
             }
         }
         (att, lse)
@@ -666,7 +790,8 @@ impl<'a> Trunk<'a> {
     /// Attention's backward: from the output's gradient `datt` [m, nh hd],
     /// the gradients of q, k (after rope) and v as one [m, w] matrix. The
     /// probabilities are recomputed from the scores and the saved
-    /// log-sum-exp, block by block as in [`Trunk::attention`].
+    /// log-sum-exp, block by block as in [`Trunk::attention`]; a shared
+    /// prefix's keys and values get the sum of every reading row's.
     fn attention_backward(&self, qkv: &[f32], lse: &[f32], datt: &[f32]) -> Vec<f32> {
         let d = self.d;
         let (t, hd) = (d.t, d.hd);
@@ -679,23 +804,25 @@ impl<'a> Trunk<'a> {
             .into_par_iter()
             .map(|task| {
                 let (r, g) = (task / d.nkv, task % d.nkv);
-                let base = r * t * d.w;
-                let k = MatRef::strided(&qkv[base + (d.nh + g) * hd..], t, hd, d.w, 1);
-                let v = MatRef::strided(&qkv[base + (d.nh + d.nkv + g) * hd..], t, hd, d.w, 1);
+                let own = self.own[r];
+                let (mut kb, mut vb) = (Vec::new(), Vec::new());
+                self.row_kv(qkv, r, g, &mut kb, &mut vb);
+                let k = MatRef::new(&kb, t, hd);
+                let v = MatRef::new(&vb, t, hd);
                 let mut dq = vec![0f32; rep * t * hd];
                 let mut dk = vec![0f32; t * hd];
                 let mut dv = vec![0f32; t * hd];
                 let (mut qs, mut s, mut dp, mut dos, mut dqs) =
                     (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-                for i0 in (0..t).step_by(QB) {
+                for i0 in (own..t).step_by(QB) {
                     let i1 = (i0 + QB).min(t);
                     let qb = i1 - i0;
                     let rows = rep * qb;
                     self.stacked_queries(qkv, r, g, i0, i1, &mut qs);
-                    self.masked_scores(qkv, &qs, r, g, i0, i1, &mut s);
+                    self.masked_scores(&kb, &qs, r, i0, i1, &mut s);
                     for (kq, row) in s.chunks_exact_mut(i1).enumerate() {
                         let head = g * rep + kq / qb;
-                        let l = lse[(r * d.nh + head) * t + i0 + kq % qb];
+                        let l = lse[self.at[r * t + i0 + kq % qb] * d.nh + head];
                         vmath::exp_affine_sum(row, 1.0, l);
                     }
                     // The output's gradient, stacked as the queries.
@@ -703,7 +830,7 @@ impl<'a> Trunk<'a> {
                     for hr in 0..rep {
                         let c0 = (g * rep + hr) * hd;
                         for i in i0..i1 {
-                            dos.extend_from_slice(&datt[(r * t + i) * ow + c0..][..hd]);
+                            dos.extend_from_slice(&datt[self.at[r * t + i] * ow + c0..][..hd]);
                         }
                     }
                     let d_o = mat(&dos, rows, hd);
@@ -759,19 +886,22 @@ impl<'a> Trunk<'a> {
             })
             .collect();
         let mut dqkv = vec![0f32; d.m * d.w];
+        let add = |dst: &mut [f32], src: &[f32]| dst.iter_mut().zip(src).for_each(|(a, b)| *a += b);
         for (task, (dq, dk, dv)) in parts.into_iter().enumerate() {
             let (r, g) = (task / d.nkv, task % d.nkv);
             for i in 0..t {
-                let row = &mut dqkv[(r * t + i) * d.w..(r * t + i + 1) * d.w];
-                for hr in 0..rep {
-                    let head = g * rep + hr;
-                    row[head * hd..(head + 1) * hd]
-                        .copy_from_slice(&dq[(hr * t + i) * hd..(hr * t + i + 1) * hd]);
+                let row = &mut dqkv[self.at[r * t + i] * d.w..][..d.w];
+                if i >= self.own[r] {
+                    for hr in 0..rep {
+                        let head = g * rep + hr;
+                        row[head * hd..(head + 1) * hd]
+                            .copy_from_slice(&dq[(hr * t + i) * hd..(hr * t + i + 1) * hd]);
+                    }
                 }
                 let kc = (d.nh + g) * hd;
-                row[kc..kc + hd].copy_from_slice(&dk[i * hd..(i + 1) * hd]);
+                add(&mut row[kc..kc + hd], &dk[i * hd..(i + 1) * hd]);
                 let vc = (d.nh + d.nkv + g) * hd;
-                row[vc..vc + hd].copy_from_slice(&dv[i * hd..(i + 1) * hd]);
+                add(&mut row[vc..vc + hd], &dv[i * hd..(i + 1) * hd]);
             }
         }
         dqkv
@@ -783,7 +913,8 @@ type LayerGrads = Vec<(usize, Vec<f32>)>;
 
 impl Trunk<'_> {
     /// The backward pass from `g`, the gradient of the last layer's output
-    /// [b, t, h] (row-major), over what [`Trunk::forward`] saved: each
+    /// at the compact rows [m, h] ([`Trunk::compact`] of the batch
+    /// layout's), over what [`Trunk::forward`] saved: each
     /// layer's parameter gradients (last layer first), then the
     /// embedding's, each handed to `sink` in a store of its own.
     pub fn backward<E>(
@@ -798,10 +929,9 @@ impl Trunk<'_> {
         let d = self.d;
         if g.len() != d.m * d.h {
             return Err(invalid(format!(
-                "the gradient has {} values, the output {} x {} x {}",
+                "the gradient has {} values, the output {} x {}",
                 g.len(),
-                d.b,
-                d.t,
+                d.m,
                 d.h
             ))
             .into());
@@ -948,7 +1078,7 @@ impl Trunk<'_> {
 
 /// What the fused language-model head keeps for its backward pass.
 pub struct HeadActs {
-    /// per output: the row of the trunk's output it reads [n]
+    /// per output: the compact row of the trunk's output it reads [n]
     src: Vec<usize>,
     /// per output: the token it scores [n]
     targets: Vec<u32>,
@@ -986,8 +1116,8 @@ impl Trunk<'_> {
         }
     }
 
-    /// For each of the B x R outputs of the head: the row of the trunk's
-    /// output it reads and the token it scores; and R.
+    /// For each of the B x R outputs of the head: the compact row of the
+    /// trunk's output it reads and the token it scores; and R.
     fn head_sites(&self, index: Option<&Tensor>) -> Result<(usize, Vec<usize>, Vec<u32>)> {
         let (b, t) = (self.d.b, self.d.t);
         if t < 2 {
@@ -1016,13 +1146,13 @@ impl Trunk<'_> {
                 )));
             }
             let row = i / r;
-            src.push(row * t + p);
-            targets.push(self.ids[row * t + p + 1]);
+            src.push(self.at[row * t + p]);
+            targets.push(self.batch_ids[row * t + p + 1]);
         }
         Ok((r, src, targets))
     }
 
-    /// The language-model head on the trunk's output `x` [m, h], fused:
+    /// The language-model head on the trunk's output `x` (compact, [m, h]), fused:
     /// the final norm, the logits a chunk of tokens at a time, each next
     /// token's log-prob and each distribution's entropy (logits divided by
     /// the head's temperature): ([B, R], [B, R]) and what the backward
@@ -1103,7 +1233,7 @@ impl Trunk<'_> {
     /// The fused head's backward pass from the gradients of its log-probs
     /// and entropies ([B, R] row-major; None: not in the loss): the head's
     /// weight and the final norm's gradients to `sink`; returns the
-    /// gradient of the trunk's output [m, h].
+    /// gradient of the trunk's output (compact, [m, h]).
     pub fn logprob_backward<E>(
         &self,
         mut a: HeadActs,
