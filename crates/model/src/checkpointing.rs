@@ -19,6 +19,7 @@ use std::ops::Range;
 
 use candle_core::{backprop::GradStore, Tensor, Var};
 
+pub use crate::cpu::train::Packing;
 use crate::cpu::train::{Keep, Trunk};
 use crate::model::{Batch, Model};
 use crate::{ModelError, Result};
@@ -81,9 +82,10 @@ pub struct Pass {
     pub head_rows: usize,
     /// what runs the decoder's layers
     pub engine: Engine,
-    /// the CPU pass computes a prefix that rows share (a prompt's samples,
-    /// a common system turn) once ([`Trunk`]); off: every row in full
-    pub share_prefixes: bool,
+    /// the positions the CPU pass computes: a prefix that rows share (a
+    /// prompt's samples, a common system turn) once, and packed, no
+    /// padding ([`Packing`]); candle's path computes every position
+    pub packing: Packing,
 }
 
 /// What runs the decoder's layers in a training pass.
@@ -134,15 +136,17 @@ fn head_nograd(x: &Tensor, head: &dyn Head, rows: usize) -> Result<Vec<Tensor>> 
 
 /// The head's outputs for a batch without gradients (scoring passes):
 /// each layer's intermediates are freed as soon as its output exists and
-/// the head runs `head_rows` rows at a time.
+/// the head runs `head_rows` rows at a time; the CPU pass computes the
+/// positions `packing` says.
 pub fn outputs_nograd(
     model: &Model,
     batch: &Batch,
     head: &dyn Head,
     head_rows: usize,
+    packing: Packing,
 ) -> Result<Vec<Tensor>> {
     let x = if Engine::Auto.native(model) {
-        let trunk = Trunk::new(model, batch, true)?;
+        let trunk = Trunk::new(model, batch, packing)?;
         let x = trunk.forward(Keep::Nothing)?.0;
         if let Some(lh) = head.logprobs() {
             let (lp, ent, _) = trunk.logprob_forward(&x, lh, false)?;
@@ -190,7 +194,7 @@ where
     E: From<ModelError> + From<candle_core::Error>,
 {
     if pass.engine.native(model) {
-        let trunk = Trunk::new(model, batch, pass.share_prefixes)?;
+        let trunk = Trunk::new(model, batch, pass.packing)?;
         let keep = if pass.checkpointing {
             Keep::Inputs
         } else {

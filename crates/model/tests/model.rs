@@ -8,7 +8,8 @@ use std::collections::HashMap;
 
 use candle_core::{backprop::GradStore, DType, Device, IndexOp, Tensor};
 use candle_nn::VarMap;
-use model::checkpointing::{self, forward_backward, Head, Pass};
+use model::checkpointing::{self, forward_backward, Head, Packing, Pass};
+use model::cpu::train::Trunk;
 use model::generate::{generate, Engine, SamplingParams};
 use model::model::{Batch, ResponseBatch};
 use model::{Checkpoint, Config, ModelError};
@@ -592,35 +593,38 @@ type PassResult = (f32, HashMap<String, Vec<f32>>);
 /// A loss over the head's outputs, with its value.
 type LossFn<'a> = dyn Fn(&[Tensor]) -> Result<(Tensor, f32), ModelError> + 'a;
 
+/// The CPU pass's packings of a loss that reads padded positions, and of
+/// one that reads real positions only.
+const PADDED: &[Packing] = &[Packing::Padded, Packing::SharedPrefixes];
+const ALL: &[Packing] = &[Packing::Padded, Packing::SharedPrefixes, Packing::Packed];
+
 /// One pass over `batch` for each engine (candle's autograd, the CPU
-/// training pass), plain and checkpointed (the head a row at a time):
-/// candle's plain pass first, the reference.
+/// training pass in each of `packings`), plain and checkpointed (the head
+/// a row at a time): candle's plain pass first, the reference.
 fn every_pass(
     varmap: &VarMap,
     model: &model::Model,
     batch: &Batch,
     head: &dyn Head,
     loss: &LossFn,
+    packings: &[Packing],
 ) -> Vec<(String, PassResult)> {
     let mut out = Vec::new();
-    let engines = [
-        (checkpointing::Engine::Candle, false),
-        (checkpointing::Engine::Auto, false),
-        (checkpointing::Engine::Auto, true),
-    ];
-    for (engine, share_prefixes) in engines {
+    let engines = std::iter::once((checkpointing::Engine::Candle, Packing::Padded))
+        .chain(packings.iter().map(|&p| (checkpointing::Engine::Auto, p)));
+    for (engine, packing) in engines {
         for checkpointing in [false, true] {
             let r = grads_of(varmap, |sink| {
                 let p = Pass {
                     checkpointing,
                     head_rows: 1,
                     engine,
-                    share_prefixes,
+                    packing,
                 };
                 forward_backward(model, batch, head, p, loss, sink).unwrap()
             });
             out.push((
-                format!("{engine:?} checkpointing={checkpointing} share_prefixes={share_prefixes}"),
+                format!("{engine:?} checkpointing={checkpointing} {packing:?}"),
                 r,
             ));
         }
@@ -661,7 +665,7 @@ fn every_pass_gives_the_policy_gradients_of_the_plain_path() {
             .model
             .logprob_head_of(&rb.batch, Some(&rb.index), 0.7, true);
         let loss = |o: &[Tensor]| policy_loss(o, &rb.mask);
-        let passes = every_pass(&ck.varmap, &ck.model, &rb.batch, &head, &loss);
+        let passes = every_pass(&ck.varmap, &ck.model, &rb.batch, &head, &loss, ALL);
         let n = ck.varmap.all_vars().len();
         assert_every_pass_agrees(&format!("{ty} tied={tied}"), &passes, n, 1e-5);
     }
@@ -692,9 +696,21 @@ fn every_pass_agrees_on_long_padded_sequences() {
             let v = loss.to_scalar::<f32>()?;
             Ok((loss, v))
         };
-        let passes = every_pass(&ck.varmap, &ck.model, &rb.batch, &head, &loss);
+        let passes = every_pass(&ck.varmap, &ck.model, &rb.batch, &head, &loss, PADDED);
         let n = ck.varmap.all_vars().len();
         assert_every_pass_agrees(&format!("{kv} kv heads"), &passes, n, 1e-4);
+        // Packed (no padding computed): the response tokens' log-probs.
+        let head = ck
+            .model
+            .logprob_head_of(&rb.batch, Some(&rb.index), 1.0, false);
+        let loss = |o: &[Tensor]| {
+            let lp = (&o[0] * &rb.mask)?;
+            let loss = (lp.exp()? - lp)?.sum_all()?;
+            let v = loss.to_scalar::<f32>()?;
+            Ok((loss, v))
+        };
+        let passes = every_pass(&ck.varmap, &ck.model, &rb.batch, &head, &loss, ALL);
+        assert_every_pass_agrees(&format!("{kv} kv heads, responses"), &passes, n, 1e-4);
     }
 }
 
@@ -728,18 +744,18 @@ fn every_pass_agrees_when_rows_share_prefixes() {
     ];
     let rb = ResponseBatch::new(&pairs, 0, &Device::Cpu).unwrap();
     let (b, t) = rb.batch.ids.dims2().unwrap();
-    let trunk = model::cpu::train::Trunk::new(&ck.model, &rb.batch, true).unwrap();
-    let unshared = model::cpu::train::Trunk::new(&ck.model, &rb.batch, false).unwrap();
-    assert_eq!(unshared.tokens(), b * t);
+    let tokens = |p| Trunk::new(&ck.model, &rb.batch, p).unwrap().tokens();
+    assert_eq!(tokens(Packing::Padded), b * t);
     // Each row computes what follows the longest prefix it shares with an
     // earlier row: p1 + r1 in full; r2; r1b after r1's 5; p2 after the
-    // system turn, + r3; nothing of the duplicate or the prefix row but
-    // their padding; long after p2. Padding is computed per row, as the
-    // model's mask defines it.
+    // system turn, + r3; nothing of the duplicate or the prefix row; long
+    // after p2. Padding is computed per row, as the model's mask defines
+    // it, unless packed.
     let real: usize = pairs.iter().map(|(p, r)| p.len() + r.len()).sum();
     let padding = b * t - real;
     let own = (30 + 20) + 25 + 11 + (9 + 14) + 0 + 0 + 100;
-    assert_eq!(trunk.tokens(), own + padding);
+    assert_eq!(tokens(Packing::SharedPrefixes), own + padding);
+    assert_eq!(tokens(Packing::Packed), own);
     let head = ck
         .model
         .logprob_head_of(&rb.batch, Some(&rb.index), 0.7, true);
@@ -756,7 +772,7 @@ fn every_pass_agrees_when_rows_share_prefixes() {
         let v = loss.to_scalar::<f32>()?;
         Ok((loss, v))
     };
-    let passes = every_pass(&ck.varmap, &ck.model, &rb.batch, &head, &loss);
+    let passes = every_pass(&ck.varmap, &ck.model, &rb.batch, &head, &loss, ALL);
     let n = ck.varmap.all_vars().len();
     assert_every_pass_agrees("policy", &passes, n, 1e-5);
 
@@ -769,8 +785,17 @@ fn every_pass_agrees_when_rows_share_prefixes() {
                 .unwrap();
         }
     }
+    // Weights on the values of real positions (a packed pass computes no
+    // other).
     let weights: Vec<f32> = (0..b * (t - 1))
-        .map(|k| (k % 7) as f32 / 7.0 - 0.4)
+        .map(|k| {
+            let (r, j) = (k / (t - 1), k % (t - 1));
+            if j < pairs[r].0.len() + pairs[r].1.len() {
+                (k % 7) as f32 / 7.0 - 0.4
+            } else {
+                0.0
+            }
+        })
         .collect();
     let loss = |o: &[Tensor]| {
         let w = Tensor::from_vec(weights.clone(), o[0].shape(), &Device::Cpu)?;
@@ -779,7 +804,7 @@ fn every_pass_agrees_when_rows_share_prefixes() {
         Ok((loss, v))
     };
     let head = critic.head();
-    let passes = every_pass(&critic.varmap, &critic.model, &rb.batch, &head, &loss);
+    let passes = every_pass(&critic.varmap, &critic.model, &rb.batch, &head, &loss, ALL);
     let n = critic.varmap.all_vars().len();
     assert_every_pass_agrees("critic", &passes, n, 1e-5);
 }
@@ -805,7 +830,7 @@ fn every_pass_gives_the_critic_gradients_of_the_plain_path() {
         Ok((loss, v))
     };
     let head = critic.head();
-    let passes = every_pass(&critic.varmap, &critic.model, &batch, &head, &loss);
+    let passes = every_pass(&critic.varmap, &critic.model, &batch, &head, &loss, PADDED);
     let n = critic.varmap.all_vars().len();
     assert_every_pass_agrees("critic", &passes, n, 1e-5);
 }

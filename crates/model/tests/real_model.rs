@@ -226,7 +226,7 @@ fn cpu_training_pass_gradients_equal_candles_on_smollm2() {
             checkpointing,
             head_rows: 1,
             engine,
-            share_prefixes: true,
+            packing: model::checkpointing::Packing::Packed,
         };
         type Out = (f64, Vec<f64>);
         let loss = |o: &[Tensor]| -> Result<(Tensor, Out), model::ModelError> {

@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use artifacts::metrics::{Metric, MetricsRow};
 use candle_core::{DType, Device, Tensor};
-use model::checkpointing::outputs_nograd;
+use model::checkpointing::{outputs_nograd, Packing};
 use model::model::Model;
 use model::{Checkpoint, Critic};
 use rl::{AdvantageEstimator, KlEstimator, KlPlacement};
@@ -408,7 +408,8 @@ pub fn score(
         let logprobs = |model: &Model| -> Result<Vec<Vec<f32>>> {
             let head = model.logprob_head_of(&m.batch, Some(&m.index), t, false);
             let rows = model.head_rows(batch.width);
-            let out = outputs_nograd(model, &m.batch, &head, rows)?;
+            // The losses read real positions only: packed.
+            let out = outputs_nograd(model, &m.batch, &head, rows, Packing::Packed)?;
             batch.per_row(&out[0], &m)
         };
         if cfg.old_logprobs == OldLogprobs::Recompute {
@@ -423,6 +424,7 @@ pub fn score(
                 &m.batch,
                 &c.model.head(),
                 m.batch.ids.dim(0)?,
+                Packing::Packed,
             )?;
             values.extend(batch.per_row(&m.responses(&v[0])?, &m)?);
         }

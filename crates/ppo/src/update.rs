@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use artifacts::metrics::Metric;
 use candle_core::{backprop::GradStore, Tensor};
-use model::checkpointing::{forward_backward, Pass};
+use model::checkpointing::{forward_backward, Packing, Pass};
 use model::model::Model;
 use train::GradAccum;
 
@@ -254,7 +254,7 @@ impl MicroStep<'_> {
             checkpointing: self.cfg.memory.grad_checkpointing,
             head_rows,
             engine: Default::default(),
-            share_prefixes: true,
+            packing: Packing::Packed,
         }
     }
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
-use model::checkpointing::{forward_backward, Engine, Pass};
+use model::checkpointing::{forward_backward, Engine, Packing, Pass};
 use model::model::Batch;
 use train::{AdamWConfig, Trainable};
 
@@ -92,7 +92,7 @@ fn main() -> Result<()> {
         checkpointing: flag("--checkpointing"),
         head_rows: ck.model.head_rows(seq),
         engine,
-        share_prefixes: true,
+        packing: Packing::Packed,
     };
     let head = ck.model.logprob_head_of(&batch, None, 1.0, false);
     let (mut fb, mut clip, mut adamw) = (Vec::new(), Vec::new(), Vec::new());

@@ -20,7 +20,7 @@ use std::time::Instant;
 use artifacts::metrics::{Metric, MetricsRow};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor};
-use model::checkpointing::{forward_backward, Pass};
+use model::checkpointing::{forward_backward, Packing, Pass};
 use model::model::{Model, ResponseBatch};
 use model::tokenizer::Tokenizer;
 use model::Checkpoint;
@@ -251,7 +251,7 @@ pub fn train_step(
             checkpointing: cfg.memory.grad_checkpointing,
             head_rows: model.head_rows(rb.width),
             engine: Default::default(),
-            share_prefixes: true,
+            packing: Packing::Packed,
         };
         let nll_of = |outs: &[Tensor]| -> Result<(Tensor, f64)> {
             let nll = rl::agg_loss(&outs[0].neg()?, &rb.mask, LossAgg::TokenMean, 0)?;

@@ -111,6 +111,26 @@ pub enum Keep {
     Inputs,
 }
 
+/// Which positions of a batch the CPU training pass computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Packing {
+    /// every position of every row, padding included
+    Padded,
+    /// a prefix of real tokens that rows share (the samples of one
+    /// prompt, a system turn every prompt begins with) once: the same
+    /// outputs as `Padded` at every position
+    SharedPrefixes,
+    /// shared prefixes once and no padding: for right-padded rows, a
+    /// padded position's output is zero and takes no gradient. For heads
+    /// and losses that read real positions only (the RL and SFT losses);
+    /// rows with padding elsewhere are computed as `SharedPrefixes`.
+    #[default]
+    Packed,
+}
+
+/// No compact token: a padded position a packed pass does not compute.
+const NONE: usize = usize::MAX;
+
 /// One padded batch on its way through a model's layers, each distinct
 /// token computed once: a row that begins with the same real tokens as an
 /// earlier row (the samples of one prompt, or every prompt's system turn)
@@ -119,6 +139,7 @@ pub enum Keep {
 /// function of tokens 0..=j only, so a shared prefix's states are the
 /// ones the row would have computed; in the backward pass the gradients
 /// that reach a shared token from every row that reads it add up.
+/// Packed ([`Packing`]), trailing padding is not computed at all.
 ///
 /// The layer passes work on the `m` distinct tokens ("compact" rows);
 /// [`Trunk::tensor`] and [`Trunk::compact`] convert to and from the
@@ -134,10 +155,13 @@ pub struct Trunk<'a> {
     /// real tokens of the batch [b t]
     valid: Vec<bool>,
     /// the compact token at each (row, position) of the batch [b t]
+    /// ([`NONE`]: a padded position not computed)
     at: Vec<usize>,
     /// per row: its first position that is its own (not a shared prefix);
     /// its own tokens are compact rows `at[r t + own[r]]..`, in order
     own: Vec<usize>,
+    /// per row: the positions computed, 0..len (t, or packed the real ones)
+    len: Vec<usize>,
 }
 
 /// For each row of `ids` [b, t] (with `valid` and `pos`), the length of
@@ -386,9 +410,9 @@ fn sigmoid(x: f32) -> f32 {
 }
 
 impl<'a> Trunk<'a> {
-    /// `batch` through `model`'s layers ([`supported`] models only), each
-    /// shared prefix once when `share_prefixes`.
-    pub fn new(model: &'a Model, batch: &Batch, share_prefixes: bool) -> Result<Trunk<'a>> {
+    /// `batch` through `model`'s layers ([`supported`] models only), its
+    /// positions computed as `packing` says.
+    pub fn new(model: &'a Model, batch: &Batch, packing: Packing) -> Result<Trunk<'a>> {
         if !supported(model) {
             return Err(invalid(
                 "the CPU training path needs an f32 model on the CPU".into(),
@@ -423,18 +447,30 @@ impl<'a> Trunk<'a> {
         }
         // Each row's own tokens after the longest prefix it shares with an
         // earlier row (whose compact tokens it reads there).
-        let shared = if share_prefixes {
-            shared_prefixes(b, t, &ids, &pos, &valid)
-        } else {
+        let shared = if packing == Packing::Padded {
             vec![(0, 0); b]
+        } else {
+            shared_prefixes(b, t, &ids, &pos, &valid)
         };
-        let mut at = vec![0usize; b * t];
+        // Packed, each row's real tokens when they come first (right
+        // padding): the positions after them are not computed.
+        let real: Vec<usize> = valid
+            .chunks(t.max(1))
+            .map(|v| v.iter().take_while(|&&v| v).count())
+            .collect();
+        let right_padded = (0..b).all(|r| valid[r * t + real[r]..(r + 1) * t].iter().all(|v| !v));
+        let len: Vec<usize> = if packing == Packing::Packed && right_padded {
+            real
+        } else {
+            vec![t; b]
+        };
+        let mut at = vec![NONE; b * t];
         let (mut cids, mut cpos) = (Vec::with_capacity(b * t), Vec::with_capacity(b * t));
         for (r, &(l, q)) in shared.iter().enumerate() {
             for j in 0..l {
                 at[r * t + j] = at[q * t + j];
             }
-            for j in l..t {
+            for j in l..len[r] {
                 at[r * t + j] = cids.len();
                 cids.push(ids[r * t + j]);
                 cpos.push(pos[r * t + j]);
@@ -461,28 +497,32 @@ impl<'a> Trunk<'a> {
             valid,
             at,
             own: shared.iter().map(|&(l, _)| l).collect(),
+            len,
         })
     }
 
     /// Distinct tokens through the layers (the batch's b x t, less the
-    /// shared prefixes).
+    /// shared prefixes and, packed, the padding).
     pub fn tokens(&self) -> usize {
         self.d.m
     }
 
-    /// The compact rows' `[m, h]` values in the batch's `[b, t, h]` layout.
+    /// The compact rows' `[m, h]` values in the batch's `[b, t, h]` layout
+    /// (zero where a position is not computed).
     fn expand(&self, x: &[f32]) -> Vec<f32> {
         let h = self.d.h;
         let mut out = vec![0f32; self.d.b * self.d.t * h];
         out.par_chunks_mut(h).zip(&self.at).for_each(|(dst, &c)| {
-            dst.copy_from_slice(&x[c * h..(c + 1) * h]);
+            if c != NONE {
+                dst.copy_from_slice(&x[c * h..(c + 1) * h]);
+            }
         });
         out
     }
 
     /// A gradient in the batch's `[b, t, h]` layout (row-major) as the
     /// compact rows' `[m, h]`: a shared token's is the sum over the rows
-    /// that read it.
+    /// that read it; a position not computed has none.
     pub fn compact(&self, g: &[f32]) -> Result<Vec<f32>> {
         let (d, h) = (self.d, self.d.h);
         if g.len() != d.b * d.t * h {
@@ -495,7 +535,7 @@ impl<'a> Trunk<'a> {
             )));
         }
         let mut out = vec![0f32; d.m * h];
-        for (row, &c) in g.chunks_exact(h).zip(&self.at) {
+        for (row, &c) in g.chunks_exact(h).zip(&self.at).filter(|(_, &c)| c != NONE) {
             out[c * h..(c + 1) * h]
                 .iter_mut()
                 .zip(row)
@@ -662,15 +702,15 @@ impl<'a> Trunk<'a> {
         }
     }
 
-    /// Key head `g`'s keys and values of row `r`'s positions 0..t, each
-    /// [t, hd], gathered from the compact rows of `qkv` (a shared prefix's
-    /// are another row's).
+    /// Key head `g`'s keys and values of row `r`'s positions 0..len[r],
+    /// each [len, hd], gathered from the compact rows of `qkv` (a shared
+    /// prefix's are another row's).
     fn row_kv(&self, qkv: &[f32], r: usize, g: usize, k: &mut Vec<f32>, v: &mut Vec<f32>) {
         let d = self.d;
         let (kc, vc) = ((d.nh + g) * d.hd, (d.nh + d.nkv + g) * d.hd);
         k.clear();
         v.clear();
-        for &c in &self.at[r * d.t..(r + 1) * d.t] {
+        for &c in &self.at[r * d.t..r * d.t + self.len[r]] {
             k.extend_from_slice(&qkv[c * d.w + kc..][..d.hd]);
             v.extend_from_slice(&qkv[c * d.w + vc..][..d.hd]);
         }
@@ -721,8 +761,8 @@ impl<'a> Trunk<'a> {
     /// Causal attention over `qkv` [m, w]: the output [m, nh hd] and each
     /// query's log-sum-exp [m, nh]. One task per (row, key head) over the
     /// row's own queries (those after its shared prefix) and every key of
-    /// the row, whose query heads run as one stacked matrix, a block of
-    /// queries at a time over the keys up to the block's end.
+    /// the row it computes, whose query heads run as one stacked matrix, a
+    /// block of queries at a time over the keys up to the block's end.
     fn attention(&self, qkv: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let d = self.d;
         let (t, hd) = (d.t, d.hd);
@@ -732,15 +772,15 @@ impl<'a> Trunk<'a> {
             .into_par_iter()
             .map(|task| {
                 let (r, g) = (task / d.nkv, task % d.nkv);
-                let own = self.own[r];
+                let (own, len) = (self.own[r], self.len[r]);
                 let mut out = vec![0f32; rep * t * hd];
                 let mut lse = vec![0f32; rep * t];
                 let (mut qs, mut s, mut o) = (Vec::new(), Vec::new(), Vec::new());
                 let (mut k, mut v) = (Vec::new(), Vec::new());
                 self.row_kv(qkv, r, g, &mut k, &mut v);
-                let v = MatRef::new(&v, t, hd);
-                for i0 in (own..t).step_by(QB) {
-                    let i1 = (i0 + QB).min(t);
+                let v = MatRef::new(&v, len, hd);
+                for i0 in (own..len).step_by(QB) {
+                    let i1 = (i0 + QB).min(len);
                     let qb = i1 - i0;
                     self.stacked_queries(qkv, r, g, i0, i1, &mut qs);
                     self.masked_scores(&k, &qs, r, i0, i1, &mut s);
@@ -773,7 +813,7 @@ impl<'a> Trunk<'a> {
         let mut lse = vec![0f32; d.m * d.nh];
         for (task, (out, l)) in parts.into_iter().enumerate() {
             let (r, g) = (task / d.nkv, task % d.nkv);
-            for i in self.own[r]..t {
+            for i in self.own[r]..self.len[r] {
                 let c = self.at[r * t + i];
                 for hr in 0..rep {
                     let head = g * rep + hr;
@@ -804,18 +844,18 @@ impl<'a> Trunk<'a> {
             .into_par_iter()
             .map(|task| {
                 let (r, g) = (task / d.nkv, task % d.nkv);
-                let own = self.own[r];
+                let (own, len) = (self.own[r], self.len[r]);
                 let (mut kb, mut vb) = (Vec::new(), Vec::new());
                 self.row_kv(qkv, r, g, &mut kb, &mut vb);
-                let k = MatRef::new(&kb, t, hd);
-                let v = MatRef::new(&vb, t, hd);
+                let k = MatRef::new(&kb, len, hd);
+                let v = MatRef::new(&vb, len, hd);
                 let mut dq = vec![0f32; rep * t * hd];
-                let mut dk = vec![0f32; t * hd];
-                let mut dv = vec![0f32; t * hd];
+                let mut dk = vec![0f32; len * hd];
+                let mut dv = vec![0f32; len * hd];
                 let (mut qs, mut s, mut dp, mut dos, mut dqs) =
                     (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-                for i0 in (own..t).step_by(QB) {
-                    let i1 = (i0 + QB).min(t);
+                for i0 in (own..len).step_by(QB) {
+                    let i1 = (i0 + QB).min(len);
                     let qb = i1 - i0;
                     let rows = rep * qb;
                     self.stacked_queries(qkv, r, g, i0, i1, &mut qs);
@@ -889,7 +929,7 @@ impl<'a> Trunk<'a> {
         let add = |dst: &mut [f32], src: &[f32]| dst.iter_mut().zip(src).for_each(|(a, b)| *a += b);
         for (task, (dq, dk, dv)) in parts.into_iter().enumerate() {
             let (r, g) = (task / d.nkv, task % d.nkv);
-            for i in 0..t {
+            for i in 0..self.len[r] {
                 let row = &mut dqkv[self.at[r * t + i] * d.w..][..d.w];
                 if i >= self.own[r] {
                     for hr in 0..rep {
@@ -1146,6 +1186,11 @@ impl Trunk<'_> {
                 )));
             }
             let row = i / r;
+            if self.at[row * t + p] == NONE {
+                return Err(invalid(format!(
+                    "the log-prob head reads padded position {p} of row {row}, which a packed pass does not compute"
+                )));
+            }
             src.push(self.at[row * t + p]);
             targets.push(self.batch_ids[row * t + p + 1]);
         }
