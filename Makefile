@@ -7,17 +7,21 @@ PROFILE  ?= release
 BIN      := target/$(PROFILE)
 RAW      ?= ../shared/data/raw
 DATA     ?= data
-# Default training data: the built-in arithmetic set (see data/README.md).
+# Default training data: the built-in arithmetic set (see data/README.md),
+# one-digit operands, 70% two-step (prep-math synth --difficulty).
 SYNTH_COUNT ?= 1000
 SYNTH_SEED  ?= 0
+SYNTH_DIFFICULTY ?= digit-steps
 HOLDOUT     ?= 0.2
 # The default model's own chat template with the recipe's instruction in
-# the user turn and an example of the format: SmolLM2-135M-Instruct almost
-# never writes \boxed{} otherwise (0-1.5% of samples in 64-sample probes of
-# easy sums with qwen-math-cot, chat or simplerl-zoo), so RL would have no
-# signal; with the example about 5% of samples box a number.
+# the user turn and a worked example of another kind whose answer (3.5)
+# no problem of the set has, so copying it is never rewarded:
+# SmolLM2-135M-Instruct almost never writes \boxed{} without an example
+# (0-1.5% of samples), so RL would have no signal; with this one about 11%
+# of samples box an answer. (An example answer the set can have, like
+# \boxed{12}, got copied: 9-30% of held-out answers after training.)
 TEMPLATE    ?= chat
-INSTRUCTION ?= Please reason step by step, and put your final answer within \boxed{}, for example \boxed{12}.
+INSTRUCTION ?= Please reason step by step, and put your final answer within \boxed{}. Example: 7 ÷ 2 = 3.5, so the answer is \boxed{3.5}.
 TEMPLATE_FLAGS = --template $(TEMPLATE) $(if $(filter chat,$(TEMPLATE)),--tokenizer-config $(MODEL)/tokenizer_config.json) $(if $(INSTRUCTION),--instruction '$(INSTRUCTION)')
 
 # The run configuration: pipelines/$(CONFIG).mk (default, grpo, dapo,
@@ -26,7 +30,7 @@ CONFIG ?= default
 RUN    ?= $(CONFIG)
 include pipelines/$(CONFIG).mk
 
-.PHONY: config run run-locked train-locked iteration-locked help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report test test-mpi build-mpi bench bench-decode bench-train bench-memory build-cuda check-cuda gpu-check
+.PHONY: config run run-locked train-locked iteration-locked help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report compare test test-mpi build-mpi bench bench-decode bench-train bench-memory build-cuda check-cuda gpu-check
 
 help:
 	@echo "make setup      build the workspace (release), fetch SmolLM2-135M-Instruct with pip, import it to $(MODEL)"
@@ -47,6 +51,7 @@ help:
 	@echo "  ALLOW_CONFIG_CHANGE=1  continue a run whose configuration (runs/\$$RUN/config.txt) changed"
 	@echo "make eval       evaluate the latest checkpoint on EVAL_SETS; make eval-base: the initial one"
 	@echo "make report     runs/\$$RUN/report.html"
+	@echo "make compare    base vs RL only vs SFT only vs SFT then RL (two seeds each RL arm), held-out and GSM8K: runs/compare.md and runs/compare.html (under 2 hours)"
 	@echo "make data-sft, make sft   the SFT set (MATH solutions) and supervised fine-tuning (CONFIG=simplerl: SFT, then RL)"
 	@echo "DTYPE=f32|bf16  compute dtype of every stage (bf16 trains over f32 master weights)"
 	@echo "make config     print the resolved configuration of CONFIG, one NAME=value per line"
@@ -94,13 +99,34 @@ $(MODEL)/model.safetensors: $(GGUF) | build
 
 setup: build $(MODEL)/model.safetensors
 
-$(DATA)/prompts.parquet: | build $(MODEL)/model.safetensors
-	$(BIN)/prep-math synth --count $(SYNTH_COUNT) --seed $(SYNTH_SEED) $(TEMPLATE_FLAGS) \
+# The synth files record the flags that made them ($(DATA)/.synth-flags):
+# a change of SYNTH_*, TEMPLATE or INSTRUCTION makes them again.
+SYNTH_FLAGS = --count $(SYNTH_COUNT) --seed $(SYNTH_SEED) --difficulty $(SYNTH_DIFFICULTY) $(TEMPLATE_FLAGS) --holdout-fraction $(HOLDOUT)
+SYNTH_STAMP = $(DATA)/.synth-flags
+ifneq ($(file <$(SYNTH_STAMP)),$(SYNTH_FLAGS))
+.PHONY: $(SYNTH_STAMP)
+endif
+$(SYNTH_STAMP):
+	@mkdir -p $(DATA)
+	@printf '%s' '$(subst ','\'',$(SYNTH_FLAGS))' > $@
+
+$(DATA)/prompts.parquet: $(SYNTH_STAMP) | build $(MODEL)/model.safetensors
+	$(BIN)/prep-math synth --count $(SYNTH_COUNT) --seed $(SYNTH_SEED) --difficulty $(SYNTH_DIFFICULTY) $(TEMPLATE_FLAGS) \
 		--split train --holdout-fraction $(HOLDOUT) --shuffle-seed $(SYNTH_SEED) -o $@
 
-$(DATA)/holdout.parquet: | build $(MODEL)/model.safetensors
-	$(BIN)/prep-math synth --count $(SYNTH_COUNT) --seed $(SYNTH_SEED) $(TEMPLATE_FLAGS) \
+$(DATA)/holdout.parquet: $(SYNTH_STAMP) | build $(MODEL)/model.safetensors
+	$(BIN)/prep-math synth --count $(SYNTH_COUNT) --seed $(SYNTH_SEED) --difficulty $(SYNTH_DIFFICULTY) $(TEMPLATE_FLAGS) \
 		--split holdout --holdout-fraction $(HOLDOUT) -o $@
+
+# The training prompts' worked solutions (step by step, ending in
+# \boxed{}) as an SFT set, and the first 200 GSM8K test problems in the
+# same template: what `make compare` needs.
+$(DATA)/sft-synth.parquet: $(SYNTH_STAMP) | build $(MODEL)/model.safetensors
+	$(BIN)/prep-math synth --count $(SYNTH_COUNT) --seed $(SYNTH_SEED) --difficulty $(SYNTH_DIFFICULTY) $(TEMPLATE_FLAGS) \
+		--split train --holdout-fraction $(HOLDOUT) --shuffle-seed $(SYNTH_SEED) --response-field solution -o $@
+
+$(DATA)/gsm8k-200.parquet: | build $(MODEL)/model.safetensors
+	$(BIN)/prep-math convert --format gsm8k $(RAW)/eval/gsm8k/test.jsonl $(TEMPLATE_FLAGS) --limit 200 -o $@
 
 data: $(DATA)/prompts.parquet $(DATA)/holdout.parquet
 
@@ -341,6 +367,10 @@ eval-base: | build
 
 report: | build
 	$(BIN)/report $(RUNDIR) -o $(RUNDIR)/report.html
+
+# The seed's comparison at CPU scale: see pipelines/compare.sh.
+compare: | build
+	bash pipelines/compare.sh
 
 # CUDA: see pipelines/build-cuda.sh and pipelines/gpu-check.sh.
 build-cuda:

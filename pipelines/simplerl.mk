@@ -9,4 +9,7 @@ SFT_OUT    ?= runs/$(RUN)/sft
 SFT_FLAGS  ?= --epochs 1 --train-batch-size 32 --micro-batch-size 2 --lr 1e-5 --lr-warmup-steps 10 --save-every 20
 POLICY0    ?= $(SFT_OUT)
 PRE_TRAIN  ?= sft
-include pipelines/simplerl-zero.mk
+# The RL stage's configuration: the recipe's (simplerl-zero) by default;
+# `make compare` runs SFT-then-RL at CPU scale with RL_CONFIG=default.
+RL_CONFIG  ?= simplerl-zero
+include pipelines/$(RL_CONFIG).mk

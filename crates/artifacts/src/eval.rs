@@ -115,6 +115,11 @@ pub struct BenchSummary {
     pub samples: usize,
     /// mean correctness over all samples: pass@1 (greedy) or avg@k
     pub accuracy: f64,
+    /// `accuracy` with the answer read leniently from the same responses
+    /// (every fallback: "the answer is" phrase, last math span, last
+    /// number), what a base model knows before it learns the format
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lenient_accuracy: Option<f64>,
     /// correctness of the most frequent extracted answer
     pub maj_at_k: f64,
     /// unbiased pass@k (Chen et al. 2021) with k = samples
@@ -147,6 +152,9 @@ pub struct Breakdown {
     pub problems: usize,
     /// mean correctness over their samples
     pub accuracy: f64,
+    /// the same, read leniently (see [`BenchSummary::lenient_accuracy`])
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lenient_accuracy: Option<f64>,
     pub boxed_rate: f64,
     pub mean_response_length: f64,
 }

@@ -23,6 +23,12 @@ pub enum Difficulty {
     /// Mostly two steps: 20% level 1, 20% level 2, 60% level 3, so
     /// one-step problems are a minority.
     Steps,
+    /// One-digit operands, mostly two steps: 30% level 1 (one step), 70%
+    /// two-step expressions of one-digit numbers (a + b - c, a x b + c,
+    /// (a + b) x c), so one-step sums are under a tenth. What a 135M model
+    /// can learn to compute step by step: it gets two-digit carries wrong
+    /// (the default's base model writes "9 + 99 = 101").
+    DigitSteps,
 }
 
 /// One drawn problem: the expression (LaTeX `\\times`), its value, its
@@ -64,8 +70,8 @@ fn mul_steps(a: i64, b: i64) -> String {
     }
 }
 
-/// Problems of one level.
-fn draw(level: i64, rng: &mut SplitMix64) -> Drawn {
+/// Problems of one level; `one_digit`: level 3's operands have one digit.
+fn draw(level: i64, one_digit: bool, rng: &mut SplitMix64) -> Drawn {
     let mut r = |lo, hi| rng.range(lo, hi);
     let one = |expr: String, value, kind, step: String| Drawn {
         expr,
@@ -101,7 +107,11 @@ fn draw(level: i64, rng: &mut SplitMix64) -> Drawn {
         },
         _ => match r(0, 2) {
             0 => {
-                let (a, b, c) = (r(10, 99), r(10, 99), r(10, 99));
+                let (a, b, c) = if one_digit {
+                    (r(1, 9), r(1, 9), r(1, 9))
+                } else {
+                    (r(10, 99), r(10, 99), r(10, 99))
+                };
                 Drawn {
                     expr: format!("{a} + {b} - {c}"),
                     value: a + b - c,
@@ -114,7 +124,11 @@ fn draw(level: i64, rng: &mut SplitMix64) -> Drawn {
                 }
             }
             1 => {
-                let (a, b, c) = (r(2, 9), r(10, 99), r(1, 99));
+                let (a, b, c) = if one_digit {
+                    (r(2, 9), r(2, 9), r(1, 9))
+                } else {
+                    (r(2, 9), r(10, 99), r(1, 99))
+                };
                 Drawn {
                     expr: format!("{a} \\times {b} + {c}"),
                     value: a * b + c,
@@ -187,10 +201,19 @@ pub fn generate(count: usize, difficulty: Difficulty, seed: u64) -> Vec<Problem>
                 u if u < 0.4 => 2,
                 _ => 3,
             },
+            Difficulty::DigitSteps => match rng.unit() {
+                u if u < 0.3 => 1,
+                _ => 3,
+            },
         };
-        // When a level is exhausted, repeated misses push draws up a level.
-        let level = (level + (misses / 64) as i64).min(3);
-        let d = draw(level, &mut rng);
+        // When a level is exhausted, repeated misses push draws up a level
+        // (DigitSteps has no level 2: its level 1 moves to 3).
+        let one_digit = difficulty == Difficulty::DigitSteps;
+        let mut level = (level + (misses / 64) as i64).min(3);
+        if one_digit && level == 2 {
+            level = 3;
+        }
+        let d = draw(level, one_digit, &mut rng);
         let (expr, value) = (d.expr.clone(), d.value);
         if !seen.insert(expr.clone()) {
             misses += 1;
@@ -338,6 +361,33 @@ mod tests {
         }
         assert_eq!(kinds.len(), 6, "{kinds:?}");
         assert!(kinds.values().all(|&n| n >= 60), "{kinds:?}");
+    }
+
+    /// DigitSteps: every operand one digit, 70% two-step, one-step sums
+    /// under a tenth, every kind present, answers exact.
+    #[test]
+    fn digit_steps_are_one_digit_and_mostly_two_step() {
+        let ps = generate(1000, Difficulty::DigitSteps, 0);
+        let two = ps.iter().filter(|p| p.metadata["operations"] == 2).count();
+        assert!((650..=800).contains(&two), "{two} of 1000 two-step");
+        let sums = ps.iter().filter(|p| p.metadata["kind"] == "add").count();
+        assert!(sums < 100, "{sums} one-step sums of 1000");
+        let mut kinds = std::collections::BTreeSet::new();
+        for p in &ps {
+            let expr = p.metadata["expression"].as_str().unwrap();
+            for n in expr
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|n| !n.is_empty())
+            {
+                assert_eq!(n.len(), 1, "{expr}");
+            }
+            assert_eq!(
+                eval(&expr.replace("\\times", "*")),
+                p.answer.parse::<i64>().unwrap()
+            );
+            kinds.insert(p.metadata["kind"].as_str().unwrap());
+        }
+        assert_eq!(kinds.len(), 6, "{kinds:?}");
     }
 
     #[test]

@@ -110,13 +110,17 @@ impl Labels {
     }
 }
 
+/// Whether a row is right when its answer is read leniently.
+pub type Lenient<'a> = &'a dyn Fn(&EvalRow) -> bool;
+
 /// The figures of some rows (all samples of their problems).
-fn breakdown(rows: &[&EvalRow]) -> Breakdown {
+fn breakdown(rows: &[&EvalRow], lenient: Option<Lenient>) -> Breakdown {
     let n = rows.len().max(1) as f64;
     let ids: std::collections::HashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     Breakdown {
         problems: ids.len(),
         accuracy: rows.iter().filter(|r| r.correct).count() as f64 / n,
+        lenient_accuracy: lenient.map(|f| rows.iter().filter(|r| f(r)).count() as f64 / n),
         boxed_rate: rows.iter().filter(|r| r.extracted_answer.is_some()).count() as f64 / n,
         mean_response_length: rows.iter().map(|r| r.response_length as f64).sum::<f64>() / n,
     }
@@ -127,6 +131,7 @@ fn breakdown(rows: &[&EvalRow]) -> Breakdown {
 fn grouped<T: ToString>(
     rows: &[EvalRow],
     label: &HashMap<String, T>,
+    lenient: Option<Lenient>,
 ) -> std::collections::BTreeMap<String, Breakdown> {
     let mut groups: std::collections::BTreeMap<String, Vec<&EvalRow>> = Default::default();
     for r in rows {
@@ -136,21 +141,23 @@ fn grouped<T: ToString>(
     }
     groups
         .into_iter()
-        .map(|(k, v)| (k, breakdown(&v)))
+        .map(|(k, v)| (k, breakdown(&v, lenient)))
         .collect()
 }
 
 /// The summary of one benchmark's rows.
 pub fn summarize(benchmark: &str, rows: &[EvalRow], samples: usize) -> BenchSummary {
-    summarize_labelled(benchmark, rows, samples, &Labels::default())
+    summarize_labelled(benchmark, rows, samples, &Labels::default(), None)
 }
 
-/// [`summarize`], broken down by the problems' kinds and levels.
+/// [`summarize`], broken down by the problems' kinds and levels; with
+/// `lenient`, each accuracy also read leniently.
 pub fn summarize_labelled(
     benchmark: &str,
     rows: &[EvalRow],
     samples: usize,
     labels: &Labels,
+    lenient: Option<Lenient>,
 ) -> BenchSummary {
     let mut by_id: Vec<(&str, Vec<&EvalRow>)> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
@@ -177,6 +184,7 @@ pub fn summarize_labelled(
         problems: by_id.len(),
         samples,
         accuracy: frac(&|r| r.correct),
+        lenient_accuracy: lenient.map(|f| frac(&|r| f(r))),
         maj_at_k: by_id.iter().filter(|(_, s)| majority_correct(s)).count() as f64 / p,
         pass_at_k: by_id
             .iter()
@@ -188,8 +196,8 @@ pub fn summarize_labelled(
         truncation_rate: frac(&|r| FinishReason::is_truncation(&r.finish_reason)),
         top_answer: top.as_ref().map(|(a, _)| a.to_string()),
         top_answer_share: top.map_or(0.0, |(_, c)| c as f64 / n),
-        by_kind: grouped(rows, &labels.kind),
-        by_level: grouped(rows, &labels.level),
+        by_kind: grouped(rows, &labels.kind, lenient),
+        by_level: grouped(rows, &labels.level, lenient),
     }
 }
 
@@ -236,6 +244,25 @@ pub fn markdown(
             b.mean_response_length,
             100.0 * b.truncation_rate
         );
+    }
+    // The same responses read leniently, unless they already were.
+    if fallbacks != Fallbacks::ALL {
+        let parts: Vec<String> = summaries
+            .iter()
+            .filter_map(|b| {
+                Some(format!(
+                    "{} {:.1}",
+                    b.benchmark,
+                    100.0 * b.lenient_accuracy?
+                ))
+            })
+            .collect();
+        if !parts.is_empty() {
+            s += &format!(
+                "\nRead leniently (every fallback) from the same responses: {}\n",
+                parts.join(", ")
+            );
+        }
     }
     // Per kind and per level, where the prompts have them.
     for b in summaries {
@@ -403,7 +430,13 @@ pub fn run(
                 .filter(|r| &r.benchmark == name)
                 .cloned()
                 .collect();
-            summarize_labelled(name, &rows, opts.samples, labels)
+            // The same responses read with every fallback (the grader is
+            // cheap next to decoding): strict and lenient from one run.
+            let lenient = |r: &EvalRow| {
+                let response = grader::cut_at_stop(&r.response, &opts.stop_words);
+                grader::grade_with(response, &r.answer, &scheme, Fallbacks::ALL).correct
+            };
+            summarize_labelled(name, &rows, opts.samples, labels, Some(&lenient))
         })
         .collect();
     let sampling = if temperature == 0.0 {

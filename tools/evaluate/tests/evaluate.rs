@@ -122,7 +122,18 @@ fn figures_by_kind_and_level() {
         prompt("q", Some(3), Some(r#"{"kind":"paren-mul","operations":2}"#)),
         prompt("r", None, Some("not json")),
     ]);
-    let s = summarize_labelled("b", &rows, 2, &labels);
+    // Read leniently, the unboxed response of q is right too.
+    let lenient = |r: &EvalRow| r.correct || r.extracted_answer.is_none();
+    let s = summarize_labelled("b", &rows, 2, &labels, Some(&lenient));
+    assert_eq!(s.lenient_accuracy, Some(0.6));
+    assert_eq!(s.by_kind["paren-mul"].lenient_accuracy, Some(1.0));
+    assert_eq!(s.by_kind["add"].lenient_accuracy, Some(0.5));
+    assert!(
+        table(s.clone(), 2)
+            .contains("Read leniently (every fallback) from the same responses: b 60.0"),
+        "{}",
+        table(s.clone(), 2)
+    );
     assert_eq!(s.by_kind.keys().collect::<Vec<_>>(), ["add", "paren-mul"]);
     let add = &s.by_kind["add"];
     assert_eq!(

@@ -16,6 +16,8 @@ use artifacts::metrics::{Metric, MetricsRow};
 use artifacts::scored::ScoredRow;
 use plotters::prelude::*;
 
+pub mod compare;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error(transparent)]
@@ -195,7 +197,7 @@ pub fn line_chart(
     Ok(svg)
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -203,7 +205,7 @@ fn escape(s: &str) -> String {
 }
 
 /// Iteration folders of `run` with a scored file, in order.
-fn iterations(run: &Path) -> Result<Vec<(i64, PathBuf)>> {
+pub(crate) fn iterations(run: &Path) -> Result<Vec<(i64, PathBuf)>> {
     let rd = std::fs::read_dir(run).map_err(|e| ReportError::Io {
         path: run.display().to_string(),
         message: e.to_string(),
@@ -232,7 +234,7 @@ fn metric(rows: &[MetricsRow], m: Metric) -> (&'static str, Vec<(f64, f64)>) {
 
 /// The evaluation summaries under `run/eval`: (name, summary). A file
 /// that is not a summary is left out.
-fn evaluations(run: &Path) -> Vec<(String, EvalSummary)> {
+pub(crate) fn evaluations(run: &Path) -> Vec<(String, EvalSummary)> {
     let Ok(rd) = std::fs::read_dir(run.join("eval")) else {
         return vec![];
     };

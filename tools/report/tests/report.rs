@@ -247,3 +247,132 @@ fn a_missing_run_folder_is_named() {
     let e = report::build(std::path::Path::new("/nonexistent/run"), &words()).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/run"), "{e}");
 }
+
+/// `report --compare`: each arm's last evaluation (the latest iteration's,
+/// else base) in one table with its wall time, strict and lenient
+/// accuracy, most frequent answer and accuracy per kind; every trained
+/// arm's curves on the same charts; a missing arm folder is named.
+#[test]
+fn comparison_of_arms() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = |policy: &str, acc: f64, lenient: f64, gsm: f64| artifacts::eval::EvalSummary {
+        policy: policy.into(),
+        extraction: String::new(),
+        sampling: "greedy".into(),
+        max_new_tokens: 64,
+        benchmarks: vec![
+            artifacts::eval::BenchSummary {
+                benchmark: "holdout".into(),
+                problems: 10,
+                samples: 1,
+                accuracy: acc,
+                lenient_accuracy: Some(lenient),
+                boxed_rate: 1.0,
+                mean_response_length: 20.0,
+                top_answer: Some("3.5".into()),
+                top_answer_share: 0.1,
+                by_kind: [(
+                    "mul-add".to_string(),
+                    artifacts::eval::Breakdown {
+                        problems: 4,
+                        accuracy: acc / 2.0,
+                        ..Default::default()
+                    },
+                )]
+                .into(),
+                ..Default::default()
+            },
+            artifacts::eval::BenchSummary {
+                benchmark: "gsm8k".into(),
+                problems: 5,
+                accuracy: gsm,
+                lenient_accuracy: Some(gsm * 2.0),
+                ..Default::default()
+            },
+        ],
+    };
+    let base = dir.path().join("base");
+    std::fs::create_dir_all(base.join("eval")).unwrap();
+    artifacts::eval::write_summary(
+        base.join("eval/base.summary.json"),
+        &summary("m", 0.0, 0.05, 0.01),
+    )
+    .unwrap();
+    std::fs::write(base.join("wall-seconds"), "95\n").unwrap();
+    let rl = dir.path().join("rl");
+    std::fs::create_dir_all(rl.join("eval")).unwrap();
+    artifacts::eval::write_summary(
+        rl.join("eval/base.summary.json"),
+        &summary("m", 0.0, 0.05, 0.01),
+    )
+    .unwrap();
+    artifacts::eval::write_summary(
+        rl.join("eval/iter-0001.summary.json"),
+        &summary("rl/iter-0001/policy", 0.3, 0.32, 0.02),
+    )
+    .unwrap();
+    artifacts::eval::write_summary(
+        rl.join("eval/iter-0009.summary.json"),
+        &summary("rl/iter-0009/policy", 0.45, 0.5, 0.03),
+    )
+    .unwrap();
+    std::fs::write(rl.join("wall-seconds"), "1234").unwrap();
+    for it in 0..2 {
+        let d = rl.join(format!("iter-{it:04}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let rows = vec![
+            scored("wait \\boxed{7}", 10 + it, true, true),
+            scored("\\boxed{8}", 20, true, false),
+        ];
+        artifacts::scored::write(d.join("scored.parquet"), &rows).unwrap();
+        artifacts::metrics::append(
+            rl.join("metrics.parquet"),
+            MetricsRow {
+                step: it as i64,
+                values: [(Metric::RewardMean, 0.25 * it as f64)].into(),
+            },
+        )
+        .unwrap();
+    }
+    let arms: Vec<_> = [
+        format!("base={}", base.display()),
+        format!("rl-s0={}", rl.display()),
+    ]
+    .iter()
+    .map(|a| report::compare::Arm::parse(a))
+    .collect();
+    assert_eq!(arms[1].name, "rl-s0");
+    let (html, md) = report::compare::build(&arms, &words()).unwrap();
+    let lines: Vec<&str> = md.lines().collect();
+    assert_eq!(
+        lines[0],
+        "| arm | wall time | holdout strict | holdout lenient | boxed | mean length | top answer | gsm8k strict | gsm8k lenient |"
+    );
+    assert_eq!(
+        lines[2],
+        "| base | 1:35 | 0.0 | 5.0 | 100.0 | 20.0 | `3.5` (10.0%) | 1.0 | 2.0 |"
+    );
+    // The latest iteration's evaluation stands for the arm.
+    assert_eq!(
+        lines[3],
+        "| rl-s0 | 20:34 | 45.0 | 50.0 | 100.0 | 20.0 | `3.5` (10.0%) | 3.0 | 6.0 |"
+    );
+    assert!(
+        md.contains("| arm | mul-add (4) |") && md.contains("| rl-s0 | 22.5 |"),
+        "{md}"
+    );
+    // Reward, training accuracy, length and reflection charts, the trained
+    // arm's line in each; the table and the evaluated checkpoints.
+    assert_eq!(html.matches("<svg").count(), 4);
+    assert!(
+        html.contains("rl/iter-0009/policy")
+            && html.contains("<td>rl-s0</td><td>20:34</td><td>45.0</td>"),
+        "{html}"
+    );
+    let missing = report::compare::Arm::parse(dir.path().join("nope").to_str().unwrap());
+    assert_eq!(missing.name, "nope");
+    let err = report::compare::build(&[missing], &words())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nope"), "{err}");
+}
