@@ -8,7 +8,7 @@ BIN      := target/$(PROFILE)
 RAW      ?= ../shared/data/raw
 DATA     ?= data
 # Default training data: the built-in arithmetic set (see data/README.md),
-# one-digit operands, 70% two-step (prep-math synth --difficulty).
+# one-digit operands, about 80% two-step (prep-math synth --difficulty).
 SYNTH_COUNT ?= 1000
 SYNTH_SEED  ?= 0
 SYNTH_DIFFICULTY ?= digit-steps

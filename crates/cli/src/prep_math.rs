@@ -29,7 +29,7 @@ pub enum Cmd {
         /// Number of distinct problems. [range: >= 1]
         #[arg(long, default_value_t = 1000, value_parser = flags::at_least_one)]
         count: usize,
-        /// easy: one digit with one digit; medium: two digits; hard: two-step; mixed: mostly easy; steps: 60% two-step (one-step problems a minority); digit-steps: one-digit operands, 70% two-step (the default set).
+        /// easy: one digit with one digit; medium: two digits; hard: two-step; mixed: mostly easy; steps: 60% two-step (one-step problems a minority); digit-steps: one-digit operands, about 80% two-step (the default set).
         #[arg(long, value_enum, default_value_t = Difficulty::Mixed)]
         difficulty: Difficulty,
         /// Generator seed: the same seed gives the same problems.

@@ -23,9 +23,10 @@ pub enum Difficulty {
     /// Mostly two steps: 20% level 1, 20% level 2, 60% level 3, so
     /// one-step problems are a minority.
     Steps,
-    /// One-digit operands, mostly two steps: 30% level 1 (one step), 70%
-    /// two-step expressions of one-digit numbers (a + b - c, a x b + c,
-    /// (a + b) x c), so one-step sums are under a tenth. What a 135M model
+    /// One-digit operands, mostly two steps: draws 30% level 1 (one step),
+    /// 70% two-step expressions of one-digit numbers (a + b - c, a x b + c,
+    /// (a + b) x c); level 1 has only 236 distinct problems, so 1,000
+    /// problems are about 80% two-step and one-step sums under a tenth. What a 135M model
     /// can learn to compute step by step: it gets two-digit carries wrong
     /// (the default's base model writes "9 + 99 = 101").
     DigitSteps,
@@ -363,13 +364,13 @@ mod tests {
         assert!(kinds.values().all(|&n| n >= 60), "{kinds:?}");
     }
 
-    /// DigitSteps: every operand one digit, 70% two-step, one-step sums
+    /// DigitSteps: every operand one digit, about 80% two-step, one-step sums
     /// under a tenth, every kind present, answers exact.
     #[test]
     fn digit_steps_are_one_digit_and_mostly_two_step() {
         let ps = generate(1000, Difficulty::DigitSteps, 0);
         let two = ps.iter().filter(|p| p.metadata["operations"] == 2).count();
-        assert!((650..=800).contains(&two), "{two} of 1000 two-step");
+        assert!((700..=850).contains(&two), "{two} of 1000 two-step");
         let sums = ps.iter().filter(|p| p.metadata["kind"] == "add").count();
         assert!(sums < 100, "{sums} one-step sums of 1000");
         let mut kinds = std::collections::BTreeSet::new();
