@@ -133,6 +133,11 @@ if mount -t tmpfs -o size=300k tmpfs "$small" 2>/dev/null; then
 else
   echo "bad-input test: no tmpfs mount here (not root?): the full-disk case is skipped" >&2
 fi
+# report --compare: an arm's missing run folder is named; the page's path is needed.
+expect_fail "report --compare, a missing arm" "$work/no-such-run" \
+  $BIN/report --compare "a=$work/no-such-run" -o "$work/c.html"
+test ! -e "$work/c.html" || fail "a refused report --compare wrote its page"
+expect_fail "report --compare without -o" "--compare needs --output" $BIN/report --compare "a=$work"
 # (Repeated prompt ids: prep-math never writes them; a prompts file from
 # elsewhere that has them is refused at read, a test in crates/artifacts.)
 echo "bad-input test: ok ($n cases refused with one line, nothing overwritten)"
