@@ -12,7 +12,8 @@
 # runs/$PREFIX-<arm>/wall-seconds; the table (Markdown) to
 # runs/$PREFIX.md and the page with every arm's curves to
 # runs/$PREFIX.html. Re-running resumes: finished arms are not redone (their
-# wall time stays the first run's).
+# wall time stays the first run's; an interrupted arm's counts only the
+# part after the resume).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,7 @@ SEEDS=${COMPARE_SEEDS:-0 1}
 DATA=${DATA:-data}
 BIN=${BIN:-target/release}
 MAKE=${MAKE:-make}
-# The SFT arm: one epoch over the 800 training problems' worked solutions.
+# The SFT arm: one epoch over the 792 training problems' worked solutions.
 SFT_FLAGS=${COMPARE_SFT_FLAGS:---epochs 1 --train-batch-size 32 --micro-batch-size 16 --lr 1e-4 --lr-warmup-steps 3 --save-every 25}
 EVAL_SETS="holdout=$DATA/holdout.parquet gsm8k=$DATA/gsm8k-200.parquet"
 # Build once: the arms run the binaries as they are now (CARGO=true makes
