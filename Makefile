@@ -43,7 +43,7 @@ help:
 	@echo "make bench-decode  decode tokens/s at batch 1/16/64 vs PyTorch + transformers (makes .venv-torch)"
 	@echo "make bench-train   training tokens/s and peak RSS at 8x256 and 4x1024 vs PyTorch + transformers (makes .venv-torch)"
 	@echo "make bench-memory  peak RSS of ppo-step and sft-step vs their memory plan (SmolLM2, Qwen2.5-0.5B's shape in f32 and bf16), sft vs PyTorch"
-	@echo "make run        eval-base, train ITERS iterations, eval, report (the main job; ITERS=10 by default)"
+	@echo "make run        eval-base, train ITERS iterations, eval, report (the main job; ITERS iterations, 15 in the default config)"
 	@echo "make iteration  one RL iteration (rollout -> verify -> ppo-step) into runs/\$$RUN/iter-NNNN/"
 	@echo "make train ITERS=n   iterations until n are complete (resumes after an interruption)"
 	@echo "  KEEP=k         keep the policies of the last k iterations (and every EVAL_EVERY-th), critic and optimizer state of the latest only"
@@ -210,6 +210,8 @@ DEVICE   ?= cpu
 # fast path on the CPU) or bf16 (training keeps f32 master weights and
 # f32 AdamW moments). Checkpoints are written in their input dtype.
 DTYPE    ?= f32
+# Iterations of `make run`/`make train` where the config does not set them
+# (the default config: 15).
 ITERS    ?= 10
 # The run's seed: iteration i's rollout and ppo-step take seed
 # i + 1000 x SEED (SEED=0: seed i), so runs of one config that differ in

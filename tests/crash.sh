@@ -19,7 +19,7 @@ cargo build --quiet --release --workspace --bins --examples
 target/release/examples/write_tiny "$work/tiny" 32 2 0
 dump=target/release/examples/metrics_dump
 $BIN/prep-math synth --count 12 --difficulty easy --template plain -o "$work/train.parquet" 2>/dev/null
-vars=(POLICY0=$work/tiny TRAIN_PROMPTS=$work/train.parquet SHARDS=3 SAMPLES=2
+vars=(ALGO=ppo POLICY0=$work/tiny TRAIN_PROMPTS=$work/train.parquet SHARDS=3 SAMPLES=2
       MAX_NEW_TOKENS=6 TRAIN_BATCH=8 MICRO_BATCH=4 CARGO=true BIN=$BIN ITERS=2
       KEEP= EVAL_EVERY=0)
 

@@ -14,7 +14,9 @@ target/release/examples/write_tiny "$work/tiny" 32 2 0
 $BIN/prep-math synth --count 12 --difficulty easy --template plain -o "$work/train.parquet" 2>/dev/null
 $BIN/prep-math synth --count 6 --seed 1 --difficulty easy --template plain -o "$work/holdout.parquet" 2>/dev/null
 run=pipeline-test-$$
-vars=(RUN=$run POLICY0=$work/tiny TRAIN_PROMPTS=$work/train.parquet SHARDS=3 SAMPLES=2
+# ALGO=ppo: the actor-critic, whose critic the checks below follow
+# (whatever the default config's algorithm; the configs' loop runs others).
+vars=(RUN=$run ALGO=ppo POLICY0=$work/tiny TRAIN_PROMPTS=$work/train.parquet SHARDS=3 SAMPLES=2
       MAX_NEW_TOKENS=6 TRAIN_BATCH=8 MICRO_BATCH=4 EVAL_SETS=holdout=$work/holdout.parquet
       EVAL_MAX_NEW_TOKENS=6 KEEP= EVAL_EVERY=0 CARGO=true BIN=$BIN)
 trap 'rm -rf "$work" runs/$run' EXIT
@@ -102,9 +104,11 @@ grep -q "Evaluation accuracy by iterations done" runs/$run2/report.html || fail 
 # prompts, up to 2 more, and the overlong penalty; reinforce-pp: no critic
 # written or read).
 trap 'rm -rf "$work" runs/$run runs/$run-*' EXIT
+cfgvars=()
+for v in "${vars[@]}"; do [[ $v == ALGO=* ]] || cfgvars+=("$v"); done
 for cfg in dapo reinforce-pp; do
   r=$run-$cfg
-  iter=(make --no-print-directory iteration CONFIG=$cfg "${vars[@]/#RUN=*/RUN=$r}" PROMPTS_PER_ROLLOUT=4 MAX_EXTRA_PROMPTS=2 OVERLONG_PENALTY=6:2)
+  iter=(make --no-print-directory iteration CONFIG=$cfg "${cfgvars[@]/#RUN=*/RUN=$r}" PROMPTS_PER_ROLLOUT=4 MAX_EXTRA_PROMPTS=2 OVERLONG_PENALTY=6:2)
   out=$("${iter[@]}" 2>&1) ||
     fail "make iteration CONFIG=$cfg failed: $out"
   row=$(target/release/examples/metrics_dump runs/$r/metrics.parquet)
