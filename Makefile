@@ -14,14 +14,16 @@ SYNTH_SEED  ?= 0
 SYNTH_DIFFICULTY ?= digit-steps
 HOLDOUT     ?= 0.2
 # The default model's own chat template with the recipe's instruction in
-# the user turn and a worked example of another kind whose answer (3.5)
-# no problem of the set has, so copying it is never rewarded:
+# the user turn and a worked example of another kind (a division) whose
+# answer (3.5) no problem of the set has, so copying it is never rewarded:
 # SmolLM2-135M-Instruct almost never writes \boxed{} without an example
-# (0-1.5% of samples), so RL would have no signal; with this one about 11%
-# of samples box an answer. (An example answer the set can have, like
-# \boxed{12}, got copied: 9-30% of held-out answers after training.)
+# (0-1.5% of samples), so RL would have no signal. (An example answer the
+# set can have, like \boxed{12}, got copied: 9-30% of held-out answers
+# after training.) The example takes two steps, as most problems do: with
+# a one-step example (7 ÷ 2 = 3.5), one seed of every RL config tried
+# learned to answer after one step (README, "What was tried").
 TEMPLATE    ?= chat
-INSTRUCTION ?= Please reason step by step, and put your final answer within \boxed{}. Example: 7 ÷ 2 = 3.5, so the answer is \boxed{3.5}.
+INSTRUCTION ?= Please reason step by step, and put your final answer within \boxed{}. Example: for (3 + 4) ÷ 2, first 3 + 4 = 7, then 7 ÷ 2 = 3.5, so the answer is \boxed{3.5}.
 TEMPLATE_FLAGS = --template $(TEMPLATE) $(if $(filter chat,$(TEMPLATE)),--tokenizer-config $(MODEL)/tokenizer_config.json) $(if $(INSTRUCTION),--instruction '$(INSTRUCTION)')
 
 # The run configuration: pipelines/$(CONFIG).mk (default, grpo, dapo,
