@@ -14,16 +14,16 @@ SYNTH_SEED  ?= 0
 SYNTH_DIFFICULTY ?= digit-steps
 HOLDOUT     ?= 0.2
 # The default model's own chat template with the recipe's instruction in
-# the user turn and a worked example of another kind (a division) whose
-# answer (3.5) no problem of the set has, so copying it is never rewarded:
+# the user turn and a worked example of another kind whose answer (3.5)
+# no problem of the set has, so copying it is never rewarded:
 # SmolLM2-135M-Instruct almost never writes \boxed{} without an example
-# (0-1.5% of samples), so RL would have no signal. (An example answer the
-# set can have, like \boxed{12}, got copied: 9-30% of held-out answers
-# after training.) The example takes two steps, as most problems do: with
-# a one-step example (7 ÷ 2 = 3.5), one seed of every RL config tried
-# learned to answer after one step (README, "What was tried").
+# (0-1.5% of samples), so RL would have no signal; with this one about 11%
+# of samples box an answer. (An example answer the set can have, like
+# \boxed{12}, got copied: 9-30% of held-out answers after training; a
+# two-step example did not keep RL's responses in steps: README, "What
+# was tried".)
 TEMPLATE    ?= chat
-INSTRUCTION ?= Please reason step by step, and put your final answer within \boxed{}. Example: for (3 + 4) ÷ 2, first 3 + 4 = 7, then 7 ÷ 2 = 3.5, so the answer is \boxed{3.5}.
+INSTRUCTION ?= Please reason step by step, and put your final answer within \boxed{}. Example: 7 ÷ 2 = 3.5, so the answer is \boxed{3.5}.
 TEMPLATE_FLAGS = --template $(TEMPLATE) $(if $(filter chat,$(TEMPLATE)),--tokenizer-config $(MODEL)/tokenizer_config.json) $(if $(INSTRUCTION),--instruction '$(INSTRUCTION)')
 
 # The run configuration: pipelines/$(CONFIG).mk (default, grpo, dapo,
@@ -45,7 +45,7 @@ help:
 	@echo "make bench-decode  decode tokens/s at batch 1/16/64 vs PyTorch + transformers (makes .venv-torch)"
 	@echo "make bench-train   training tokens/s and peak RSS at 8x256 and 4x1024 vs PyTorch + transformers (makes .venv-torch)"
 	@echo "make bench-memory  peak RSS of ppo-step and sft-step vs their memory plan (SmolLM2, Qwen2.5-0.5B's shape in f32 and bf16), sft vs PyTorch"
-	@echo "make run        eval-base, train ITERS iterations, eval, report (the main job; ITERS iterations, 15 in the default config)"
+	@echo "make run        eval-base, train ITERS iterations, eval, report (the main job; ITERS=10 by default)"
 	@echo "make iteration  one RL iteration (rollout -> verify -> ppo-step) into runs/\$$RUN/iter-NNNN/"
 	@echo "make train ITERS=n   iterations until n are complete (resumes after an interruption)"
 	@echo "  KEEP=k         keep the policies of the last k iterations (and every EVAL_EVERY-th), critic and optimizer state of the latest only"
@@ -212,8 +212,6 @@ DEVICE   ?= cpu
 # fast path on the CPU) or bf16 (training keeps f32 master weights and
 # f32 AdamW moments). Checkpoints are written in their input dtype.
 DTYPE    ?= f32
-# Iterations of `make run`/`make train` where the config does not set them
-# (the default config: 15).
 ITERS    ?= 10
 # The run's seed: iteration i's rollout and ppo-step take seed
 # i + 1000 x SEED (SEED=0: seed i), so runs of one config that differ in

@@ -12,6 +12,6 @@ MAX_EXTRA_PROMPTS ?= 16
 CLIP_RATIO_HIGH  ?= 0.28
 LOSS_AGG         ?= token-mean
 KL_COEF          ?= 0
-# The last 32 of the 128 new tokens are the penalty's buffer.
-OVERLONG_PENALTY ?= 128:32
+# The last 16 of the 64 new tokens are the penalty's buffer.
+OVERLONG_PENALTY ?= 64:16
 include pipelines/default.mk
