@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use prep::raw::RawFormat;
 use prep::select::Split;
-use prep::synth::Difficulty;
+use prep::synth::{Difficulty, Kind};
 use prep::template::TemplateName;
 
 /// Normalise raw math data sets into prompts.parquet: one row per problem
@@ -35,6 +35,11 @@ pub enum Cmd {
         /// Generator seed: the same seed gives the same problems.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Keep only these kinds, comma-separated (e.g. `add-sub,mul-add,paren-mul`,
+        /// the two-step ones), after the split and the shuffle, so the rows kept
+        /// are in the order the unfiltered output has them. Default: every kind.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        kinds: Vec<Kind>,
         #[command(flatten)]
         out: OutputArgs,
     },

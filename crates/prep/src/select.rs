@@ -29,6 +29,10 @@ pub struct Selection {
     pub holdout_fraction: f64,
     /// Shuffle with this seed; `None` keeps the input order.
     pub shuffle_seed: Option<u64>,
+    /// Keep only problems whose metadata `kind` is one of these (after the
+    /// split and the shuffle, before the limit, so the kept rows keep
+    /// their order); empty keeps every problem.
+    pub kinds: Vec<String>,
     pub limit: Option<usize>,
 }
 
@@ -38,6 +42,7 @@ impl Default for Selection {
             split: Split::All,
             holdout_fraction: 0.1,
             shuffle_seed: None,
+            kinds: Vec::new(),
             limit: None,
         }
     }
@@ -72,6 +77,14 @@ pub fn to_prompts(
         .collect();
     if let Some(seed) = sel.shuffle_seed {
         SplitMix64::new(seed).shuffle(&mut kept);
+    }
+    if !sel.kinds.is_empty() {
+        kept.retain(|p| {
+            p.metadata
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .is_some_and(|k| sel.kinds.iter().any(|want| want == k))
+        });
     }
     if let Some(n) = sel.limit {
         kept.truncate(n);
@@ -164,6 +177,49 @@ mod tests {
             a.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
             (0..10).map(|i| format!("t/{i}")).collect::<Vec<_>>()
         );
+    }
+
+    /// A kind filter keeps the shuffled order of what it keeps, so it
+    /// selects the same rows in the same order as filtering the unfiltered
+    /// output; rows without a kind are dropped.
+    #[test]
+    fn kinds_filter_after_the_shuffle_keeping_order() {
+        let t = Template::new(TemplateName::Plain).unwrap();
+        let mut ps = problems(60);
+        for (i, p) in ps.iter_mut().enumerate() {
+            if i % 10 != 9 {
+                let kind = ["add", "mul-add", "paren-mul"][i % 3];
+                p.metadata.insert("kind".into(), kind.into());
+            }
+        }
+        let sel = |kinds: &[&str]| Selection {
+            shuffle_seed: Some(7),
+            kinds: kinds.iter().map(|k| k.to_string()).collect(),
+            limit: Some(30),
+            ..Default::default()
+        };
+        let all = to_prompts(
+            ps.clone(),
+            &t,
+            &Selection {
+                limit: None,
+                ..sel(&[])
+            },
+        )
+        .unwrap();
+        let two = to_prompts(ps, &t, &sel(&["mul-add", "paren-mul"])).unwrap();
+        let want: Vec<_> = all
+            .iter()
+            .filter(|r| {
+                let m = r.metadata.as_deref().unwrap_or("");
+                m.contains("\"mul-add\"") || m.contains("\"paren-mul\"")
+            })
+            .take(30)
+            .map(|r| r.id.clone())
+            .collect();
+        assert_eq!(two.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), want);
+        // 54 problems have a kind, 36 of them one of the two: all 30 kept are.
+        assert_eq!(two.len(), 30);
     }
 
     #[test]

@@ -32,13 +32,44 @@ pub enum Difficulty {
     DigitSteps,
 }
 
+/// A problem's kind, as its metadata's `kind` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Kind {
+    /// a + b
+    Add,
+    /// a - b
+    Sub,
+    /// a x b
+    Mul,
+    /// a + b - c
+    AddSub,
+    /// a x b + c
+    MulAdd,
+    /// (a + b) x c
+    ParenMul,
+}
+
+impl Kind {
+    /// The metadata's spelling: `add`, `sub`, `mul`, `add-sub`, `mul-add`, `paren-mul`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Add => "add",
+            Kind::Sub => "sub",
+            Kind::Mul => "mul",
+            Kind::AddSub => "add-sub",
+            Kind::MulAdd => "mul-add",
+            Kind::ParenMul => "paren-mul",
+        }
+    }
+}
+
 /// One drawn problem: the expression (LaTeX `\\times`), its value, its
-/// kind (`add`, `sub`, `mul`, `add-sub`, `mul-add`, `paren-mul`), how many
-/// operations it takes, and a worked solution.
+/// kind, how many operations it takes, and a worked solution.
 struct Drawn {
     expr: String,
     value: i64,
-    kind: &'static str,
+    kind: Kind,
     ops: usize,
     /// the steps, one per line, each an equation a reader can check
     steps: Vec<String>,
@@ -81,16 +112,23 @@ fn draw(level: i64, one_digit: bool, rng: &mut SplitMix64) -> Drawn {
         ops: 1,
         steps: vec![step],
     };
-    let add = |a: i64, b: i64| one(format!("{a} + {b}"), a + b, "add", add_steps(a, b));
+    let add = |a: i64, b: i64| one(format!("{a} + {b}"), a + b, Kind::Add, add_steps(a, b));
     let sub = |a: i64, b: i64| {
         one(
             format!("{a} - {b}"),
             a - b,
-            "sub",
+            Kind::Sub,
             format!("{a} - {b} = {}", a - b),
         )
     };
-    let mul = |a: i64, b: i64| one(format!("{a} \\times {b}"), a * b, "mul", mul_steps(a, b));
+    let mul = |a: i64, b: i64| {
+        one(
+            format!("{a} \\times {b}"),
+            a * b,
+            Kind::Mul,
+            mul_steps(a, b),
+        )
+    };
     match level {
         1 => match r(0, 2) {
             0 => add(r(0, 9), r(0, 9)),
@@ -116,7 +154,7 @@ fn draw(level: i64, one_digit: bool, rng: &mut SplitMix64) -> Drawn {
                 Drawn {
                     expr: format!("{a} + {b} - {c}"),
                     value: a + b - c,
-                    kind: "add-sub",
+                    kind: Kind::AddSub,
                     ops: 2,
                     steps: vec![
                         format!("First, {}.", add_steps(a, b)),
@@ -133,7 +171,7 @@ fn draw(level: i64, one_digit: bool, rng: &mut SplitMix64) -> Drawn {
                 Drawn {
                     expr: format!("{a} \\times {b} + {c}"),
                     value: a * b + c,
-                    kind: "mul-add",
+                    kind: Kind::MulAdd,
                     ops: 2,
                     steps: vec![
                         format!("First, the product: {}.", mul_steps(a, b)),
@@ -146,7 +184,7 @@ fn draw(level: i64, one_digit: bool, rng: &mut SplitMix64) -> Drawn {
                 Drawn {
                     expr: format!("({a} + {b}) \\times {c}"),
                     value: (a + b) * c,
-                    kind: "paren-mul",
+                    kind: Kind::ParenMul,
                     ops: 2,
                     steps: vec![
                         format!("First, the parentheses: {}.", add_steps(a, b)),
@@ -224,7 +262,7 @@ pub fn generate(count: usize, difficulty: Difficulty, seed: u64) -> Vec<Problem>
         misses = 0;
         let mut metadata = Map::new();
         metadata.insert("expression".into(), json!(expr));
-        metadata.insert("kind".into(), json!(d.kind));
+        metadata.insert("kind".into(), json!(d.kind.as_str()));
         metadata.insert("operations".into(), json!(d.ops));
         metadata.insert("solution".into(), json!(solution(&d)));
         out.push(Problem {
@@ -306,6 +344,16 @@ mod tests {
         }
         let want = ["add", "add-sub", "mul", "mul-add", "paren-mul", "sub"];
         assert_eq!(kinds.into_iter().collect::<Vec<_>>(), want);
+    }
+
+    /// `--kinds` takes the names the metadata writes.
+    #[cfg(feature = "clap")]
+    #[test]
+    fn kind_flag_names_are_the_metadata_names() {
+        use clap::ValueEnum;
+        for k in Kind::value_variants() {
+            assert_eq!(k.to_possible_value().unwrap().get_name(), k.as_str());
+        }
     }
 
     /// A tiny independent evaluator for + - * and parentheses.

@@ -7,6 +7,7 @@ use clap::Parser;
 use cli::prep_math::{Cli, Cmd, Levels, OutputArgs, TemplateArgs};
 use prep::raw::{self, FieldMap, LoadOptions, LoadReport, RawFormat};
 use prep::select::{self, Selection};
+use prep::synth::Kind;
 use prep::template::{Template, TemplateName};
 
 /// The template the flags name.
@@ -27,19 +28,26 @@ fn build_template(args: &TemplateArgs) -> Result<Template> {
     })
 }
 
-fn selection(o: &OutputArgs) -> Selection {
+fn selection(o: &OutputArgs, kinds: &[Kind]) -> Selection {
     Selection {
         split: o.split,
         holdout_fraction: o.holdout_fraction,
         shuffle_seed: o.shuffle_seed,
+        kinds: kinds.iter().map(|k| k.as_str().to_string()).collect(),
         limit: o.limit,
     }
 }
 
-/// Template, select, write; print the one-line summary.
-fn write(o: &OutputArgs, problems: Vec<raw::Problem>, skipped: &LoadReport) -> Result<()> {
+/// Template, select (`kinds`: the metadata kinds to keep, empty for all),
+/// write; print the one-line summary.
+fn write(
+    o: &OutputArgs,
+    problems: Vec<raw::Problem>,
+    skipped: &LoadReport,
+    kinds: &[Kind],
+) -> Result<()> {
     let template = build_template(&o.template)?;
-    let rows = select::to_prompts(problems, &template, &selection(o))?;
+    let rows = select::to_prompts(problems, &template, &selection(o, kinds))?;
     if rows.is_empty() {
         bail!(
             "no problems selected: nothing written to {}",
@@ -103,10 +111,11 @@ fn run(cli: Cli) -> Result<()> {
             count,
             difficulty,
             seed,
+            kinds,
             out,
         } => {
             let problems = prep::synth::generate(count, difficulty, seed);
-            write(&out, problems, &LoadReport::default())
+            write(&out, problems, &LoadReport::default(), &kinds)
         }
         Cmd::SimplerlZero {
             raw,
@@ -125,7 +134,7 @@ fn run(cli: Cli) -> Result<()> {
                     100.0 * found as f64 / total.max(1) as f64
                 );
             }
-            write(&out, problems, &LoadReport::default())
+            write(&out, problems, &LoadReport::default(), &[])
         }
         Cmd::Convert {
             inputs,
@@ -174,7 +183,7 @@ fn run(cli: Cli) -> Result<()> {
                 let n = select::dedupe_questions(&mut problems);
                 eprintln!("prep-math: dropped {n} duplicate problems");
             }
-            write(&out, problems, &report)
+            write(&out, problems, &report, &[])
         }
         Cmd::EvalSuite {
             raw,
