@@ -54,6 +54,7 @@ help:
 	@echo "make eval       evaluate the latest checkpoint on EVAL_SETS; make eval-base: the initial one"
 	@echo "make report     runs/\$$RUN/report.html"
 	@echo "make compare    base vs RL only vs SFT only vs SFT then RL (two seeds each RL arm), held-out and GSM8K: runs/compare.md and runs/compare.html (under 2 hours)"
+	@echo "  COMPARE_RL_ITERS=15, COMPARE_SFT_RL_ITERS=10  iterations of the RL-only and SFT-then-RL arms; COMPARE_SEEDS='0 1'; PREFIX=compare names runs/PREFIX-<arm>"
 	@echo "make data-sft, make sft   the SFT set (MATH solutions) and supervised fine-tuning (CONFIG=simplerl: SFT, then RL)"
 	@echo "DTYPE=f32|bf16  compute dtype of every stage (bf16 trains over f32 master weights)"
 	@echo "make config     print the resolved configuration of CONFIG, one NAME=value per line"
