@@ -192,3 +192,109 @@ fn answer_of(text: &str) -> String {
         .map(|a| a.0)
         .unwrap_or_else(|| text.to_string())
 }
+
+/// The answer a policy that computes nothing would box (the copy bench,
+/// `make bench-copy`): the problem's own expression where the set records
+/// it (the arithmetic sets' `expression`), else the question's last math
+/// span (`\dbinom{8}{4}` for "Compute $\dbinom{8}{4}$."). `None` when the
+/// question has neither.
+pub fn copied_answer(question: &str, expression: Option<&str>) -> Option<String> {
+    expression
+        .map(str::to_string)
+        .or_else(|| crate::extract::last_math_span(question).map(|(_, s)| s))
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// What boxing the question earned on one set.
+#[derive(Debug, Clone, Default)]
+pub struct CopyReport {
+    pub problems: usize,
+    /// Problems with something to copy.
+    pub copied: usize,
+    /// Copies rewarded as correct.
+    pub rewarded: usize,
+    pub by_verdict: BTreeMap<crate::Verdict, usize>,
+    /// Each rewarded copy: (copy, gold, verdict).
+    pub rewarded_copies: Vec<(String, String, crate::Verdict)>,
+}
+
+impl CopyReport {
+    /// The share of all problems on which copying earns +1.
+    pub fn rewarded_share(&self) -> f64 {
+        self.rewarded as f64 / self.problems.max(1) as f64
+    }
+}
+
+/// Box each problem's [`copied_answer`] and grade it with the recipe's
+/// reward: (question, gold, expression) per problem.
+pub fn score_copies<'a>(
+    problems: impl IntoIterator<Item = (&'a str, &'a str, Option<&'a str>)>,
+) -> CopyReport {
+    let scheme = RewardScheme::default();
+    let mut r = CopyReport::default();
+    for (question, gold, expression) in problems {
+        r.problems += 1;
+        let Some(copy) = copied_answer(question, expression) else {
+            continue;
+        };
+        r.copied += 1;
+        let g = grade(
+            &format!("The answer is $\\boxed{{{copy}}}$."),
+            gold,
+            &scheme,
+        );
+        *r.by_verdict.entry(g.verdict).or_default() += 1;
+        if g.correct {
+            r.rewarded += 1;
+            r.rewarded_copies.push((copy, gold.to_string(), g.verdict));
+        }
+    }
+    r
+}
+
+impl std::fmt::Display for CopyReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} problems, {} with something to copy, {} earn +1 ({:.2}%); verdicts:",
+            self.problems,
+            self.copied,
+            self.rewarded,
+            100.0 * self.rewarded_share()
+        )?;
+        for (v, n) in &self.by_verdict {
+            write!(f, " {v} {n}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod copy_tests {
+    use super::*;
+
+    #[test]
+    fn the_copy_policy_boxes_the_expression_or_the_last_span() {
+        assert_eq!(
+            copied_answer("What is 7 + 3?", Some("7 + 3")).as_deref(),
+            Some("7 + 3")
+        );
+        assert_eq!(
+            copied_answer(r"Compute $\dbinom{8}{4}$.", None).as_deref(),
+            Some(r"\dbinom{8}{4}")
+        );
+        assert_eq!(copied_answer("How many apples?", None), None);
+        let r = score_copies([
+            ("Compute (7 + 3) × 3.", "30", Some(r"(7 + 3) \times 3")),
+            (r"Compute $\dbinom{8}{4}$.", "70", None),
+            (
+                r"What is $\sqrt{53}$ in simplest radical form?",
+                r"\sqrt{53}",
+                None,
+            ),
+            ("How many?", "3", None),
+        ]);
+        assert_eq!((r.problems, r.copied, r.rewarded), (4, 3, 1));
+        assert_eq!(r.by_verdict[&crate::Verdict::NotFinalForm], 2);
+    }
+}

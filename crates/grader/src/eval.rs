@@ -167,8 +167,11 @@ mod num_integer_roots {
 }
 
 /// An addend smaller than this share of the largest addend of its sum is
-/// below what a float comparison can see: the sum is not evaluated.
-pub const ABSORBED: f64 = 1e-10;
+/// below what a float comparison can see: the sum is not evaluated. Ten
+/// times the tolerance at test points ([`crate::policy::POINT_TOL`]), so
+/// an addend is either seen by the comparison or makes it undecided
+/// (`x + 10^{-9}` is not `x`).
+pub const ABSORBED: f64 = 1e-7;
 
 /// A nonzero result that came out as zero: an underflow, not a value.
 fn underflow(x: Complex64) -> bool {

@@ -204,3 +204,128 @@ impl Expr {
         }
     }
 }
+
+/// LaTeX-like text of an expression, for verdict details (`8 \times 7`,
+/// `\frac{8 \times 7}{1}`). Not a round trip of what was written.
+impl std::fmt::Display for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let join = |f: &mut std::fmt::Formatter<'_>, xs: &[Expr], sep: &str| {
+            for (i, x) in xs.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(sep)?;
+                }
+                write!(f, "{x}")?;
+            }
+            Ok(())
+        };
+        match self {
+            Expr::Num { value, decimals } => match decimals {
+                Some(k) if !value.is_integer() || *k > 0 => {
+                    let v: f64 = num_traits::ToPrimitive::to_f64(value).unwrap_or(f64::NAN);
+                    write!(f, "{v:.*}", *k as usize)
+                }
+                _ if value.is_integer() => write!(f, "{}", value.to_integer()),
+                _ => write!(f, "\\frac{{{}}}{{{}}}", value.numer(), value.denom()),
+            },
+            Expr::Based { digits, base } => write!(f, "{digits}_{{{base}}}"),
+            Expr::Const(c) => f.write_str(match c {
+                Const::Pi => "\\pi",
+                Const::E => "e",
+                Const::I => "i",
+                Const::Infinity => "\\infty",
+            }),
+            Expr::Var(v) => f.write_str(v),
+            Expr::Add(xs) => {
+                for (i, x) in xs.iter().enumerate() {
+                    match (i, x) {
+                        (0, x) => write!(f, "{x}")?,
+                        (_, Expr::Neg(a)) => write!(f, " - {a}")?,
+                        (_, x) => write!(f, " + {x}")?,
+                    }
+                }
+                Ok(())
+            }
+            Expr::Mul(xs) => {
+                for (i, x) in xs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" \\times ")?;
+                    }
+                    match x {
+                        Expr::Add(_) | Expr::Pm(..) | Expr::Neg(_) => write!(f, "({x})")?,
+                        x => write!(f, "{x}")?,
+                    }
+                }
+                Ok(())
+            }
+            Expr::Neg(a) => match **a {
+                Expr::Add(_) => write!(f, "-({a})"),
+                _ => write!(f, "-{a}"),
+            },
+            Expr::Div(a, b) => write!(f, "\\frac{{{a}}}{{{b}}}"),
+            Expr::Pow(a, b) => match **a {
+                Expr::Num { .. } | Expr::Const(_) | Expr::Var(_) => write!(f, "{a}^{{{b}}}"),
+                _ => write!(f, "({a})^{{{b}}}"),
+            },
+            Expr::Root(n, x) if **n == Expr::int(2) => write!(f, "\\sqrt{{{x}}}"),
+            Expr::Root(n, x) => write!(f, "\\sqrt[{n}]{{{x}}}"),
+            Expr::Func(func, a) => write!(f, "{}({a})", format!("{func:?}").to_lowercase()),
+            Expr::Factorial(a) => write!(f, "({a})!"),
+            Expr::Binom(a, b) => write!(f, "\\binom{{{a}}}{{{b}}}"),
+            Expr::Pm(a, b) => write!(f, "{a} \\pm {b}"),
+            Expr::Tuple(xs) => {
+                f.write_str("(")?;
+                join(f, xs, ", ")?;
+                f.write_str(")")
+            }
+            Expr::Interval {
+                lo,
+                hi,
+                lo_closed,
+                hi_closed,
+            } => write!(
+                f,
+                "{}{lo}, {hi}{}",
+                if *lo_closed { "[" } else { "(" },
+                if *hi_closed { "]" } else { ")" }
+            ),
+            Expr::Union(xs) => join(f, xs, " \\cup "),
+            Expr::Set(xs) => {
+                f.write_str("\\{")?;
+                join(f, xs, ", ")?;
+                f.write_str("\\}")
+            }
+            Expr::List(xs) => join(f, xs, ", "),
+            Expr::Matrix(rows) => {
+                f.write_str("\\begin{pmatrix}")?;
+                for (i, r) in rows.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" \\\\ ")?;
+                    }
+                    join(f, r, " & ")?;
+                }
+                f.write_str("\\end{pmatrix}")
+            }
+            Expr::Rel(parts, ops) => {
+                for (i, p) in parts.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(match ops[i - 1] {
+                            RelOp::Eq => " = ",
+                            RelOp::Lt => " < ",
+                            RelOp::Le => " \\le ",
+                            RelOp::Gt => " > ",
+                            RelOp::Ge => " \\ge ",
+                            RelOp::Ne => " \\ne ",
+                        })?;
+                    }
+                    write!(f, "{p}")?;
+                }
+                Ok(())
+            }
+            Expr::Text(t) => f.write_str(t),
+            Expr::Letter(c) => write!(f, "({c})"),
+            Expr::Sum { var, lo, hi, body } => {
+                write!(f, "\\sum_{{{var}={lo}}}^{{{hi}}} {body}")
+            }
+        }
+    }
+}

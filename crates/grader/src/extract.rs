@@ -48,7 +48,7 @@ pub fn extract_answer(response: &str, fallbacks: Fallbacks) -> Option<(String, M
     if fallbacks == Fallbacks::NONE {
         return last_boxed(response).map(|b| (b, Method::Boxed));
     }
-    let all = boxed_all(response);
+    let all = outer_boxes(response);
     if let Some(&(_, last_end, ref last)) = all.last() {
         // "Final Answer: The final answer is $X$" after the boxes (Minerva's
         // format, with intermediate results boxed on the way) states it.
@@ -93,63 +93,65 @@ pub fn extract_answer(response: &str, fallbacks: Fallbacks) -> Option<(String, M
 }
 
 /// The content of the last `\boxed{...}` (or `\fbox{...}`, or the
-/// brace-less `\boxed x`) in `text`, at any brace nesting depth. `None`
-/// when there is none or its braces never close. Linear time: braces are
-/// matched once for the whole text.
+/// brace-less `\boxed x`) in `text` that is not inside another box. A box
+/// whose content is one box is that box (`\boxed{\boxed{5}}` is 5); a box
+/// inside other content stays part of it (`\boxed{57 \boxed{56}}` is
+/// `57 \boxed{56}`, not 56). `None` when there is none or its braces never
+/// close. Linear time: braces are matched once for the whole text.
 ///
 /// ```
 /// assert_eq!(grader::extract::last_boxed(r"so \boxed{\frac{1}{2}}."), Some(r"\frac{1}{2}".into()));
 /// assert_eq!(grader::extract::last_boxed(r"\boxed{1} then \boxed 7$"), Some("7".into()));
+/// assert_eq!(grader::extract::last_boxed(r"\boxed{57 \boxed{56}}"), Some(r"57 \boxed{56}".into()));
 /// ```
 pub fn last_boxed(text: &str) -> Option<String> {
-    let mut starts: Vec<usize> = [r"\boxed", r"\fbox"]
+    let mut content = outer_boxes(text).pop()?.2;
+    // `\boxed{\boxed{5}}`: the box is its only content.
+    while let Some((start, end, inner)) = outer_boxes(content.trim()).pop() {
+        if start != 0 || end != content.trim().len() {
+            break;
+        }
+        content = inner;
+    }
+    Some(content)
+}
+
+/// The boxes of `text` not nested in another: (start of the command, end
+/// of the box, content), in order. Unclosed boxes are left out.
+fn outer_boxes(text: &str) -> Vec<(usize, usize, String)> {
+    let mut starts: Vec<(usize, usize)> = [r"\boxed", r"\fbox"]
         .iter()
-        .flat_map(|cmd| text.match_indices(cmd).map(|(i, m)| i + m.len()))
+        .flat_map(|cmd| text.match_indices(cmd).map(|(i, m)| (i, i + m.len())))
         .collect();
     if starts.is_empty() {
-        return None;
+        return vec![];
     }
     starts.sort_unstable();
     let closing = matching_braces(text.as_bytes());
-    starts.iter().rev().find_map(|&i| {
+    let mut out: Vec<(usize, usize, String)> = Vec::new();
+    for (cmd, i) in starts {
+        if out.last().is_some_and(|o| cmd < o.1) {
+            continue;
+        }
         let rest = &text[i..];
-        match rest.as_bytes().first() {
-            Some(b'{') => closing[i].map(|end| text[i + 1..end].to_string()),
+        let found = match rest.as_bytes().first() {
+            Some(b'{') => closing[i].map(|end| (end + 1, text[i + 1..end].to_string())),
             Some(b' ') => {
                 let arg = rest.trim_start_matches(' ');
-                let end = arg
+                let len = arg
                     .find(|c: char| c == '$' || c.is_whitespace())
                     .unwrap_or(arg.len());
-                let tok = &arg[..end];
-                (!tok.is_empty() && !tok.starts_with('{')).then(|| tok.to_string())
+                let tok = &arg[..len];
+                let end = i + (rest.len() - arg.len()) + len;
+                (!tok.is_empty() && !tok.starts_with('{')).then(|| (end, tok.to_string()))
             }
             _ => None,
-        }
-    })
-}
-
-/// Every braced `\boxed{...}`/`\fbox{...}`: (start of the command, end of
-/// its closing brace, content), in order.
-fn boxed_all(text: &str) -> Vec<(usize, usize, String)> {
-    let closing = matching_braces(text.as_bytes());
-    let mut out: Vec<(usize, usize, String)> = [r"\boxed", r"\fbox"]
-        .iter()
-        .flat_map(|cmd| text.match_indices(cmd).map(|(i, m)| (i, i + m.len())))
-        .filter_map(|(start, arg)| {
-            (text.as_bytes().get(arg) == Some(&b'{'))
-                .then(|| closing[arg].map(|end| (start, end + 1, text[arg + 1..end].to_string())))
-                .flatten()
-        })
-        .collect();
-    out.sort_by_key(|x| x.0);
-    // Drop boxes nested inside an earlier one.
-    let mut kept: Vec<(usize, usize, String)> = Vec::new();
-    for b in out {
-        if kept.last().is_none_or(|k| b.0 >= k.1) {
-            kept.push(b);
+        };
+        if let Some((end, content)) = found {
+            out.push((cmd, end, content));
         }
     }
-    kept
+    out
 }
 
 /// Text between two answers that only joins them: commas, "and", "or",
@@ -358,7 +360,7 @@ fn strip_math_spans(s: &str) -> String {
 /// The content of the last non-empty math span: `$...$`, `$$...$$`,
 /// `\(...\)` or `\[...\]`; spans just before it that only connectives
 /// separate (`$1$ and $2$ and $3$`) join it as a list.
-fn last_math_span(text: &str) -> Option<(usize, String)> {
+pub fn last_math_span(text: &str) -> Option<(usize, String)> {
     // (outer start, outer end, content)
     let mut spans: Vec<(usize, usize, &str)> = Vec::new();
     for (open, close) in [("\\[", "\\]"), ("\\(", "\\)"), ("$$", "$$")] {

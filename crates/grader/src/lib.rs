@@ -24,12 +24,14 @@ pub mod normalize;
 pub mod parse;
 pub mod policy;
 pub mod reward;
+pub mod verdict;
 
 pub use expr::Rat;
 pub use extract::Fallbacks;
 pub use reward::{
     cut_at_stop, grade, grade_with, Grade, RewardScheme, REFLECTION_WORDS, STOP_WORDS,
 };
+pub use verdict::{Judgement, Verdict};
 
 use expr::Expr;
 
@@ -42,6 +44,9 @@ pub const MAX_PARSE_LEN: usize = 2_000;
 pub struct Answer {
     pub text: String,
     pub percent: bool,
+    /// Units, degree and currency signs stripped from it (see
+    /// [`normalize::Normalized::units`]).
+    pub units: Option<String>,
     pub expr: Expr,
 }
 
@@ -58,6 +63,7 @@ impl Answer {
         Answer {
             text: n.text,
             percent: n.percent,
+            units: n.units,
             expr,
         }
     }
@@ -83,5 +89,27 @@ fn looks_like_text(s: &str) -> bool {
 /// Whether `pred` is the same answer as `gold` (both bare answers, not
 /// responses). See [`policy`] for what "the same" means.
 pub fn is_equivalent(gold: &str, pred: &str) -> bool {
-    policy::equivalent(&Answer::parse(gold), &Answer::parse(pred))
+    judge(gold, pred).verdict.is_correct()
+}
+
+/// The verdict on `pred` (a bare answer) against `gold`, with why.
+pub fn judge(gold: &str, pred: &str) -> Judgement {
+    match gold_answer(gold) {
+        Some(g) => policy::judge(&Answer::parse(&g), &Answer::parse(pred)),
+        None => Judgement::with(Verdict::InvalidGold, "the gold answer is empty"),
+    }
+}
+
+/// The gold answer as it is graded: trimmed, and a boxed gold
+/// (`\boxed{5}`, `$\boxed{5}$`) unwrapped to its last box. `None` when
+/// nothing is left to grade against (an empty or blank gold, an empty
+/// box).
+pub fn gold_answer(gold: &str) -> Option<String> {
+    let g = gold.trim();
+    let g = if g.contains("\\boxed") || g.contains("\\fbox") {
+        extract::last_boxed(g).unwrap_or_else(|| g.to_string())
+    } else {
+        g.to_string()
+    };
+    (!policy::is_empty_answer(&g)).then(|| g.trim().to_string())
 }

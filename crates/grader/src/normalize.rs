@@ -11,6 +11,9 @@ pub struct Normalized {
     pub text: String,
     /// It ended in `%` (or "percent"): the number before it is a percentage.
     pub percent: bool,
+    /// The units, degree and currency signs stripped (`cm`, `°`, `$`),
+    /// lower case and comma-joined; `None` when none were.
+    pub units: Option<String>,
 }
 
 const UNIT_WRAPPERS: [&str; 7] = [
@@ -23,10 +26,211 @@ const UNIT_WRAPPERS: [&str; 7] = [
     "\\mathit{",
 ];
 
-/// Words that end an answer as a unit but are not units.
-const NOT_UNITS: [&str; 20] = [
-    "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "pi", "and", "or", "in", "infty",
-    "inf", "sqrt", "frac", "cup", "cap", "i",
+/// The units stripped from the end of a numeric answer: a closed list
+/// (lower case; a trailing `.` and a plural `s` are read as in the
+/// golds). A trailing word not on it stays, so a word that changes the
+/// value (`5 million`, `2 \text{ squared}`, `5 \text{ not}`) leaves an
+/// answer that is not the number. Count nouns are the ones MATH's own
+/// golds end in (`\text{ ways}`, `\text{ meals}`).
+pub const UNITS: &[&str] = &[
+    // length and area
+    "mm",
+    "cm",
+    "m",
+    "km",
+    "meter",
+    "meters",
+    "metre",
+    "metres",
+    "millimeter",
+    "millimeters",
+    "centimeter",
+    "centimeters",
+    "centimetre",
+    "centimetres",
+    "kilometer",
+    "kilometers",
+    "kilometre",
+    "kilometres",
+    "inch",
+    "inches",
+    "ft",
+    "foot",
+    "feet",
+    "yd",
+    "yard",
+    "yards",
+    "mi",
+    "mile",
+    "miles",
+    "unit",
+    "units",
+    "acre",
+    "acres",
+    "hectare",
+    "hectares",
+    // mass
+    "mg",
+    "g",
+    "gm",
+    "gram",
+    "grams",
+    "kg",
+    "kilogram",
+    "kilograms",
+    "lb",
+    "lbs",
+    "pound",
+    "pounds",
+    "oz",
+    "ounce",
+    "ounces",
+    "ton",
+    "tons",
+    "tonne",
+    "tonnes",
+    // volume
+    "ml",
+    "l",
+    "liter",
+    "liters",
+    "litre",
+    "litres",
+    "gallon",
+    "gallons",
+    "gal",
+    "quart",
+    "quarts",
+    "pint",
+    "pints",
+    "cup",
+    "cups",
+    "cc",
+    "teaspoon",
+    "teaspoons",
+    "tablespoon",
+    "tablespoons",
+    // time and speed
+    "s",
+    "sec",
+    "secs",
+    "second",
+    "seconds",
+    "min",
+    "mins",
+    "minute",
+    "minutes",
+    "h",
+    "hr",
+    "hrs",
+    "hour",
+    "hours",
+    "day",
+    "days",
+    "week",
+    "weeks",
+    "month",
+    "months",
+    "year",
+    "years",
+    "yr",
+    "yrs",
+    "mph",
+    "kph",
+    // money
+    "dollar",
+    "dollars",
+    "usd",
+    "cent",
+    "cents",
+    "euro",
+    "euros",
+    "yuan",
+    // angle and temperature
+    "degree",
+    "degrees",
+    "deg",
+    "radian",
+    "radians",
+    "rad",
+    "fahrenheit",
+    "celsius",
+    // percent (the answer is then a percentage)
+    "percent",
+    "percentage",
+    "pct",
+    // what MATH golds count
+    "way",
+    "ways",
+    "value",
+    "values",
+    "meal",
+    "meals",
+    "integer",
+    "integers",
+    "digit",
+    "digits",
+    "point",
+    "points",
+    "multiple",
+    "multiples",
+    "triangle",
+    "triangles",
+    "piece",
+    "pieces",
+    "box",
+    "boxes",
+    "dog",
+    "dogs",
+    "student",
+    "students",
+    "teacher",
+    "teachers",
+    "ticket",
+    "tickets",
+    "edge",
+    "edges",
+    "people",
+    "person",
+    "persons",
+    "handshake",
+    "handshakes",
+    "game",
+    "games",
+    "coin",
+    "coins",
+    "marble",
+    "marbles",
+    "number",
+    "numbers",
+    "pair",
+    "pairs",
+    "side",
+    "sides",
+    "diagonal",
+    "diagonals",
+    "daps",
+];
+
+/// Words that may stand between a value and its unit without changing
+/// the value: area and volume (`square feet`, `sq. units`, `cubic cm`),
+/// rates (`miles per hour`) and the adjectives MATH golds use
+/// (`distinct integers`, `right triangles`, `children tickets`).
+pub const UNIT_QUALIFIERS: &[&str] = &[
+    "square",
+    "sq",
+    "cubic",
+    "cu",
+    "per",
+    "an",
+    "a",
+    "distinct",
+    "different",
+    "possible",
+    "positive",
+    "right",
+    "children",
+    "adult",
 ];
 
 pub fn normalize(answer: &str) -> Normalized {
@@ -50,6 +254,10 @@ pub fn normalize(answer: &str) -> Normalized {
     // Row separators `\\` must survive the spacing rewrites (`\ `).
     const ROW: &str = "\u{1}";
     s = s.replace("\\\\", ROW);
+    let mut units: Vec<String> = Vec::new();
+    if s.contains("\\$") {
+        units.push("$".into());
+    }
     // Commands that only change how it looks.
     for (from, to) in [
         ("\\dfrac", "\\frac"),
@@ -117,6 +325,9 @@ pub fn normalize(answer: &str) -> Normalized {
     ] {
         if s.contains(deg) {
             s = s.replace(deg, "");
+            if !units.iter().any(|u| u == "°") {
+                units.push("°".into());
+            }
         }
     }
     let mut percent = false;
@@ -133,6 +344,8 @@ pub fn normalize(answer: &str) -> Normalized {
                 let u = unit.trim().to_ascii_lowercase();
                 if u.starts_with("percent") || u == "pct" {
                     percent = true;
+                } else {
+                    units.push(u.split_whitespace().collect::<Vec<_>>().join(" "));
                 }
                 s = rest.to_string();
             }
@@ -152,6 +365,7 @@ pub fn normalize(answer: &str) -> Normalized {
     Normalized {
         text: s.split_whitespace().collect::<Vec<_>>().join(" "),
         percent,
+        units: (!units.is_empty()).then(|| units.join(", ")),
     }
 }
 
@@ -338,6 +552,8 @@ fn strip_trailing_unit(s: &str) -> Option<(&str, &str)> {
     None
 }
 
+/// Whether `word` (a phrase) is a unit: listed [`UNITS`], after any
+/// [`UNIT_QUALIFIERS`], and nothing else.
 fn is_unit_word(word: &str, wrapped: bool) -> bool {
     if word.is_empty()
         || !word
@@ -346,12 +562,21 @@ fn is_unit_word(word: &str, wrapped: bool) -> bool {
     {
         return false;
     }
-    let first = word
+    let lower = word.to_ascii_lowercase();
+    let words: Vec<&str> = lower
         .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if NOT_UNITS.contains(&first.as_str()) {
+        .map(|w| w.trim_end_matches('.'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let Some((last, before)) = words.split_last() else {
+        return false;
+    };
+    let unit = |w: &str| UNITS.contains(&w);
+    if !unit(last)
+        || !before
+            .iter()
+            .all(|w| UNIT_QUALIFIERS.contains(w) || unit(w))
+    {
         return false;
     }
     // A single letter in \text{} is a unit only when wrapped ("5\text{ m}").

@@ -22,10 +22,11 @@
 //! | An empty box (`\boxed{}`, `\boxed{{}}`, `\boxed{ \, }`) | **no answer** (reward -1, not -0.5): only braces and spacing is not a final answer, and rewarding it as a wrong answer pays a policy for copying the instruction's `\boxed{{}}` |
 
 use num_complex::Complex64;
-use num_traits::Signed;
+use num_traits::{One, Signed, Zero};
 
 use crate::eval::{exact, float, Fuel};
 use crate::expr::{Const, Expr, Func, RelOp};
+use crate::verdict::{Judgement, Verdict};
 use crate::{Answer, Rat};
 
 /// Relative tolerance for comparing irrational constants.
@@ -56,59 +57,289 @@ pub fn is_empty_answer(extracted: &str) -> bool {
         .all(|c| c.is_whitespace() || c == '{' || c == '}')
 }
 
+/// What one comparison found on its way, for the verdict: how equality
+/// was decided, or why it was refused.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub fuel: Fuel,
+    /// Equality was decided in floats or at test points, not exactly.
+    symbolic: bool,
+    /// An exact value was accepted as rounding to a decimal gold.
+    rounded: bool,
+    /// Text or a choice letter decided it.
+    text: bool,
+    /// The first prediction part with arithmetic left to do.
+    not_final: Option<String>,
+    /// Why a comparison could not be decided.
+    undecidable: Option<&'static str>,
+}
+
+impl Ctx {
+    fn new() -> Ctx {
+        Ctx {
+            fuel: Fuel(FUEL),
+            symbolic: false,
+            rounded: false,
+            text: false,
+            not_final: None,
+            undecidable: None,
+        }
+    }
+
+    fn undecided(&mut self, why: &'static str) -> bool {
+        self.undecidable.get_or_insert(why);
+        false
+    }
+}
+
 /// Whether `pred` is the same answer as `gold`.
 pub fn equivalent(gold: &Answer, pred: &Answer) -> bool {
-    if pred.text.is_empty() || gold.text.is_empty() {
-        return false;
+    judge(gold, pred).verdict.is_correct()
+}
+
+/// The verdict on `pred` against `gold` (both bare answers), with one line
+/// of detail where it helps.
+pub fn judge(gold: &Answer, pred: &Answer) -> Judgement {
+    if gold.text.is_empty() {
+        return Judgement::with(Verdict::InvalidGold, "the gold answer is empty");
     }
-    if gold.text == pred.text && gold.percent == pred.percent {
-        return true;
+    if pred.text.is_empty() {
+        return Judgement::new(Verdict::NoAnswer);
     }
-    if is_number(&gold.expr) && is_unevaluated_arithmetic(&pred.expr) {
-        return false;
+    let units = gold.units != pred.units || gold.percent != pred.percent;
+    if gold.text == pred.text && !units {
+        return Judgement::new(Verdict::EqualExact);
     }
-    let mut fuel = Fuel(FUEL);
-    let fuel = &mut fuel;
-    match (gold.percent, pred.percent) {
+    let mut cx = Ctx::new();
+    let cx = &mut cx;
+    let equal = match (gold.percent, pred.percent) {
         (false, true) => {
-            eq(&gold.expr, &pred.expr, fuel) || eq(&gold.expr, &hundredth(&pred.expr), fuel)
+            eq(&gold.expr, &pred.expr, cx) || eq(&gold.expr, &hundredth(&pred.expr), cx)
         }
         (true, false) => {
-            eq(&gold.expr, &pred.expr, fuel) || eq(&hundredth(&gold.expr), &pred.expr, fuel)
+            eq(&gold.expr, &pred.expr, cx) || eq(&hundredth(&gold.expr), &pred.expr, cx)
         }
-        _ => eq(&gold.expr, &pred.expr, fuel),
+        _ => eq(&gold.expr, &pred.expr, cx),
+    };
+    let versus = || format!("{} vs {}", pred.text, gold.text);
+    if equal {
+        let verdict = if units {
+            Verdict::EqualAfterUnits
+        } else if cx.text {
+            Verdict::EqualText
+        } else if cx.rounded {
+            Verdict::EqualRounded
+        } else if cx.symbolic {
+            Verdict::EqualSymbolic
+        } else {
+            Verdict::EqualExact
+        };
+        return match verdict {
+            Verdict::EqualAfterUnits => {
+                let stripped = [&pred.units, &gold.units]
+                    .into_iter()
+                    .flatten()
+                    .cloned()
+                    .chain((gold.percent != pred.percent).then(|| "%".to_string()))
+                    .collect::<Vec<_>>();
+                Judgement::with(verdict, format!("stripped {}", stripped.join(", ")))
+            }
+            Verdict::EqualRounded | Verdict::EqualSymbolic => Judgement::with(verdict, versus()),
+            _ => Judgement::new(verdict),
+        };
     }
+    if let Some(part) = cx.not_final.take() {
+        return Judgement::with(
+            Verdict::NotFinalForm,
+            format!("{part} has arithmetic left to do"),
+        );
+    }
+    if let Some(why) = cx.undecidable {
+        return Judgement::with(Verdict::Undecidable, format!("{}: {why}", versus()));
+    }
+    Judgement::with(Verdict::WrongValue, versus())
 }
 
-/// A plain number: `7`, `-3`, `2.5`, `\frac{3}{4}`.
-fn is_number(e: &Expr) -> bool {
+/// Where a numeric answer still has arithmetic to do: the outermost such
+/// part (`1 \times 8 \times 7`), or `None` when it is in a final form.
+/// Expressions with variables are not judged by form. For a number
+/// (variable-free), at every depth:
+///
+/// - **final literals**: integers, decimals, mixed numbers, base
+///   numerals, a fraction of two integers (`\frac{28}{6}` too: unreduced
+///   is still one fraction), scientific notation `a \times 10^{k}` and
+///   `10^{k}`, `\pi`, `e`, `i`, `\infty`, negations of these, and complex
+///   numbers `a + bi` of such parts;
+/// - **arithmetic left**: any other form whose value is rational, or a
+///   Gaussian rational with a denominator up to [`SIMPLE_DENOMINATOR`]
+///   (`8 \times 7`, `\frac{8\times7}{1}`, `(56)^1`, `2^{10}`, `\sqrt{16}`,
+///   `5!`, `\dbinom{8}{4}`, `10^{100}+5-10^{100}`, `\log_2 8`,
+///   `\sin\frac{\pi}{6}`, `(5-3i)(-4+3i)`, `i^{11}`); a sum with like
+///   terms (two addends in a rational ratio: `\sqrt{50}+\sqrt{18}`,
+///   `2\pi - \pi`); a product with two rational factors; a quotient over
+///   1;
+/// - every other irrational form is final: radicals need not be in
+///   simplest form (`\sqrt{117}` for `3\sqrt{13}`), products and quotients
+///   of one rational with irrationals (`3\sqrt{13}`, `1 \cdot \pi`,
+///   `\frac{\pi}{2}`), sums of unlike terms (`1 + \sqrt{2}`), functions of
+///   numbers (`\ln 2`, `\arctan 2`).
+pub fn pending_arithmetic(e: &Expr) -> Option<&Expr> {
+    if is_literal(e) || !e.vars().is_empty() {
+        return None;
+    }
+    pending(e, &mut Fuel(FUEL))
+}
+
+/// The largest denominator of a value read from floats as a fraction.
+pub const SIMPLE_DENOMINATOR: u64 = 1000;
+
+fn pending<'a>(e: &'a Expr, fuel: &mut Fuel) -> Option<&'a Expr> {
+    if is_literal(e) {
+        return None;
+    }
+    let rational = |x: &Expr, fuel: &mut Fuel| exact(x, fuel).is_some();
+    let own = rational(e, fuel)
+        || float(e, &[], fuel).is_some_and(is_simple)
+        || match e {
+            Expr::Neg(a) => matches!(**a, Expr::Neg(_)),
+            Expr::Add(xs) => like_terms(xs, fuel),
+            Expr::Mul(xs) => xs.iter().filter(|x| rational(x, fuel)).count() >= 2,
+            Expr::Div(_, b) => matches!(&**b, Expr::Num { value, .. } if value.is_one()),
+            Expr::Pow(_, b) => {
+                matches!(&**b, Expr::Num { value, .. } if value.is_one() || value.is_zero())
+            }
+            Expr::Factorial(_) | Expr::Binom(..) | Expr::Sum { .. } => true,
+            _ => false,
+        };
+    if own {
+        return Some(e);
+    }
     match e {
-        Expr::Num { .. } => true,
-        Expr::Neg(a) => matches!(**a, Expr::Num { .. }),
-        Expr::Div(a, b) => matches!(**a, Expr::Num { .. }) && matches!(**b, Expr::Num { .. }),
-        _ => false,
+        Expr::Neg(a) | Expr::Func(_, a) => pending(a, fuel),
+        Expr::Add(xs) | Expr::Mul(xs) => xs.iter().find_map(|x| pending(x, fuel)),
+        Expr::Pm(a, b) | Expr::Div(a, b) | Expr::Pow(a, b) | Expr::Root(a, b) => {
+            pending(a, fuel).or_else(|| pending(b, fuel))
+        }
+        // Structures are judged item by item where they are compared.
+        _ => None,
     }
 }
 
-/// A sum or product whose terms are all plain integers or decimals
-/// (`65 + 21`, `15 - 8`, `5 \times 6`); not a mixed number or fraction
-/// (whose parts are a fraction), nor scientific notation (a power). A
-/// `\sum` with no free variable is one too (`\sum_{k=1}^{10} k` for 55).
-fn is_unevaluated_arithmetic(e: &Expr) -> bool {
-    let literal = |x: &Expr| match x {
-        Expr::Num { .. } => true,
-        Expr::Neg(a) => matches!(**a, Expr::Num { .. }),
+/// A final literal (see [`pending_arithmetic`]).
+fn is_literal(e: &Expr) -> bool {
+    let int = |x: &Expr| match x {
+        Expr::Num {
+            value,
+            decimals: None,
+        } => value.is_integer(),
+        Expr::Neg(a) => matches!(&**a, Expr::Num { value, decimals: None } if value.is_integer()),
         _ => false,
     };
-    match e {
-        Expr::Add(xs) | Expr::Mul(xs) => xs.len() >= 2 && xs.iter().all(literal),
-        Expr::Sum { .. } => e.vars().is_empty(),
+    let real = |x: &Expr| match x {
+        Expr::Num { .. } | Expr::Based { .. } => true,
+        Expr::Neg(a) => matches!(**a, Expr::Num { .. }),
+        // a fraction of integers, not over 1
+        Expr::Div(a, b) => {
+            int(a) && int(b) && !matches!(&**b, Expr::Num { value, .. } if value.is_one())
+        }
         _ => false,
+    };
+    let real_or_neg = |x: &Expr| real(x) || matches!(x, Expr::Neg(a) if real(a));
+    let unit = |x: &Expr| *x == Expr::Const(Const::I);
+    // bi, ib, i, \frac{i}{b}, \frac{bi}{c}
+    let imaginary = |x: &Expr| {
+        let plain = |x: &Expr| match x {
+            Expr::Mul(xs) => {
+                matches!(xs.as_slice(), [a, b] if (real(a) && unit(b)) || (unit(a) && real(b)))
+            }
+            x => unit(x),
+        };
+        match x {
+            Expr::Neg(a) => plain(a),
+            Expr::Div(a, b) => plain(a) && int(b),
+            x => plain(x),
+        }
+    };
+    match e {
+        Expr::Const(_) => true,
+        Expr::Neg(a) if matches!(**a, Expr::Const(_)) => true,
+        // a x 10^k, 10^k
+        Expr::Mul(xs) => {
+            matches!(xs.as_slice(), [a, t] if real_or_neg(a) && is_ten_power(t)) || imaginary(e)
+        }
+        Expr::Pow(..) => is_ten_power(e),
+        Expr::Neg(a) if matches!(**a, Expr::Mul(_) | Expr::Pow(..)) => is_literal(a),
+        // a + bi
+        Expr::Add(xs) => matches!(xs.as_slice(),
+            [a, b] if (real_or_neg(a) && imaginary(b)) || (imaginary(a) && real_or_neg(b))),
+        e => real_or_neg(e) || imaginary(e),
     }
 }
 
+fn is_ten_power(e: &Expr) -> bool {
+    matches!(e, Expr::Pow(b, k) if **b == Expr::int(10) && match &**k {
+        Expr::Num { value, decimals: None } => value.is_integer(),
+        Expr::Neg(a) => matches!(&**a, Expr::Num { value, decimals: None } if value.is_integer()),
+        _ => false,
+    })
+}
+
+/// Two addends in a real rational ratio: terms to collect.
+fn like_terms(xs: &[Expr], fuel: &mut Fuel) -> bool {
+    let values: Vec<Option<Complex64>> = xs.iter().map(|x| float(x, &[], fuel)).collect();
+    values.iter().enumerate().any(|(i, a)| {
+        values[i + 1..].iter().any(|b| match (a, b) {
+            (Some(a), Some(b)) if b.norm() > ZERO_FLOOR => {
+                let r = a / b;
+                r.im.abs() <= 1e-12 * r.norm() && is_simple(Complex64::new(r.re, 0.0))
+            }
+            _ => false,
+        })
+    })
+}
+
+/// Whether a float value is, to 1e-11, a Gaussian rational whose parts
+/// have denominators up to [`SIMPLE_DENOMINATOR`].
+fn is_simple(v: Complex64) -> bool {
+    let part = |x: f64| {
+        if x.abs() > 1e12 {
+            return false;
+        }
+        // Continued fractions: the best approximations with small denominators.
+        let (mut h0, mut h1, mut k0, mut k1) = (0f64, 1f64, 1f64, 0f64);
+        let mut y = x.abs();
+        for _ in 0..32 {
+            let a = y.floor();
+            let (h2, k2) = (a * h1 + h0, a * k1 + k0);
+            if k2 > SIMPLE_DENOMINATOR as f64 {
+                return false;
+            }
+            if (h2 / k2 - x.abs()).abs() <= 1e-11 * x.abs().max(1.0) {
+                return true;
+            }
+            (h0, h1, k0, k1) = (h1, h2, k1, k2);
+            let f = y - a;
+            if f < 1e-15 {
+                return false;
+            }
+            y = 1.0 / f;
+        }
+        false
+    };
+    part(v.re) && part(v.im)
+}
+
+/// `e` / 100: a number literal stays one (so `12.5\%` is the final form
+/// 0.125, not the quotient `12.5 / 100`).
 fn hundredth(e: &Expr) -> Expr {
-    Expr::Div(Box::new(e.clone()), Box::new(Expr::int(100)))
+    match e {
+        Expr::Num { value, .. } => Expr::Num {
+            value: value / Rat::from_integer(100.into()),
+            decimals: None,
+        },
+        Expr::Neg(a) if matches!(**a, Expr::Num { .. }) => Expr::Neg(Box::new(hundredth(a))),
+        _ => Expr::Div(Box::new(e.clone()), Box::new(Expr::int(100))),
+    }
 }
 
 /// `a ± b` -> [a + b, a - b], recursively through lists; other
@@ -142,8 +373,17 @@ fn equation_value(e: &Expr) -> Option<&Expr> {
             || is_function_call(x)
             || matches!(x, Expr::Tuple(xs) if xs.iter().all(|v| matches!(v, Expr::Var(_))))
     };
+    // A chain `x = 5 + 5 + 1 = 11` gives its last value, when it starts
+    // at a lone variable and every step has that value (`6 = 7 = 5` and
+    // `x = 2 = 3` give none).
     if parts.len() >= 3 {
-        return parts.last();
+        let last = parts.last()?;
+        let fuel = &mut Fuel(FUEL);
+        let value = exact(last, fuel);
+        let consistent = parts[1..parts.len() - 1]
+            .iter()
+            .all(|x| !x.vars().is_empty() || value.is_none() || exact(x, fuel) == value);
+        return (lone(&parts[0]) && consistent).then_some(last);
     }
     match (lone(&parts[0]), lone(&parts[1])) {
         (true, false) => Some(&parts[1]),
@@ -195,8 +435,8 @@ fn solutions_as_tuples(xs: &[Expr]) -> Option<Vec<Expr>> {
     Some(tuples)
 }
 
-fn eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
-    if fuel.0 == 0 {
+fn eq(g: &Expr, p: &Expr, cx: &mut Ctx) -> bool {
+    if cx.fuel.0 == 0 {
         return false;
     }
     // Lists and sets (and ±) compare as multisets, after each item's
@@ -206,46 +446,54 @@ fn eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
     if gi.is_some() || pi.is_some() {
         let gi = gi.unwrap_or_else(|| vec![g.clone()]);
         let pi = pi.unwrap_or_else(|| vec![p.clone()]);
-        return multiset_eq(&gi, &pi, fuel);
+        return multiset_eq(&gi, &pi, cx);
     }
     match (g, p) {
-        (Expr::Text(a), Expr::Text(b)) => text_key(a) == text_key(b),
-        (Expr::Letter(a), b) | (b, Expr::Letter(a)) => match b {
-            Expr::Letter(c) => a == c,
-            Expr::Var(v) | Expr::Text(v) => v.len() == 1 && v.eq_ignore_ascii_case(&a.to_string()),
-            _ => false,
-        },
-        (Expr::Rel(..), Expr::Rel(..)) => rel_eq(g, p, fuel),
+        (Expr::Text(a), Expr::Text(b)) => {
+            cx.text = text_key(a) == text_key(b);
+            cx.text
+        }
+        (Expr::Letter(a), b) | (b, Expr::Letter(a)) => {
+            cx.text = match b {
+                Expr::Letter(c) => a == c,
+                Expr::Var(v) | Expr::Text(v) => {
+                    v.len() == 1 && v.eq_ignore_ascii_case(&a.to_string())
+                }
+                _ => false,
+            };
+            cx.text
+        }
+        (Expr::Rel(..), Expr::Rel(..)) => rel_eq(g, p, cx),
         (Expr::Rel(..), other) | (other, Expr::Rel(..)) => {
             let rel = if matches!(g, Expr::Rel(..)) { g } else { p };
             if let Some(v) = equation_value(rel) {
-                return eq_oriented(g, v, other, fuel);
+                return eq_oriented(g, v, other, cx);
             }
             match (inequality_interval(rel), other) {
                 (Some(iv), o) if is_interval_like(o) || matches!(o, Expr::Union(_)) => {
                     if matches!(g, Expr::Rel(..)) {
-                        eq(&iv, o, fuel)
+                        eq(&iv, o, cx)
                     } else {
-                        eq(o, &iv, fuel)
+                        eq(o, &iv, cx)
                     }
                 }
                 _ => false,
             }
         }
         (Expr::Tuple(a), Expr::Tuple(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| eq(x, y, fuel))
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| eq(x, y, cx))
         }
         (Expr::Matrix(a), Expr::Matrix(b)) => {
             a.len() == b.len()
-                && a.iter().zip(b).all(|(r, s)| {
-                    r.len() == s.len() && r.iter().zip(s).all(|(x, y)| eq(x, y, fuel))
-                })
+                && a.iter()
+                    .zip(b)
+                    .all(|(r, s)| r.len() == s.len() && r.iter().zip(s).all(|(x, y)| eq(x, y, cx)))
         }
-        (Expr::Union(a), Expr::Union(b)) => multiset_eq(a, b, fuel),
+        (Expr::Union(a), Expr::Union(b)) => multiset_eq(a, b, cx),
         (a, b) if is_interval_like(a) && is_interval_like(b) => {
             match (as_interval(a), as_interval(b)) {
                 (Some(x), Some(y)) => {
-                    x.2 == y.2 && x.3 == y.3 && eq(x.0, y.0, fuel) && eq(x.1, y.1, fuel)
+                    x.2 == y.2 && x.3 == y.3 && eq(x.0, y.0, cx) && eq(x.1, y.1, cx)
                 }
                 _ => false,
             }
@@ -273,7 +521,7 @@ fn eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
             Some(n) => scalar_eq(
                 if matches!(g, Expr::Text(_)) { &n } else { e },
                 if matches!(g, Expr::Text(_)) { e } else { &n },
-                fuel,
+                cx,
             ),
             None => false,
         },
@@ -292,22 +540,22 @@ fn eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
                 hi: h2,
                 body: b2,
             },
-        ) if v == w && eq(l1, l2, fuel) && eq(h1, h2, fuel) && scalar_eq(b1, b2, fuel) => true,
-        (a, b) if a.is_scalar() && b.is_scalar() => scalar_eq(a, b, fuel),
+        ) if v == w && eq(l1, l2, cx) && eq(h1, h2, cx) && scalar_eq(b1, b2, cx) => true,
+        (a, b) if a.is_scalar() && b.is_scalar() => scalar_eq(a, b, cx),
         _ => false,
     }
 }
 
 /// Compare keeping gold on the left: `rel` was one of (g, p) and `v` its value.
-fn eq_oriented(g: &Expr, v: &Expr, other: &Expr, fuel: &mut Fuel) -> bool {
+fn eq_oriented(g: &Expr, v: &Expr, other: &Expr, cx: &mut Ctx) -> bool {
     if matches!(g, Expr::Rel(..)) {
-        eq(v, other, fuel)
+        eq(v, other, cx)
     } else {
-        eq(other, v, fuel)
+        eq(other, v, cx)
     }
 }
 
-fn multiset_eq(a: &[Expr], b: &[Expr], fuel: &mut Fuel) -> bool {
+fn multiset_eq(a: &[Expr], b: &[Expr], cx: &mut Ctx) -> bool {
     if a.len() != b.len() || a.len() > MAX_ITEMS {
         return false;
     }
@@ -317,7 +565,7 @@ fn multiset_eq(a: &[Expr], b: &[Expr], fuel: &mut Fuel) -> bool {
     let mut used = vec![false; b.len()];
     'outer: for x in &a {
         for (j, y) in b.iter().enumerate() {
-            if !used[j] && eq(x, y, fuel) {
+            if !used[j] && eq(x, y, cx) {
                 used[j] = true;
                 continue 'outer;
             }
@@ -461,7 +709,7 @@ fn abs_interval(iv: Expr) -> Option<Expr> {
 
 /// Two relations: `x = 5` vs `5 = x`, `y = 2x + 3` vs `2x - y + 3 = 0`,
 /// `x < 1` vs `-x > -1`, `a < x \le b` chains.
-fn rel_eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
+fn rel_eq(g: &Expr, p: &Expr, cx: &mut Ctx) -> bool {
     let (Expr::Rel(gp, gops), Expr::Rel(pp, pops)) = (g, p) else {
         return false;
     };
@@ -470,7 +718,7 @@ fn rel_eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
         if let (Expr::Var(a), Expr::Var(b)) = (&gp[0], &pp[0]) {
             if a == b {
                 if let (Some(x), Some(y)) = (gp.last(), pp.last()) {
-                    if eq(x, y, fuel) {
+                    if eq(x, y, cx) {
                         return true;
                     }
                 }
@@ -478,7 +726,7 @@ fn rel_eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
         }
     }
     if let (Some(a), Some(b)) = (inequality_interval(g), inequality_interval(p)) {
-        return eq(&a, &b, fuel);
+        return eq(&a, &b, cx);
     }
     if gops.len() != 1 || pops.len() != 1 {
         return false;
@@ -497,7 +745,8 @@ fn rel_eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
     if og != op {
         return false;
     }
-    match proportional(&dg, &dp, fuel) {
+    cx.symbolic = true;
+    match proportional(&dg, &dp, cx) {
         Some(k) => match og {
             RelOp::Eq | RelOp::Ne => true,
             _ => k > 0.0,
@@ -507,7 +756,7 @@ fn rel_eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
 }
 
 /// If a = k·b for a nonzero real constant k at every test point, k.
-fn proportional(a: &Expr, b: &Expr, fuel: &mut Fuel) -> Option<f64> {
+fn proportional(a: &Expr, b: &Expr, cx: &mut Ctx) -> Option<f64> {
     let va = a.vars();
     if va != b.vars() {
         return None;
@@ -516,7 +765,8 @@ fn proportional(a: &Expr, b: &Expr, fuel: &mut Fuel) -> Option<f64> {
     let mut seen = 0;
     for (s, _) in POINTS.iter().enumerate() {
         let env = bind(&va, s);
-        let (Some(x), Some(y)) = (float(a, &env, fuel), float(b, &env, fuel)) else {
+        let (Some(x), Some(y)) = (float(a, &env, &mut cx.fuel), float(b, &env, &mut cx.fuel))
+        else {
             continue;
         };
         if y.norm() < 1e-12 {
@@ -554,33 +804,59 @@ fn bind(vars: &[String], s: usize) -> Vec<(String, Complex64)> {
 }
 
 /// Two numbers or expressions.
-fn scalar_eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
-    // A decimal gold is a rounded value: an exact prediction that rounds to
-    // it is right; a decimal prediction must match exactly.
-    let gold_places = g.decimal_places();
+fn scalar_eq(g: &Expr, p: &Expr, cx: &mut Ctx) -> bool {
+    // The question restated (`8 \times 7` for 56) is not its answer, at
+    // any depth; a gold that is itself unevaluated is compared by value.
+    if let Some(part) = pending_arithmetic(p) {
+        if pending_arithmetic(g).is_none() {
+            cx.not_final.get_or_insert_with(|| part.to_string());
+            return false;
+        }
+    }
+    // A decimal gold of two or more significant digits is a rounded
+    // value: an exact prediction that rounds to it is right; a decimal
+    // prediction must match exactly. A one-digit decimal (`0.5`) is exact.
+    let gold_places = g
+        .decimal_places()
+        .filter(|_| significant_digits(g) >= ROUNDED_GOLD_DIGITS);
     let pred_is_decimal = p.decimal_places().is_some();
-    if let (Some(a), Some(b)) = (exact(g, fuel), exact(p, fuel)) {
+    if let (Some(a), Some(b)) = (exact(g, &mut cx.fuel), exact(p, &mut cx.fuel)) {
         if a == b {
             return true;
         }
         return match gold_places {
-            Some(k) if !pred_is_decimal => round_rat(&b, k) == a,
-            _ => long_decimal_matches(p, &a, &b),
+            Some(k) if !pred_is_decimal => {
+                cx.rounded = round_rat(&b, k) == a;
+                cx.rounded
+            }
+            _ => {
+                cx.symbolic = long_decimal_matches(p, &a, &b);
+                cx.symbolic
+            }
         };
     }
     let vg = g.vars();
     if vg != p.vars() {
         return false;
     }
+    // Digits past what the float tolerance resolves (`2.00000000001\pi`)
+    // cannot be told apart from their neighbours.
+    let digits = longest_decimal(g).max(longest_decimal(p));
     if vg.is_empty() {
-        let (Some(a), Some(b)) = (float(g, &[], fuel), float(p, &[], fuel)) else {
+        let (Some(a), Some(b)) = (float(g, &[], &mut cx.fuel), float(p, &[], &mut cx.fuel)) else {
             // Infinity and other non-finite values compare by form.
-            return inf_sign(g).is_some() && inf_sign(g) == inf_sign(p);
+            if inf_sign(g).is_some() || inf_sign(p).is_some() {
+                return inf_sign(g) == inf_sign(p);
+            }
+            return cx.undecided("no exact value and no faithful float value");
         };
+        cx.symbolic = true;
         if let Some(k) = gold_places {
             if !pred_is_decimal && b.im == 0.0 && a.im == 0.0 {
                 // Rounded to k places: within half a unit of the last place.
-                return (a.re - b.re).abs() <= 0.5 * 10f64.powi(-(k as i32)) + 1e-12 * a.re.abs();
+                cx.rounded =
+                    (a.re - b.re).abs() <= 0.5 * 10f64.powi(-(k as i32)) + 1e-12 * a.re.abs();
+                return cx.rounded;
             }
         }
         if let Some(places) = p.decimal_places() {
@@ -588,23 +864,77 @@ fn scalar_eq(g: &Expr, p: &Expr, fuel: &mut Fuel) -> bool {
                 return (a.re - b.re).abs() <= 10f64.powi(-(places as i32)) + 1e-12 * a.re.abs();
             }
         }
-        return close(a, b, REL_TOL);
+        return match close(a, b, REL_TOL) {
+            Some(true) if digits > resolved_digits(REL_TOL) => {
+                cx.undecided("more decimal digits than a float comparison resolves")
+            }
+            Some(same) => same,
+            None => cx.undecided("both values are within rounding error of zero"),
+        };
     }
     let mut agreed = 0;
     for s in 0..POINTS.len() {
         let env = bind(&vg, s);
-        match (float(g, &env, fuel), float(p, &env, fuel)) {
-            (Some(a), Some(b)) => {
-                if !close(a, b, POINT_TOL) {
-                    return false;
-                }
-                agreed += 1;
-            }
+        match (float(g, &env, &mut cx.fuel), float(p, &env, &mut cx.fuel)) {
+            (Some(a), Some(b)) => match close(a, b, POINT_TOL) {
+                Some(true) => agreed += 1,
+                Some(false) => return false,
+                // Both zero at this point: it tells nothing.
+                None => {}
+            },
             (None, None) => {}
-            _ => return false,
+            _ => return cx.undecided("one side has no faithful value at a test point"),
         }
     }
+    if agreed >= 2 && digits > resolved_digits(POINT_TOL) {
+        return cx.undecided("more decimal digits than the test points resolve");
+    }
+    cx.symbolic = true;
     agreed >= 2
+}
+
+/// A decimal gold with fewer significant digits than this is exact, not
+/// rounded: `0.5` is not `\frac{5}{11}`.
+pub const ROUNDED_GOLD_DIGITS: usize = 2;
+
+/// Significant digits a float comparison at relative tolerance `tol` can
+/// tell apart (9 at 1e-10).
+fn resolved_digits(tol: f64) -> usize {
+    (-tol.log10()).floor() as usize - 1
+}
+
+/// The most significant digits of any decimal literal in `e`.
+fn longest_decimal(e: &Expr) -> usize {
+    match e {
+        Expr::Num {
+            decimals: Some(_), ..
+        } => significant_digits(e),
+        Expr::Num { .. } | Expr::Based { .. } | Expr::Const(_) | Expr::Var(_) => 0,
+        Expr::Text(_) | Expr::Letter(_) => 0,
+        Expr::Add(xs)
+        | Expr::Mul(xs)
+        | Expr::Tuple(xs)
+        | Expr::Union(xs)
+        | Expr::Set(xs)
+        | Expr::List(xs)
+        | Expr::Rel(xs, _) => xs.iter().map(longest_decimal).max().unwrap_or(0),
+        Expr::Neg(a) | Expr::Func(_, a) | Expr::Factorial(a) => longest_decimal(a),
+        Expr::Div(a, b)
+        | Expr::Pow(a, b)
+        | Expr::Root(a, b)
+        | Expr::Binom(a, b)
+        | Expr::Pm(a, b) => longest_decimal(a).max(longest_decimal(b)),
+        Expr::Interval { lo, hi, .. } => longest_decimal(lo).max(longest_decimal(hi)),
+        Expr::Matrix(rows) => rows
+            .iter()
+            .flatten()
+            .map(longest_decimal)
+            .max()
+            .unwrap_or(0),
+        Expr::Sum { lo, hi, body, .. } => longest_decimal(lo)
+            .max(longest_decimal(hi))
+            .max(longest_decimal(body)),
+    }
 }
 
 /// A decimal this long is a computed value, not a rounded answer: it is
@@ -654,10 +984,22 @@ fn inf_sign(e: &Expr) -> Option<i8> {
     }
 }
 
-fn close(a: Complex64, b: Complex64, tol: f64) -> bool {
-    let scale = a.norm().max(b.norm()).max(1e-300);
-    (a - b).norm() <= tol * scale || (a - b).norm() < 1e-13
+/// Whether two float values agree to `tol` (relative). `None` when both
+/// are within rounding error of zero ([`ZERO_FLOOR`]) without being the
+/// same: floats cannot tell `\sin\pi` from `10^{-17}` or from 0.
+fn close(a: Complex64, b: Complex64, tol: f64) -> Option<bool> {
+    if a == b {
+        return Some(true);
+    }
+    let scale = a.norm().max(b.norm());
+    if scale < ZERO_FLOOR {
+        return None;
+    }
+    Some((a - b).norm() <= tol * scale)
 }
+
+/// Below this magnitude a float value is rounding error, not a value.
+pub const ZERO_FLOOR: f64 = 1e-13;
 
 /// Round to k decimal places (half away from zero).
 fn round_rat(x: &Rat, k: u32) -> Rat {
@@ -671,15 +1013,28 @@ fn round_rat(x: &Rat, k: u32) -> Rat {
     r / scale
 }
 
-/// Lower-case letters and digits only: "Evelyn." = "evelyn", "None of these" = "noneofthese".
-/// Text compared case-, space- and punctuation-insensitively; operator
-/// characters that change a value (`/ % + * ^ = < > !`) still count, so
-/// unparsed arithmetic such as `1/1/` never equals `1%1%` or `11`.
+/// Lower-case letters and digits: "Evelyn." = "evelyn", "None of these" =
+/// "noneofthese". Text compared case-, space- and punctuation-insensitively;
+/// what changes a value still counts: the operators `/ % + * ^ = < > !`
+/// (unparsed `1/1/` never equals `1%1%` or `11`), a minus sign before a
+/// digit or a point, and a decimal point beside a digit
+/// (`-0.\overline{36}` is not `0.\overline{36}`; `North-East` is
+/// `north east`).
 fn text_key(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_alphanumeric() || "/%+*^=<>!".contains(*c))
-        .flat_map(char::to_lowercase)
-        .collect()
+    let chars: Vec<char> = s.chars().collect();
+    let digit_at = |j: usize| chars.get(j).is_some_and(char::is_ascii_digit);
+    let next_visible = |i: usize| chars[i + 1..].iter().find(|c| !c.is_whitespace()).copied();
+    let mut out = String::with_capacity(s.len());
+    for (i, &c) in chars.iter().enumerate() {
+        let keep = c.is_alphanumeric()
+            || "/%+*^=<>!".contains(c)
+            || (c == '-' && next_visible(i).is_some_and(|n| n.is_ascii_digit() || n == '.'))
+            || (c == '.' && ((i > 0 && digit_at(i - 1)) || digit_at(i + 1)));
+        if keep {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
 }
 
 /// "nine" -> 9, "twenty-one" -> 21, "one hundred five" -> 105.

@@ -1,6 +1,8 @@
 //! The recipe's rule reward: the one place it is defined.
 
 use crate::extract::{extract_answer, Fallbacks};
+use crate::verdict::{Judgement, Verdict};
+use crate::Answer;
 
 /// The reward values; the recipe's are the default.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,6 +71,10 @@ pub struct Grade {
     pub has_answer: bool,
     pub correct: bool,
     pub reward: f64,
+    /// The rule that decided it.
+    pub verdict: Verdict,
+    /// One line on why, where it helps (`5/11 vs 1/2`).
+    pub detail: Option<String>,
 }
 
 /// Grade a response the way the recipe's reward does: the last `\boxed{}`
@@ -88,12 +94,22 @@ pub fn grade_with(
     let has_answer = extracted
         .as_deref()
         .is_some_and(|a| !crate::policy::is_empty_answer(a));
-    let correct = has_answer && crate::is_equivalent(gold, extracted.as_deref().unwrap_or(""));
+    let judgement = match (has_answer, crate::gold_answer(gold)) {
+        (_, None) => Judgement::with(Verdict::InvalidGold, "the gold answer is empty"),
+        (false, Some(_)) => Judgement::new(Verdict::NoAnswer),
+        (true, Some(g)) => crate::policy::judge(
+            &Answer::parse(&g),
+            &Answer::parse(extracted.as_deref().unwrap_or("")),
+        ),
+    };
+    let correct = has_answer && judgement.verdict.is_correct();
     Grade {
         reward: scheme.reward(has_answer, correct),
         extracted_answer: extracted,
         has_answer,
         correct,
+        verdict: judgement.verdict,
+        detail: judgement.detail,
     }
 }
 

@@ -157,7 +157,7 @@ fn lost_exactness_is_never_equal() {
     for (gold, pred) in [
         (r"2\pi", r"\pi\cdot 2"),
         (r"\frac{\sqrt{2}}{2}", r"\frac{1}{\sqrt{2}}"),
-        (r"\frac{1}{2}", r"\sin(\pi/6)"),
+        (r"\frac{\sqrt{3}}{2}", r"\sin(\pi/3)"),
         ("x^2+2x+1", "(x+1)^2"),
         ("e^{2}", r"e\cdot e"),
     ] {

@@ -8,7 +8,41 @@ use clap::Parser;
 use cli::grader_check::Cli;
 use grader::cases;
 
+/// The copy-the-question bench over prompts files.
+fn copy_question(files: &[std::path::PathBuf], show: bool) -> Result<()> {
+    for path in files {
+        let rows = artifacts::prompts::read(path)?;
+        let expressions: Vec<Option<String>> = rows
+            .iter()
+            .map(|r| {
+                let meta: serde_json::Value =
+                    serde_json::from_str(r.metadata.as_deref().unwrap_or("{}")).ok()?;
+                meta.get("expression")?.as_str().map(str::to_string)
+            })
+            .collect();
+        let report = cases::score_copies(
+            rows.iter()
+                .zip(&expressions)
+                .map(|(r, e)| (r.question.as_str(), r.answer.as_str(), e.as_deref())),
+        );
+        println!("{}: {report}", path.display());
+        if show {
+            for (copy, gold, verdict) in &report.rewarded_copies {
+                println!(
+                    "rewarded copy: {} for gold {} ({verdict})",
+                    trunc(copy),
+                    trunc(gold)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
+    if !cli.copy_question.is_empty() {
+        return copy_question(&cli.copy_question, cli.show_failures);
+    }
     let path = cli.cases.join("variants.jsonl");
     let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
     let variants =
