@@ -115,6 +115,20 @@ $EX/synthetic_scored "$work/empty-s.parquet" 0 4 4 32 2>/dev/null
 expect_fail "ppo-step on zero rows" "no rows" "${ppo[@]/$work\/s.parquet/$work/empty-s.parquet}" -o "$work/out"
 expect_fail "verify on zero rows" "no rows" $BIN/verify "$work/empty-s.parquet" -o "$work/s4.parquet"
 test ! -e "$work/s4.parquet" || fail "verify wrote an empty scored file"
+# Golds that cannot be graded: verify and prep-math refuse them by row.
+$EX/synthetic_scored "$work/blank.parquet" 4 4 4 32 2>/dev/null
+expect_fail "verify with an empty gold" "row 0, column \`prompt\`: the gold answer is empty" \
+  $BIN/verify "$work/blank.parquet" --answer-column prompt -o "$work/s5.parquet"
+expect_fail "verify with a null gold" "row 0, column \`subject\`: the gold answer is null" \
+  $BIN/verify "$work/one.parquet" --response-column question --answer-column subject -o "$work/s5.parquet"
+test ! -e "$work/s5.parquet" || fail "verify wrote a file for ungradable golds"
+printf '{"problem": "1+1", "answer": "\\\\boxed{}"}\n' >"$work/empty-gold.jsonl"
+expect_fail "prep-math with an empty boxed gold" "empty-gold.jsonl:1: empty gold answer" \
+  $BIN/prep-math convert "$work/empty-gold.jsonl" --template plain -o "$work/eg.parquet"
+printf '{"problem": "1+1", "answer": null}\n' >"$work/null-gold.jsonl"
+expect_fail "prep-math with a null gold" "null-gold.jsonl:1: field \`answer\` is null" \
+  $BIN/prep-math convert "$work/null-gold.jsonl" --template plain -o "$work/eg.parquet"
+test ! -e "$work/eg.parquet" || fail "prep-math wrote a file for ungradable golds"
 # A full disk: on a 300 KB tmpfs (where this machine lets us mount one),
 # the error names the path, and neither a checkpoint nor a metrics row
 # nor a temporary is left.

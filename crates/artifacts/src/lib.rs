@@ -125,6 +125,13 @@ pub fn schemas_markdown() -> String {
     );
     for schema in ALL_SCHEMAS {
         s.push_str(&format!("\n## {}\n\n{}", schema.stage, schema.markdown()));
+        if schema.stage == scored::SCHEMA.stage {
+            s.push_str(&format!(
+                "\nThe `verdict` codes (one enum in the grader, `grader::Verdict`; `report` counts them per \
+                 iteration). The rules behind them are the table in `crates/grader/src/policy.rs`.\n\n{}",
+                scored::verdicts_markdown()
+            ));
+        }
     }
     s
 }

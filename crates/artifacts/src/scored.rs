@@ -37,6 +37,18 @@ pub const GRADE_COLUMNS: &[ColumnSpec] = &[
         false,
         "the rule reward: +1 correct, -0.5 wrong, -1 no answer (flags)",
     ),
+    col(
+        "verdict",
+        Utf8,
+        false,
+        "the grader's rule that decided the grade (codes below)",
+    ),
+    col(
+        "verdict_detail",
+        Utf8,
+        true,
+        "one line on why, where it helps (`\\frac{5}{11} vs 0.5`)",
+    ),
 ];
 
 const N: usize = rollouts::COLUMNS.len() + GRADE_COLUMNS.len();
@@ -70,6 +82,9 @@ pub struct ScoredRow {
     pub has_answer: bool,
     pub correct: bool,
     pub reward: f64,
+    /// A [`grader::Verdict`] code.
+    pub verdict: String,
+    pub verdict_detail: Option<String>,
 }
 
 pub fn write(path: impl AsRef<Path>, rows: &[ScoredRow]) -> Result<()> {
@@ -77,29 +92,51 @@ pub fn write(path: impl AsRef<Path>, rows: &[ScoredRow]) -> Result<()> {
     let mut cols = rollouts::columns(&refs);
     let grades: Vec<GradeCells> = rows
         .iter()
-        .map(|r| {
-            (
-                r.extracted_answer.as_deref(),
-                r.has_answer,
-                r.correct,
-                r.reward,
-            )
+        .map(|r| GradeCells {
+            extracted_answer: r.extracted_answer.as_deref(),
+            has_answer: r.has_answer,
+            correct: r.correct,
+            reward: r.reward,
+            verdict: &r.verdict,
+            verdict_detail: r.verdict_detail.as_deref(),
         })
         .collect();
     cols.extend(grade_arrays(&grades));
     write_table(path, &batch(&SCHEMA, cols))
 }
 
-/// One row's grade: (extracted_answer, has_answer, correct, reward).
-pub type GradeCells<'a> = (Option<&'a str>, bool, bool, f64);
+/// One row's grade, as the [`GRADE_COLUMNS`] hold it.
+#[derive(Debug, Clone, Copy)]
+pub struct GradeCells<'a> {
+    pub extracted_answer: Option<&'a str>,
+    pub has_answer: bool,
+    pub correct: bool,
+    pub reward: f64,
+    pub verdict: &'a str,
+    pub verdict_detail: Option<&'a str>,
+}
 
-/// The four [`GRADE_COLUMNS`] arrays, in order.
+/// The [`GRADE_COLUMNS`] arrays, in order.
 pub fn grade_arrays(grades: &[GradeCells]) -> Vec<ArrayRef> {
     vec![
-        Arc::new(StringArray::from_iter(grades.iter().map(|g| g.0))),
-        Arc::new(BooleanArray::from_iter(grades.iter().map(|g| Some(g.1)))),
-        Arc::new(BooleanArray::from_iter(grades.iter().map(|g| Some(g.2)))),
-        Arc::new(Float64Array::from_iter_values(grades.iter().map(|g| g.3))),
+        Arc::new(StringArray::from_iter(
+            grades.iter().map(|g| g.extracted_answer),
+        )),
+        Arc::new(BooleanArray::from_iter(
+            grades.iter().map(|g| Some(g.has_answer)),
+        )),
+        Arc::new(BooleanArray::from_iter(
+            grades.iter().map(|g| Some(g.correct)),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            grades.iter().map(|g| g.reward),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            grades.iter().map(|g| g.verdict),
+        )),
+        Arc::new(StringArray::from_iter(
+            grades.iter().map(|g| g.verdict_detail),
+        )),
     ]
 }
 
@@ -139,13 +176,38 @@ pub fn read(path: impl AsRef<Path>) -> Result<Vec<ScoredRow>> {
                     message: format!("{reward} is not a finite number"),
                 });
             }
+            let verdict = c.string("verdict", i);
+            if grader::Verdict::from_code(&verdict).is_none() {
+                return Err(crate::Error::BadValue {
+                    path: t.path.clone(),
+                    row: i,
+                    column: "verdict".into(),
+                    message: format!("`{verdict}` is not a verdict code ({})", verdict_codes()),
+                });
+            }
             Ok(ScoredRow {
                 rollout: rollouts::checked(&t.path, i, rollouts::row(&c, i))?,
                 extracted_answer: c.opt_string("extracted_answer", i),
                 has_answer: c.bool("has_answer").value(i),
                 correct: c.bool("correct").value(i),
                 reward,
+                verdict,
+                verdict_detail: c.opt_string("verdict_detail", i),
             })
         })
         .collect()
+}
+
+/// "equal_exact, equal_symbolic, ...": the codes verify writes.
+pub fn verdict_codes() -> String {
+    grader::Verdict::ALL.map(|v| v.code()).join(", ")
+}
+
+/// The verdict codes as a Markdown table (docs/schemas.md).
+pub fn verdicts_markdown() -> String {
+    let mut s = String::from("| verdict | meaning |\n|---|---|\n");
+    for v in grader::Verdict::ALL {
+        s.push_str(&format!("| `{}` | {} |\n", v.code(), v.meaning()));
+    }
+    s
 }

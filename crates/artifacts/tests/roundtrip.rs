@@ -58,6 +58,8 @@ fn every_stage_round_trips() {
             has_answer: true,
             correct: true,
             reward: 1.0,
+            verdict: "equal_exact".into(),
+            verdict_detail: None,
         })
         .collect();
     let p = dir.path().join("scored.parquet");

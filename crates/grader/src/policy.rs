@@ -176,8 +176,9 @@ pub fn judge(gold: &Answer, pred: &Answer) -> Judgement {
 ///   `5!`, `\dbinom{8}{4}`, `10^{100}+5-10^{100}`, `\log_2 8`,
 ///   `\sin\frac{\pi}{6}`, `(5-3i)(-4+3i)`, `i^{11}`); a sum with like
 ///   terms (two addends in a rational ratio: `\sqrt{50}+\sqrt{18}`,
-///   `2\pi - \pi`); a product with two rational factors; a quotient over
-///   1;
+///   `2\pi - \pi`); a product with two rational factors or two radicals
+///   (`\sqrt{15}\cdot\sqrt{35}`); a sum to a whole power
+///   (`(-1 + i\sqrt{3})^8`); a quotient over 1; a power of 1 or 0;
 /// - every other irrational form is final: radicals need not be in
 ///   simplest form (`\sqrt{117}` for `3\sqrt{13}`), products and quotients
 ///   of one rational with irrationals (`3\sqrt{13}`, `1 \cdot \pi`,
@@ -203,11 +204,24 @@ fn pending<'a>(e: &'a Expr, fuel: &mut Fuel) -> Option<&'a Expr> {
         || match e {
             Expr::Neg(a) => matches!(**a, Expr::Neg(_)),
             Expr::Add(xs) => like_terms(xs, fuel),
-            Expr::Mul(xs) => xs.iter().filter(|x| rational(x, fuel)).count() >= 2,
-            Expr::Div(_, b) => matches!(&**b, Expr::Num { value, .. } if value.is_one()),
-            Expr::Pow(_, b) => {
-                matches!(&**b, Expr::Num { value, .. } if value.is_one() || value.is_zero())
+            // two rational factors, or two radicals to combine
+            Expr::Mul(xs) => {
+                xs.iter().filter(|x| rational(x, fuel)).count() >= 2
+                    || xs.iter().filter(|x| matches!(x, Expr::Root(..))).count() >= 2
             }
+            Expr::Div(_, b) => matches!(&**b, Expr::Num { value, .. } if value.is_one()),
+            // x^1, x^0, and a sum to a whole power: to expand
+            Expr::Pow(a, b) => match &**b {
+                Expr::Num {
+                    value,
+                    decimals: None,
+                } => {
+                    value.is_one()
+                        || value.is_zero()
+                        || (value.is_integer() && matches!(**a, Expr::Add(_)))
+                }
+                _ => false,
+            },
             Expr::Factorial(_) | Expr::Binom(..) | Expr::Sum { .. } => true,
             _ => false,
         };

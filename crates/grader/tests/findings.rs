@@ -43,6 +43,8 @@ fn restating_the_question_is_not_its_answer_at_any_depth() {
         (r"\left(\frac{i}{4}\right)^4", r"\frac{1}{256}"),
         (r"\sqrt{50} + \sqrt{18}", r"8\sqrt{2}"),
         (r"\pi + \pi", r"2\pi"),
+        (r"\sqrt{15}\cdot\sqrt{35}", r"5\sqrt{21}"),
+        (r"(1+\sqrt{2})^2", r"3+2\sqrt{2}"),
     ] {
         let g = grade(
             &format!(r"so \boxed{{{pred}}}"),

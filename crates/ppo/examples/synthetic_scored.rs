@@ -41,6 +41,8 @@ fn main() {
             has_answer: i % 2 == 0,
             correct: i % 4 == 0,
             reward: [1.0, -0.5, -1.0, -0.5][i % 4],
+            verdict: ["equal_exact", "wrong_value", "no_answer", "wrong_value"][i % 4].into(),
+            verdict_detail: None,
         })
         .collect();
     artifacts::scored::write(&a[1], &rows).expect("write");

@@ -155,6 +155,10 @@ struct Record<'a> {
     /// 1-based line (JSONL) or row (Parquet).
     line: usize,
     obj: Map<String, Value>,
+    /// The record's JSON text (JSONL and JSON files), where its numbers
+    /// are read as written: `1.10` stays `1.10`, `18446744073709551617`
+    /// stays whole (a parsed JSON number is an f64).
+    json: Option<String>,
 }
 
 /// Why a record could not become a problem.
@@ -178,10 +182,17 @@ impl Record<'_> {
         }
         (!v.is_null()).then_some(v)
     }
-    /// A field as text: strings as they are, numbers in their shortest form.
+    /// A field as text: strings as they are, numbers as written in a JSON
+    /// source (in their shortest form from Parquet), lists joined.
     fn text(&self, field: &str) -> Result<String, Bad> {
         match self.get(field) {
+            None if self.is_null(field) => {
+                Err(bad("null field", format!("field `{field}` is null")))
+            }
             None => Err(bad("missing field", format!("missing field `{field}`"))),
+            Some(Value::Number(_)) if self.json.is_some() => self
+                .source_text(field)
+                .ok_or_else(|| bad("bad field", format!("field `{field}` is not readable"))),
             Some(v) => value_text(v).ok_or_else(|| {
                 bad(
                     "bad field",
@@ -190,10 +201,35 @@ impl Record<'_> {
             }),
         }
     }
+    /// Whether `path` is present with the value null.
+    fn is_null(&self, path: &str) -> bool {
+        let mut parts = path.split('.');
+        let Some(mut v) = parts.next().and_then(|p| self.obj.get(p)) else {
+            return false;
+        };
+        for part in parts {
+            match v.get(part) {
+                Some(x) => v = x,
+                None => return false,
+            }
+        }
+        v.is_null()
+    }
+    /// The JSON text of the value at `path`, as written in the source.
+    fn source_text(&self, path: &str) -> Option<String> {
+        let mut raw: &str = self.json.as_deref()?;
+        for part in path.split('.') {
+            let obj: std::collections::HashMap<String, &serde_json::value::RawValue> =
+                serde_json::from_str(raw).ok()?;
+            raw = obj.get(part)?.get();
+        }
+        Some(raw.trim().to_string())
+    }
     fn first_text(&self, fields: &[String]) -> Result<String, Bad> {
         let f = fields
             .iter()
             .find(|f| self.get(f).is_some())
+            .or_else(|| fields.iter().find(|f| self.is_null(f)))
             .ok_or_else(|| {
                 bad(
                     "missing field",
@@ -275,31 +311,30 @@ fn read_records<'a>(
                 path,
                 line: row + 1,
                 obj: row_json(&t.batch, row),
+                json: None,
             }))?;
         }
         return Ok(());
     }
     let file = File::open(path).map_err(io)?;
     if ext == "json" {
-        let v: Value =
+        let items: Vec<Box<serde_json::value::RawValue>> =
             serde_json::from_reader(BufReader::new(file)).map_err(|e| PrepError::Json {
                 path: path.to_path_buf(),
                 line: e.line(),
-                message: e.to_string(),
+                message: if e.is_data() {
+                    "expected a JSON array of objects".into()
+                } else {
+                    e.to_string()
+                },
             })?;
-        let Value::Array(items) = v else {
-            return Err(PrepError::Json {
-                path: path.to_path_buf(),
-                line: 1,
-                message: "expected a JSON array of objects".into(),
-            });
-        };
         for (i, item) in items.into_iter().enumerate() {
-            on_record(match item {
-                Value::Object(obj) => Ok(Record {
+            on_record(match serde_json::from_str::<Value>(item.get()) {
+                Ok(Value::Object(obj)) => Ok(Record {
                     path,
                     line: i + 1,
                     obj,
+                    json: Some(item.get().to_string()),
                 }),
                 _ => Err((
                     i + 1,
@@ -319,6 +354,7 @@ fn read_records<'a>(
                 path,
                 line: i + 1,
                 obj,
+                json: Some(line),
             }),
             Ok(_) => Err((i + 1, bad("malformed JSON", "line is not a JSON object"))),
             Err(e) => Err((i + 1, bad("malformed JSON", format!("malformed JSON: {e}")))),
@@ -360,7 +396,16 @@ fn cell_json(a: &dyn Array, i: usize) -> Value {
         DataType::UInt16 => prim!(dt::UInt16Type),
         DataType::UInt32 => prim!(dt::UInt32Type),
         DataType::UInt64 => prim!(dt::UInt64Type),
-        DataType::Float32 => prim!(dt::Float32Type),
+        // The float32 0.1 is 0.1, not 0.10000000149011612: its shortest
+        // decimal, read back as a double.
+        DataType::Float32 => {
+            let x = a.as_primitive::<dt::Float32Type>().value(i);
+            x.to_string()
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map_or(Value::Null, Value::Number)
+        }
         DataType::Float64 => prim!(dt::Float64Type),
         DataType::Struct(_) => {
             let s = a.as_struct();
@@ -679,9 +724,13 @@ fn map_record(
     if question.trim().is_empty() {
         return Err(bad("empty question", "empty question"));
     }
-    if answer.trim().is_empty() && !opts.keep_empty_answers {
-        return Err(bad("empty answer", "empty answer"));
-    }
+    // The gold as it is graded: a boxed gold unwrapped, an empty one
+    // (blank, or an empty box) refused.
+    let answer = match grader::gold_answer(&answer) {
+        Some(g) => g,
+        None if opts.keep_empty_answers => String::new(),
+        None => return Err(bad("empty answer", "empty gold answer")),
+    };
     let mut metadata = r.obj;
     for k in ["problem", "question", "prompt"] {
         metadata.remove(k);
@@ -712,6 +761,79 @@ mod tests {
             "11.5"
         );
         assert_eq!(number_text(&serde_json::Number::from(3159)), "3159");
+    }
+
+    fn load_text(ext: &str, text: &str) -> Result<Vec<Problem>, PrepError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("golds.{ext}"));
+        std::fs::write(&path, text).unwrap();
+        load(
+            &path,
+            RawFormat::Fields,
+            &FieldMap::default(),
+            LoadOptions::default(),
+            &mut LoadReport::default(),
+        )
+    }
+
+    #[test]
+    fn numeric_golds_keep_their_source_text() {
+        let jsonl = concat!(
+            r#"{"question": "q1", "answer": 18446744073709551617}"#,
+            "
+",
+            r#"{"question": "q2", "answer": 1.10}"#,
+            "
+",
+            r#"{"question": "q3", "reward_model": {"ground_truth": 0.10}}"#,
+            "
+",
+            r#"{"question": "q4", "answer": -2.50e3}"#,
+            "
+"
+        );
+        let golds: Vec<String> = load_text("jsonl", jsonl)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.answer)
+            .collect();
+        assert_eq!(golds, ["18446744073709551617", "1.10", "0.10", "-2.50e3"]);
+        let json = r#"[{"question": "q", "answer": 1.10}]"#;
+        assert_eq!(load_text("json", json).unwrap()[0].answer, "1.10");
+    }
+
+    #[test]
+    fn a_float32_gold_is_its_shortest_decimal() {
+        use arrow::array::{Float32Array, RecordBatch, StringArray};
+        use std::sync::Arc;
+        let batch = RecordBatch::try_from_iter([
+            ("question", Arc::new(StringArray::from(vec!["q"])) as _),
+            ("answer", Arc::new(Float32Array::from(vec![0.1f32])) as _),
+        ])
+        .unwrap();
+        assert_eq!(row_json(&batch, 0)["answer"].to_string(), "0.1");
+    }
+
+    #[test]
+    fn empty_null_and_boxed_golds() {
+        let err = |text: &str| load_text("jsonl", text).unwrap_err().to_string();
+        let e = err("{\"question\": \"q\", \"answer\": \"\"}\n");
+        assert!(
+            e.contains("golds.jsonl:1") && e.contains("empty gold"),
+            "{e}"
+        );
+        let e = err("{\"question\": \"q\", \"answer\": \"\\\\boxed{ }\"}\n");
+        assert!(e.contains("empty gold"), "{e}");
+        let e = err("{\"question\": \"q\", \"answer\": null}\n");
+        assert!(
+            e.contains("golds.jsonl:1") && e.contains("`answer` is null"),
+            "{e}"
+        );
+        let boxed = load_text(
+            "jsonl",
+            "{\"question\": \"q\", \"answer\": \"\\\\boxed{5}\"}\n",
+        );
+        assert_eq!(boxed.unwrap()[0].answer, "5");
     }
 
     #[test]

@@ -26,6 +26,13 @@ pub enum VerifyError {
     },
     #[error("{0}: no rows to grade")]
     Empty(String),
+    #[error("{path}: row {row}, column `{column}`: the gold answer is {what}; such a row cannot be graded (fix or drop it)")]
+    NoGold {
+        path: String,
+        row: usize,
+        column: String,
+        what: &'static str,
+    },
     #[error("{path}: column `{column}` has type {found}, expected text")]
     NotText {
         path: String,
@@ -170,6 +177,22 @@ pub fn verify_file(
     table.batch = artifacts::rank_rows(&table.batch);
     let responses = text_column(&table, &opts.response_column, "response-column")?;
     let answers = text_column(&table, &opts.answer_column, "answer-column")?;
+    // A row whose gold is null or empty cannot be graded: refuse the file,
+    // naming the first such row.
+    if let Some(row) = (0..answers.len())
+        .find(|&i| !answers.is_valid(i) || grader::gold_answer(answers.value(i)).is_none())
+    {
+        return Err(VerifyError::NoGold {
+            path: input.display().to_string(),
+            row,
+            column: opts.answer_column.clone(),
+            what: if answers.is_valid(row) {
+                "empty"
+            } else {
+                "null"
+            },
+        });
+    }
     let done = AtomicU64::new(0);
     let grades: Vec<grader::Grade> = (0..table.batch.num_rows())
         .into_par_iter()
@@ -179,11 +202,7 @@ pub fn verify_file(
             } else {
                 ""
             };
-            let gold = if answers.is_valid(i) {
-                answers.value(i)
-            } else {
-                ""
-            };
+            let gold = answers.value(i);
             let response = grader::cut_at_stop(response, &opts.stop_words);
             let g = grader::grade_with(response, gold, &opts.scheme, opts.fallbacks);
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -196,13 +215,13 @@ pub fn verify_file(
     progress(grades.len() as u64);
     let cells: Vec<artifacts::scored::GradeCells> = grades
         .iter()
-        .map(|g| {
-            (
-                g.extracted_answer.as_deref(),
-                g.has_answer,
-                g.correct,
-                g.reward,
-            )
+        .map(|g| artifacts::scored::GradeCells {
+            extracted_answer: g.extracted_answer.as_deref(),
+            has_answer: g.has_answer,
+            correct: g.correct,
+            reward: g.reward,
+            verdict: g.verdict.code(),
+            verdict_detail: g.detail.as_deref(),
         })
         .collect();
     let batch = artifacts::scored::with_grade_columns(&table.batch, &cells);

@@ -58,6 +58,8 @@ pub struct IterStats {
     pub length_p10: f64,
     pub length_p90: f64,
     pub reflection_share: f64,
+    /// How many responses got each verdict (grader::Verdict codes).
+    pub verdicts: std::collections::BTreeMap<String, usize>,
     /// (label, prompt question part, response, reward)
     pub samples: Vec<(String, String, f64)>,
 }
@@ -109,8 +111,32 @@ pub fn iter_stats(iteration: i64, rows: &[ScoredRow], words: &[String]) -> IterS
             .filter(|r| has_reflection(&r.rollout.response, words))
             .count() as f64
             / n,
+        verdicts: rows.iter().fold(Default::default(), |mut m, r| {
+            *m.entry(r.verdict.clone()).or_default() += 1;
+            m
+        }),
         samples,
     }
+}
+
+/// The share of each iteration's responses with verdict `code`.
+fn per_iter_verdict(stats: &[IterStats], code: &str) -> Vec<(f64, f64)> {
+    stats
+        .iter()
+        .map(|s| {
+            let n = s.verdicts.get(code).copied().unwrap_or(0);
+            (s.iteration as f64, n as f64 / s.responses.max(1) as f64)
+        })
+        .collect()
+}
+
+/// Every verdict code seen in any iteration, in the grader's order.
+fn verdicts_seen(stats: &[IterStats]) -> Vec<&'static str> {
+    grader::Verdict::ALL
+        .iter()
+        .map(|v| v.code())
+        .filter(|c| stats.iter().any(|s| s.verdicts.contains_key(*c)))
+        .collect()
 }
 
 /// Points of a chart line: (x, y).
@@ -334,6 +360,15 @@ pub fn build(run: &Path, words: &[String]) -> Result<String> {
             None,
         )?,
         line_chart(
+            "Verdicts (why each response got its reward)",
+            "share of responses",
+            &verdicts_seen(&stats)
+                .into_iter()
+                .map(|code| (code, per_iter_verdict(&stats, code)))
+                .collect::<Vec<_>>(),
+            None,
+        )?,
+        line_chart(
             "KL to reference",
             "nats/token",
             &[metric(&metrics, Metric::KlToRef)],
@@ -484,7 +519,30 @@ pub fn build(run: &Path, words: &[String]) -> Result<String> {
             s.iteration, s.responses, s.accuracy, s.boxed_rate, s.length_mean, s.reflection_share
         );
     }
-    html += "</table>\n<h2>Sample responses</h2>\n";
+    html += "</table>\n";
+    // Why each response got its reward: a run that learns to restate the
+    // question (not_final_form) or to stop answering shows here.
+    let codes = verdicts_seen(&stats);
+    if !codes.is_empty() {
+        html += "<h2>Verdicts per iteration</h2>\n<p>Share of responses by the grader's rule that decided their reward (docs/schemas.md lists the codes).</p>\n<table><tr><th>iteration</th>";
+        for c in &codes {
+            html += &format!("<th>{c}</th>");
+        }
+        html += "</tr>\n";
+        for s in &stats {
+            html += &format!("<tr><td>{}</td>", s.iteration);
+            for c in &codes {
+                let n = s.verdicts.get(*c).copied().unwrap_or(0);
+                html += &format!(
+                    "<td>{:.1}%</td>",
+                    100.0 * n as f64 / s.responses.max(1) as f64
+                );
+            }
+            html += "</tr>\n";
+        }
+        html += "</table>\n";
+    }
+    html += "<h2>Sample responses</h2>\n";
     for s in &stats {
         html += &format!("<details><summary>iteration {}</summary>\n", s.iteration);
         for (label, response, reward) in &s.samples {

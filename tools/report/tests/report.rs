@@ -52,6 +52,15 @@ fn scored(response: &str, len: usize, has_answer: bool, correct: bool) -> Scored
         } else {
             -1.0
         },
+        verdict: if correct {
+            "equal_exact"
+        } else if has_answer {
+            "wrong_value"
+        } else {
+            "no_answer"
+        }
+        .into(),
+        verdict_detail: None,
     }
 }
 
@@ -71,6 +80,11 @@ fn iteration_stats() {
     );
     assert_eq!(s.length_mean, 25.0);
     assert_eq!((s.length_p10, s.length_p90), (10.0, 40.0));
+    let verdicts: Vec<(&str, usize)> = s.verdicts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(
+        verdicts,
+        [("equal_exact", 2), ("no_answer", 1), ("wrong_value", 1)]
+    );
     let labels: Vec<&str> = s.samples.iter().map(|x| x.0.as_str()).collect();
     assert_eq!(
         labels,
@@ -185,6 +199,10 @@ fn page_of_a_run() {
         assert!(html.contains(title), "no {title} chart");
     }
     assert!(html.contains("Run myrun") && html.contains("3 iterations with responses"));
+    // Each iteration's verdicts: iteration 0 has one right, one wrong.
+    assert!(html.contains("Verdicts per iteration"));
+    assert!(html.contains("<tr><td>0</td><td>50.0%</td><td>50.0%</td></tr>"));
+    assert!(html.contains("<tr><td>2</td><td>100.0%</td><td>0.0%</td></tr>"));
     assert!(html.contains("<td>holdout</td><td>10</td><td>25.0</td>"));
     // The most frequent answer, and the accuracy per kind.
     assert!(html.contains("<td>12 (40.0%)</td></tr>"), "no top answer");
