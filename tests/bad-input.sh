@@ -123,7 +123,7 @@ expect_fail "verify with a null gold" "row 0, column \`subject\`: the gold answe
   $BIN/verify "$work/one.parquet" --response-column question --answer-column subject -o "$work/s5.parquet"
 test ! -e "$work/s5.parquet" || fail "verify wrote a file for ungradable golds"
 printf '{"problem": "1+1", "answer": "\\\\boxed{}"}\n' >"$work/empty-gold.jsonl"
-expect_fail "prep-math with an empty boxed gold" "empty-gold.jsonl:1: empty gold answer" \
+expect_fail "prep-math with an empty boxed gold" "empty-gold.jsonl:1: empty answer" \
   $BIN/prep-math convert "$work/empty-gold.jsonl" --template plain -o "$work/eg.parquet"
 printf '{"problem": "1+1", "answer": null}\n' >"$work/null-gold.jsonl"
 expect_fail "prep-math with a null gold" "null-gold.jsonl:1: field \`answer\` is null" \

@@ -830,9 +830,12 @@ fn scalar_eq(g: &Expr, p: &Expr, cx: &mut Ctx) -> bool {
     // A decimal gold of two or more significant digits is a rounded
     // value: an exact prediction that rounds to it is right; a decimal
     // prediction must match exactly. A one-digit decimal (`0.5`) is exact.
-    let gold_places = g
-        .decimal_places()
-        .filter(|_| significant_digits(g) >= ROUNDED_GOLD_DIGITS);
+    // A whole number written with a point (`43.0`, as JSON floats are
+    // written) is that whole number, not a rounded value.
+    let gold_places = g.decimal_places().filter(|_| {
+        significant_digits(g) >= ROUNDED_GOLD_DIGITS
+            && !matches!(exact(g, &mut cx.fuel), Some(v) if v.is_integer())
+    });
     let pred_is_decimal = p.decimal_places().is_some();
     if let (Some(a), Some(b)) = (exact(g, &mut cx.fuel), exact(p, &mut cx.fuel)) {
         if a == b {

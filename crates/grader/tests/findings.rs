@@ -189,6 +189,9 @@ fn no_false_equal_from_rounding_chains_nesting_or_float_tolerance() {
     assert_eq!(verdict("0.5", r"\frac{5}{11}"), Verdict::WrongValue);
     // Two digits or more: a rounded gold, as before.
     assert_eq!(verdict("4.67", r"\frac{14}{3}"), Verdict::EqualRounded);
+    // A whole number written with a point (a JSON float's `43.0`) is whole.
+    assert_eq!(verdict("43.0", "43"), Verdict::EqualExact);
+    assert_eq!(verdict("43.0", r"\frac{859}{20}"), Verdict::WrongValue);
     // A chain of false equalities has no value.
     assert_eq!(verdict("5", "6 = 7 = 5"), Verdict::WrongValue);
     assert_eq!(verdict("3", "x = 2 = 3"), Verdict::WrongValue);

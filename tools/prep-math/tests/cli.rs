@@ -173,14 +173,15 @@ fn every_raw_shape_converts_from_fixtures() {
         ("gsm8k/train.jsonl", 2, "gsm8k/train/2", "1000"),
         ("eval/math500", 1, "math500/test/algebra/1.json", "3"),
         ("eval/aime24", 1, "aime24/60", "4"),
-        ("eval/amc23", 1, "amc23/0", "9"),
+        // A JSON number gold is kept as written (`9.0`), never through a float.
+        ("eval/amc23", 1, "amc23/0", "9.0"),
         ("eval/minerva_math", 1, "minerva_math/test/1", "1.6"),
         ("eval/olympiadbench", 1, "olympiadbench/7", "2"),
         ("eval/college_math", 1, "college_math/test/1", "10-4 n"),
         ("eval/gaokao2023en", 1, "gaokao2023en/test/1", r"\{1, 2\}"),
-        ("eval/svamp", 1, "svamp/chal-1", "3"),
+        ("eval/svamp", 1, "svamp/chal-1", "3.0"),
         ("eval/asdiv", 1, "asdiv/test/1", "3"),
-        ("eval/mawps", 1, "mawps/test/1", "42"),
+        ("eval/mawps", 1, "mawps/test/1", "42.0"),
         ("eval/sat_math", 1, "sat_math/0", "A"),
     ];
     for (i, (input, n, id, answer)) in cases.iter().enumerate() {
@@ -226,7 +227,7 @@ fn every_raw_shape_converts() {
             r"\left( 3, \frac{\pi}{2} \right)",
         ),
         ("eval/aime24", &[], 30, "aime24/60", "204"),
-        ("eval/amc23", &[], 40, "amc23/0", "27"),
+        ("eval/amc23", &[], 40, "amc23/0", "27.0"),
         ("eval/minerva_math", &[], 272, "minerva_math/0", "1.6"),
         ("eval/olympiadbench", &[], 675, "olympiadbench/1606", "2"),
         (
@@ -243,9 +244,9 @@ fn every_raw_shape_converts() {
             "gaokao2023en/test/1",
             r"\{x|-2\leq x < 1\}",
         ),
-        ("eval/svamp", &[], 1000, "svamp/chal-777", "145"),
+        ("eval/svamp", &[], 1000, "svamp/chal-777", "145.0"),
         ("eval/asdiv", &[], 2215, "asdiv/0", "9"),
-        ("eval/mawps", &[], 2065, "mawps/0", "43"),
+        ("eval/mawps", &[], 2065, "mawps/0", "43.0"),
         ("eval/sat_math", &[], 32, "sat_math/0", "A"),
         (
             "simplerl/train.parquet",
