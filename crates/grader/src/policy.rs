@@ -1,13 +1,14 @@
-//! When two answers are the same answer. Every judgement call lives here.
+//! When two answers are the same answer, and the [`Verdict`] that says
+//! why. Every judgement call lives here.
 //!
 //! | question | decision |
 //! |---|---|
 //! | Exact vs exact (integers, fractions, decimals, mixed numbers) | equal as rationals: `0.5 = 1/2`, `1.8 = 1\frac45`, `0.3888 = 243/625` |
 //! | An approximation of an exact gold (`0.333` or `0.3333333` for `1/3`, `6.283185` for `2\pi`) | **wrong**: the problem asked for the exact value. Irrational values compare with relative tolerance [`REL_TOL`] (1e-10), far below any written approximation. Only a computed decimal of [`LONG_DECIMAL_DIGITS`] (12) or more significant digits that agrees to its last place is accepted (`0.0833333333333333` for `1/12`) |
-//! | A decimal gold (`4.67`, `0.33`) vs an exact prediction (`14/3`, `1/3`) | right when the prediction rounds to the gold at the gold's decimal places; a decimal prediction must equal it exactly (`27.04` is not `27.0`) |
+//! | A decimal gold (`4.67`, `0.33`) vs an exact prediction (`14/3`, `1/3`) | right when the prediction rounds to the gold at the gold's decimal places (`equal_rounded`); a decimal prediction must equal it exactly (`27.04` is not `27.0`). A gold of one significant digit (`0.5`) is exact, not rounded: `\frac{5}{11}` is not `0.5` ([`ROUNDED_GOLD_DIGITS`]); a whole number written with a point (`43.0`, as JSON floats are written) is that whole number |
 //! | Percent | `25\%` equals `25` and `0.25`; with no `%` on either side `0.25` is not `25` (no ×100 tolerance) |
-//! | Degrees, dollars, trailing units, `\text{}` | stripped before comparing (`48^\circ` = `48`, `\$10.00` = `10`, `9 \text{ cm}` = `9`) |
-//! | `x = 3` vs `3` | equal when one side of the equation is a lone variable; chains `x = 5+5+1 = 11` take the last value |
+//! | Degrees, dollars, trailing units, `\text{}` | stripped before comparing (`48^\circ` = `48`, `\$10.00` = `10`, `9 \text{ cm}` = `9`; `equal_after_units`). Units are a closed list ([`crate::normalize::UNITS`], with [`crate::normalize::UNIT_QUALIFIERS`] such as `square`, `per`): a trailing word not on it stays, so `5 million`, `2 \text{ squared}` and `5 \text{ not}` are not `5`/`2` |
+//! | `x = 3` vs `3` | equal when one side of the equation is a lone variable; a chain `x = 5+5+1 = 11` takes its last value only when it starts at a lone variable and every step has that value (`6 = 7 = 5` and `x = 2 = 3` have none) |
 //! | Equations vs equations | equal when `lhs - rhs` of each are proportional (`y = 2x+3` = `2x - y + 3 = 0`); inequalities need a positive factor |
 //! | Expressions with variables | equal when they agree at several fixed random points and mention the same variables (`2t` is not `2s`); `\sum`s with the same index and bounds when their summands are equal expressions (a renamed index or a closed form of a symbolic sum is not recognised) |
 //! | Bare lists `1, 2` and sets `\{1, 2\}` | unordered, repeats count (`16,3,1,1` is not `16,3,1`) |
@@ -15,11 +16,14 @@
 //! | Solutions as assignments `p=5, q=2; p=7, q=2` | the tuples `(5, 2), (7, 2)` when the same variables repeat in order |
 //! | Intervals | bounds and closedness must match; unions are unordered; an inequality in one variable (or `f(x)`, or `\|x\|`) is its interval or union: `1 \le \|z\| \le 2` = `[-2,-1] \cup [1,2]` |
 //! | `a \pm b` | the list `a + b, a - b` |
-//! | Text | case-, space- and punctuation-insensitive, except operators that change a value (`/ % + * ^ = < > !`: unparsed `1/1/` is not `1%1%`); number words (`nine`) are numbers |
+//! | Text | case-, space- and punctuation-insensitive (`equal_text`), except what changes a value: the operators `/ % + * ^ = < > !` (unparsed `1/1/` is not `1%1%`), a minus before a digit and a decimal point beside one (`-0.\overline{36}` is not `0.\overline{36}`, also for numbers too long to parse); number words (`nine`) are numbers |
 //! | Multiple choice | `(C)`, `C`, `\textbf{(C)} 12` are the letter C |
 //! | Base subscripts | `1011_2` equals `1011_2` or `1011`, not its decimal value `11` |
-//! | Unevaluated arithmetic (`65 + 21`, `5 \times 6`, `\sum_{k=1}^{10} k`) for a number gold (`86`) | **wrong**: sums and products of plain numbers are the question, not its answer (a policy rewarded for them learns to copy the question into the box). Fractions, mixed numbers, scientific notation, radicals and powers are final forms and still compare by value. Sums and products of number matrices are likewise not a matrix answer |
+//! | A number with arithmetic left to do, at any depth (`65 + 21`, `\frac{8\times7}{1}`, `1\times(8\times7)`, `(8\times7)^1`, `10^{100}+5-10^{100}`, `\dbinom{8}{4}`, `\sum_{k=1}^{10} k`, `\sqrt{50}+\sqrt{18}`, `(5-3i)(-4+3i)`), also inside a tuple, list, set, interval or matrix | **wrong** (`not_final_form`, -0.5, not "no answer"): it is the question, not its answer, and a policy rewarded for it learns to copy the question into the box. The final forms are in [`pending_arithmetic`]: integers, decimals, fractions of integers (unreduced too: `\frac{28}{6}`), mixed numbers, scientific notation, `\pi`, `e`, `i`, `a + bi`, irrational radicals (not necessarily simplest: `\sqrt{117}` = `3\sqrt{13}`, as the labelled cases count it), multiples and quotients of irrationals by one rational (`\frac{3\pi}{4}`), sums of unlike terms, functions of numbers (`\ln 2`). A gold that is itself unfinished (`2^{2005}`) is compared by value. Expressions with variables are compared by value, not form. Sums and products of number matrices are likewise not a matrix answer |
 //! | An empty box (`\boxed{}`, `\boxed{{}}`, `\boxed{ \, }`) | **no answer** (reward -1, not -0.5): only braces and spacing is not a final answer, and rewarding it as a wrong answer pays a policy for copying the instruction's `\boxed{{}}` |
+//! | A box in a box | the outermost last box is the answer: `\boxed{\boxed{56}}` is 56, `\boxed{57 \boxed{56}}` is `57 \boxed{56}` (wrong for 56) |
+//! | The gold | trimmed, a boxed gold (`\boxed{5}`) unwrapped; an empty or null one is `invalid_gold`, never graded as right (verify and prep-math refuse it, naming the row) |
+//! | Floats that cannot decide | `undecidable`, never equal: a sum whose addend is below [`crate::eval::ABSORBED`] (1e-7) of the largest (`x+10^{-9}` vs `x`), a decimal with more digits than the tolerance resolves (`2.00000000001\pi` vs `2\pi`), both values within [`ZERO_FLOOR`] of zero (`\sin(\pi)+10^{-17}` vs `0`) |
 
 use num_complex::Complex64;
 use num_traits::{One, Signed, Zero};
@@ -49,6 +53,13 @@ const MAX_ITEMS: usize = 256;
 /// Whether an extracted answer has no content: only braces, whitespace
 /// and spacing commands.
 pub fn is_empty_answer(extracted: &str) -> bool {
+    // Any digit, or a letter no spacing command has, is content.
+    if extracted
+        .bytes()
+        .any(|b| b.is_ascii_digit() || (b.is_ascii_alphabetic() && !b"quad".contains(&b)))
+    {
+        return false;
+    }
     let mut rest = extracted.to_string();
     for spacing in ["\\,", "\\;", "\\:", "\\!", "\\quad", "\\qquad", "\\ ", "~"] {
         rest = rest.replace(spacing, "");

@@ -125,13 +125,17 @@ impl Judgement {
     pub fn with(verdict: Verdict, detail: impl Into<String>) -> Judgement {
         Judgement {
             verdict,
-            detail: Some(one_line(&detail.into())),
+            detail: Some(one_line(detail.into())),
         }
     }
 }
 
 /// At most [`DETAIL_CHARS`] characters on one line.
-fn one_line(s: &str) -> String {
+fn one_line(s: String) -> String {
+    let plain = |c: char| !c.is_whitespace() || c == ' ';
+    if s.len() <= DETAIL_CHARS && s.chars().all(plain) && !s.contains("  ") {
+        return s;
+    }
     let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() <= DETAIL_CHARS {
         return flat;

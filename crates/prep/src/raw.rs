@@ -729,7 +729,12 @@ fn map_record(
     let answer = match grader::gold_answer(&answer) {
         Some(g) => g,
         None if opts.keep_empty_answers => String::new(),
-        None => return Err(bad("empty answer", "empty answer: a blank gold, or an empty box, cannot be graded")),
+        None => {
+            return Err(bad(
+                "empty answer",
+                "empty answer: a blank gold, or an empty box, cannot be graded",
+            ))
+        }
     };
     let mut metadata = r.obj;
     for k in ["problem", "question", "prompt"] {
@@ -818,10 +823,7 @@ mod tests {
     fn empty_null_and_boxed_golds() {
         let err = |text: &str| load_text("jsonl", text).unwrap_err().to_string();
         let e = err("{\"question\": \"q\", \"answer\": \"\"}\n");
-        assert!(
-            e.contains("golds.jsonl:1: empty answer"),
-            "{e}"
-        );
+        assert!(e.contains("golds.jsonl:1: empty answer"), "{e}");
         let e = err("{\"question\": \"q\", \"answer\": \"\\\\boxed{ }\"}\n");
         assert!(e.contains("empty answer"), "{e}");
         let e = err("{\"question\": \"q\", \"answer\": null}\n");

@@ -114,8 +114,5 @@ fn every_recipe_gold_matches_itself_and_the_empty_ones_are_refused() {
     )
     .unwrap_err()
     .to_string();
-    assert!(
-        err.contains("train.parquet:5055: empty answer"),
-        "{err}"
-    );
+    assert!(err.contains("train.parquet:5055: empty answer"), "{err}");
 }
