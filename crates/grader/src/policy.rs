@@ -101,6 +101,26 @@ impl Ctx {
         self.undecidable.get_or_insert(why);
         false
     }
+
+    /// `same`, noting how it was decided when it holds.
+    fn note(&mut self, how: Note, same: bool) -> bool {
+        if same {
+            match how {
+                Note::Symbolic => self.symbolic = true,
+                Note::Rounded => self.rounded = true,
+                Note::Text => self.text = true,
+            }
+        }
+        same
+    }
+}
+
+/// How an equality was decided, when not by exact arithmetic.
+#[derive(Debug, Clone, Copy)]
+enum Note {
+    Symbolic,
+    Rounded,
+    Text,
 }
 
 /// Whether `pred` is the same answer as `gold`.
@@ -309,8 +329,12 @@ fn is_ten_power(e: &Expr) -> bool {
     })
 }
 
-/// Two addends in a real rational ratio: terms to collect.
+/// Two addends in a real rational ratio: terms to collect. (Sums longer
+/// than [`MAX_ITEMS`] are not searched.)
 fn like_terms(xs: &[Expr], fuel: &mut Fuel) -> bool {
+    if xs.len() > MAX_ITEMS {
+        return false;
+    }
     let values: Vec<Option<Complex64>> = xs.iter().map(|x| float(x, &[], fuel)).collect();
     values.iter().enumerate().any(|(i, a)| {
         values[i + 1..].iter().any(|b| match (a, b) {
@@ -474,19 +498,16 @@ fn eq(g: &Expr, p: &Expr, cx: &mut Ctx) -> bool {
         return multiset_eq(&gi, &pi, cx);
     }
     match (g, p) {
-        (Expr::Text(a), Expr::Text(b)) => {
-            cx.text = text_key(a) == text_key(b);
-            cx.text
-        }
+        (Expr::Text(a), Expr::Text(b)) => cx.note(Note::Text, text_key(a) == text_key(b)),
         (Expr::Letter(a), b) | (b, Expr::Letter(a)) => {
-            cx.text = match b {
+            let same = match b {
                 Expr::Letter(c) => a == c,
                 Expr::Var(v) | Expr::Text(v) => {
                     v.len() == 1 && v.eq_ignore_ascii_case(&a.to_string())
                 }
                 _ => false,
             };
-            cx.text
+            cx.note(Note::Text, same)
         }
         (Expr::Rel(..), Expr::Rel(..)) => rel_eq(g, p, cx),
         (Expr::Rel(..), other) | (other, Expr::Rel(..)) => {
@@ -770,14 +791,14 @@ fn rel_eq(g: &Expr, p: &Expr, cx: &mut Ctx) -> bool {
     if og != op {
         return false;
     }
-    cx.symbolic = true;
-    match proportional(&dg, &dp, cx) {
+    let same = match proportional(&dg, &dp, cx) {
         Some(k) => match og {
             RelOp::Eq | RelOp::Ne => true,
             _ => k > 0.0,
         },
         None => false,
-    }
+    };
+    cx.note(Note::Symbolic, same)
 }
 
 /// If a = k·b for a nonzero real constant k at every test point, k.
@@ -853,14 +874,8 @@ fn scalar_eq(g: &Expr, p: &Expr, cx: &mut Ctx) -> bool {
             return true;
         }
         return match gold_places {
-            Some(k) if !pred_is_decimal => {
-                cx.rounded = round_rat(&b, k) == a;
-                cx.rounded
-            }
-            _ => {
-                cx.symbolic = long_decimal_matches(p, &a, &b);
-                cx.symbolic
-            }
+            Some(k) if !pred_is_decimal => cx.note(Note::Rounded, round_rat(&b, k) == a),
+            _ => cx.note(Note::Symbolic, long_decimal_matches(p, &a, &b)),
         };
     }
     let vg = g.vars();
@@ -878,25 +893,26 @@ fn scalar_eq(g: &Expr, p: &Expr, cx: &mut Ctx) -> bool {
             }
             return cx.undecided("no exact value and no faithful float value");
         };
-        cx.symbolic = true;
         if let Some(k) = gold_places {
             if !pred_is_decimal && b.im == 0.0 && a.im == 0.0 {
                 // Rounded to k places: within half a unit of the last place.
-                cx.rounded =
+                let within =
                     (a.re - b.re).abs() <= 0.5 * 10f64.powi(-(k as i32)) + 1e-12 * a.re.abs();
-                return cx.rounded;
+                return cx.note(Note::Rounded, within);
             }
         }
         if let Some(places) = p.decimal_places() {
             if significant_digits(p) >= LONG_DECIMAL_DIGITS && a.im == 0.0 && b.im == 0.0 {
-                return (a.re - b.re).abs() <= 10f64.powi(-(places as i32)) + 1e-12 * a.re.abs();
+                let within =
+                    (a.re - b.re).abs() <= 10f64.powi(-(places as i32)) + 1e-12 * a.re.abs();
+                return cx.note(Note::Symbolic, within);
             }
         }
         return match close(a, b, REL_TOL) {
             Some(true) if digits > resolved_digits(REL_TOL) => {
                 cx.undecided("more decimal digits than a float comparison resolves")
             }
-            Some(same) => same,
+            Some(same) => cx.note(Note::Symbolic, same),
             None => cx.undecided("both values are within rounding error of zero"),
         };
     }
@@ -917,8 +933,7 @@ fn scalar_eq(g: &Expr, p: &Expr, cx: &mut Ctx) -> bool {
     if agreed >= 2 && digits > resolved_digits(POINT_TOL) {
         return cx.undecided("more decimal digits than the test points resolve");
     }
-    cx.symbolic = true;
-    agreed >= 2
+    cx.note(Note::Symbolic, agreed >= 2)
 }
 
 /// A decimal gold with fewer significant digits than this is exact, not

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use arrow::array::{Int64Array, RecordBatch, StringArray};
+use arrow::array::{Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use artifacts::rollouts::RolloutRow;
 
@@ -132,7 +132,9 @@ fn any_file_with_named_columns_and_pass_through() {
             "extracted_answer",
             "has_answer",
             "correct",
-            "reward"
+            "reward",
+            "verdict",
+            "verdict_detail"
         ]
     );
     let reward = t
@@ -142,6 +144,29 @@ fn any_file_with_named_columns_and_pass_through() {
         .downcast_ref::<arrow::array::Float64Array>()
         .unwrap();
     assert_eq!(reward.values().to_vec(), vec![1.0, -0.5]);
+    // Why: the rule that decided each grade, and one line on it.
+    let text = |name: &str| {
+        let a = arrow::compute::cast(
+            t.column_by_name(name).unwrap(),
+            &arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
+        let a = a.as_any().downcast_ref::<StringArray>().unwrap().clone();
+        (0..a.len())
+            .map(|i| (!a.is_null(i)).then(|| a.value(i).to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        text("verdict"),
+        [
+            Some("equal_exact".to_string()),
+            Some("wrong_value".to_string())
+        ]
+    );
+    assert_eq!(
+        text("verdict_detail"),
+        [None, Some("(1, 2] vs (1, 2)".to_string())]
+    );
 }
 
 #[test]
