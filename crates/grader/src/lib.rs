@@ -96,7 +96,7 @@ pub fn is_equivalent(gold: &str, pred: &str) -> bool {
 pub fn judge(gold: &str, pred: &str) -> Judgement {
     match gold_answer(gold) {
         Some(g) => policy::judge(&Answer::parse(&g), &Answer::parse(pred)),
-        None => Judgement::with(Verdict::InvalidGold, "the gold answer is empty"),
+        None => Judgement::empty_gold(),
     }
 }
 

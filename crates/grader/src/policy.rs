@@ -132,7 +132,7 @@ pub fn equivalent(gold: &Answer, pred: &Answer) -> bool {
 /// of detail where it helps.
 pub fn judge(gold: &Answer, pred: &Answer) -> Judgement {
     if gold.text.is_empty() {
-        return Judgement::with(Verdict::InvalidGold, "the gold answer is empty");
+        return Judgement::empty_gold();
     }
     if pred.text.is_empty() {
         return Judgement::new(Verdict::NoAnswer);

@@ -2,7 +2,6 @@
 
 use crate::extract::{extract_answer, Fallbacks};
 use crate::verdict::{Judgement, Verdict};
-use crate::Answer;
 
 /// The reward values; the recipe's are the default.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -94,13 +93,10 @@ pub fn grade_with(
     let has_answer = extracted
         .as_deref()
         .is_some_and(|a| !crate::policy::is_empty_answer(a));
-    let judgement = match (has_answer, crate::gold_answer(gold)) {
-        (_, None) => Judgement::with(Verdict::InvalidGold, "the gold answer is empty"),
-        (false, Some(_)) => Judgement::new(Verdict::NoAnswer),
-        (true, Some(g)) => crate::policy::judge(
-            &Answer::parse(&g),
-            &Answer::parse(extracted.as_deref().unwrap_or("")),
-        ),
+    let judgement = match (has_answer, &extracted) {
+        (true, Some(answer)) => crate::judge(gold, answer),
+        _ if crate::gold_answer(gold).is_none() => Judgement::empty_gold(),
+        _ => Judgement::new(Verdict::NoAnswer),
     };
     let correct = has_answer && judgement.verdict.is_correct();
     Grade {

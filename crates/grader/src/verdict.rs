@@ -122,6 +122,11 @@ impl Judgement {
         }
     }
 
+    /// A gold with nothing to grade against.
+    pub fn empty_gold() -> Judgement {
+        Judgement::with(Verdict::InvalidGold, "the gold answer is empty")
+    }
+
     pub fn with(verdict: Verdict, detail: impl Into<String>) -> Judgement {
         Judgement {
             verdict,
