@@ -78,3 +78,43 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = model::Precision::F32)]
     pub dtype: model::Precision,
 }
+
+impl Cli {
+    /// The evaluation these flags ask for. A benchmark is `NAME=PATH`, or a
+    /// path named by its file stem.
+    pub fn options(self) -> eval::Options {
+        let benchmarks = self
+            .benchmarks
+            .iter()
+            .map(|b| match b.split_once('=') {
+                Some((name, path)) => (name.to_string(), PathBuf::from(path)),
+                None => {
+                    let p = PathBuf::from(b);
+                    let name = p
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| b.clone());
+                    (name, p)
+                }
+            })
+            .collect();
+        eval::Options {
+            policy: self.policy,
+            benchmarks,
+            output: self.output,
+            samples: self.samples.max(1),
+            temperature: self.temperature,
+            top_p: self.top_p,
+            max_new_tokens: self.max_new_tokens,
+            limit: self.limit,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            fallbacks: stages::verify::fallbacks(&self.fallback),
+            top_k: self.top_k.filter(|&k| k > 0),
+            stop_words: self.stop_words,
+            shard: self.shard,
+            device: self.device,
+            dtype: self.dtype,
+        }
+    }
+}

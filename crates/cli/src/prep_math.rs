@@ -170,3 +170,110 @@ pub fn parse_levels(s: &str) -> Result<Levels, String> {
         .collect::<Result<_, _>>()
         .map(Levels)
 }
+
+impl TemplateArgs {
+    fn spec(self) -> prep::job::TemplateSpec {
+        prep::job::TemplateSpec {
+            name: self.template,
+            tokenizer_config: self.tokenizer_config,
+            system: self.system,
+            instruction: self.instruction,
+        }
+    }
+}
+
+impl OutputArgs {
+    /// `kinds`: the metadata kinds to keep (empty: all).
+    fn output(self, kinds: &[Kind]) -> prep::job::Output {
+        prep::job::Output {
+            path: self.output,
+            template: self.template.spec(),
+            selection: prep::select::Selection {
+                split: self.split,
+                holdout_fraction: self.holdout_fraction,
+                shuffle_seed: self.shuffle_seed,
+                kinds: kinds.iter().map(|k| k.as_str().to_string()).collect(),
+                limit: self.limit,
+            },
+            skip_bad: self.skip_bad,
+            response_field: self.response_field,
+        }
+    }
+}
+
+impl Cli {
+    /// The job these flags ask for.
+    pub fn job(self) -> prep::job::Job {
+        use prep::job::Job;
+        match self.cmd {
+            Cmd::Synth {
+                count,
+                difficulty,
+                seed,
+                kinds,
+                out,
+            } => Job::Synth {
+                count,
+                difficulty,
+                seed,
+                out: out.output(&kinds),
+            },
+            Cmd::SimplerlZero {
+                raw,
+                reference,
+                out,
+            } => Job::SimplerlZero {
+                raw,
+                reference,
+                out: out.output(&[]),
+            },
+            Cmd::Convert {
+                inputs,
+                format,
+                question_field,
+                answer_field,
+                id_field,
+                source,
+                levels,
+                dedupe,
+                out,
+            } => {
+                let mut fields = prep::raw::FieldMap {
+                    source,
+                    ..Default::default()
+                };
+                if !question_field.is_empty() {
+                    fields.question = question_field;
+                }
+                if !answer_field.is_empty() {
+                    fields.answer = answer_field;
+                }
+                if !id_field.is_empty() {
+                    fields.id = id_field;
+                }
+                Job::Convert {
+                    inputs,
+                    format,
+                    fields,
+                    levels: levels.map(|Levels(l)| l),
+                    dedupe,
+                    out: out.output(&[]),
+                }
+            }
+            Cmd::EvalSuite {
+                raw,
+                out_dir,
+                only,
+                template,
+                limit,
+            } => Job::EvalSuite {
+                raw,
+                out_dir,
+                only,
+                template: template.spec(),
+                limit,
+            },
+            Cmd::Schema { stage } => Job::Schema { stage },
+        }
+    }
+}

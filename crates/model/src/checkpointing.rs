@@ -21,7 +21,7 @@ use candle_core::{backprop::GradStore, Tensor, Var};
 
 pub use crate::cpu::train::Packing;
 use crate::cpu::train::{Keep, Trunk};
-use crate::model::{Batch, Model};
+use crate::model::{Batch, LogprobHead, Model};
 use crate::{ModelError, Result};
 
 /// A head: the last decoder layer's output for rows `rows` of the batch,
@@ -43,17 +43,6 @@ where
     fn outputs(&self, x: &Tensor, rows: Range<usize>) -> Result<Vec<Tensor>> {
         self(x, rows)
     }
-}
-
-/// The language-model head of a batch: the log-prob of each next token
-/// and the entropy of each predicted distribution ([`Model::logprob_head`]),
-/// at `index` ([B, R] positions) when given, else at every position.
-pub struct LogprobHead<'a> {
-    pub(crate) model: &'a Model,
-    pub(crate) batch: &'a Batch,
-    pub(crate) index: Option<&'a Tensor>,
-    pub(crate) temperature: f64,
-    pub(crate) entropy_grad: bool,
 }
 
 impl Head for LogprobHead<'_> {

@@ -672,3 +672,14 @@ impl Model {
         self.token_logprobs_at(batch, temperature, None, false)
     }
 }
+
+/// The language-model head of a batch: the log-prob of each next token
+/// and the entropy of each predicted distribution ([`Model::logprob_head`]),
+/// at `index` ([B, R] positions) when given, else at every position.
+pub struct LogprobHead<'a> {
+    pub(crate) model: &'a Model,
+    pub(crate) batch: &'a Batch,
+    pub(crate) index: Option<&'a Tensor>,
+    pub(crate) temperature: f64,
+    pub(crate) entropy_grad: bool,
+}

@@ -5,9 +5,11 @@
 //! - [`template`]: the prompt templates, by name;
 //! - [`synth`]: the built-in arithmetic set;
 //! - [`preset`]: named recipes (`simplerl-zero`);
+//! - [`job`]: prep-math's run, one job per subcommand;
 //! - [`select`]: de-duplication, stable train/holdout split, seeded
 //!   shuffle, limit, and templating into [`artifacts::prompts::PromptRow`].
 
+pub mod job;
 pub mod preset;
 pub mod raw;
 pub mod select;

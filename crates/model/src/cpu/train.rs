@@ -22,8 +22,7 @@ use rayon::prelude::*;
 
 use super::sgemm::{gemm, MatMut, MatRef, Out};
 use super::vmath;
-use crate::checkpointing::LogprobHead;
-use crate::model::{Batch, Layer, Linear, Model};
+use crate::model::{Batch, Layer, Linear, LogprobHead, Model};
 use crate::{ModelError, Result};
 
 /// Queries per block of attention.

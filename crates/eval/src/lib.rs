@@ -1,7 +1,13 @@
-//! evaluate: a checkpoint on benchmark prompt files -> per-sample results
-//! (results.parquet) and a summary per benchmark: accuracy (pass@1 greedy,
-//! or avg@k over k samples), maj@k, unbiased pass@k, boxed-answer rate,
-//! mean response length and truncation rate.
+//! Evaluation.
+//!
+//! - this module: evaluate's run, a checkpoint on benchmark prompt files ->
+//!   per-sample results (results.parquet) and a summary per benchmark:
+//!   accuracy (pass@1 greedy, or avg@k over k samples), maj@k, unbiased
+//!   pass@k, boxed-answer rate, mean response length and truncation rate;
+//! - [`grader_check`]: the grader's rates on labelled cases, and the
+//!   copy-the-question bench.
+
+pub mod grader_check;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
