@@ -139,6 +139,7 @@ data-eval: | build
 
 # The real-model tests read $(MODEL) and the GGUF, so tests need setup.
 test: setup
+	python3 tests/house.py
 	$(CARGO) test --workspace
 	bash tests/pipeline.sh
 	bash tests/bad-input.sh
