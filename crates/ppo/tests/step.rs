@@ -567,32 +567,3 @@ fn tensorboard_events_hold_every_metric() {
     step("p0-again");
     assert_eq!(std::fs::read_dir(&tb).unwrap().count(), 1);
 }
-
-/// One PPO step on the GPU (`make gpu-check`) writes the weights the same
-/// step writes on the CPU.
-#[test]
-#[ignore = "needs a GPU and the cuda build: make gpu-check"]
-fn gpu_ppo_step_equals_the_cpus() {
-    if let Err(e) = model::device("cuda:0") {
-        panic!(
-            "no CUDA device ({e}): the gpu tests need a GPU and the cuda build (make gpu-check)"
-        );
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let (init, prompts) = common::toy_task(dir.path());
-    let scored = common::rollout_and_score(&init, &prompts, &dir.path().join("it"), 3, 8);
-    let step = |device: &str| {
-        let out = dir.path().join(format!("out-{device}"));
-        let mut o = Options::new(Algo::Ppo, scored.clone(), init.clone(), out.clone());
-        o.io.reference = Some(init.clone());
-        o.io.critic_out = Some(dir.path().join(format!("critic-{device}")));
-        o.config.device = device.into();
-        ppo::run(&o, &mut |_| {}).unwrap();
-        weights(&out)
-    };
-    let d = max_diff(&step("cpu"), &step("cuda:0"));
-    assert!(
-        d < 1e-4,
-        "the GPU step's weights differ from the CPU's by {d}"
-    );
-}
