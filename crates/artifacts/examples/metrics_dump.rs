@@ -6,7 +6,7 @@
 
 use artifacts::metrics::Metric;
 
-fn main() {
+pub fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let all = args.iter().any(|a| a == "--all");
     let path = args

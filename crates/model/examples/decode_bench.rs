@@ -15,7 +15,7 @@ use model::generate::{Engine, SamplingParams};
 use model::tokenizer::Tokenizer;
 use model::{Checkpoint, DType, Device};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let candle = args.iter().any(|a| a == "--candle");
     args.retain(|a| a != "--candle");

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-fn main() -> std::process::ExitCode {
+pub fn main() -> std::process::ExitCode {
     let a: Vec<String> = std::env::args().skip(1).collect();
     if a.len() < 2 {
         eprintln!("usage: weights_diff A B [TOL]");

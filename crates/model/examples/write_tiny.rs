@@ -1,7 +1,7 @@
 //! Write a tiny random checkpoint (byte-level tokenizer) for pipeline
 //! tests: `write_tiny DIR [HIDDEN] [LAYERS] [SEED]`.
 
-fn main() {
+pub fn main() {
     let a: Vec<String> = std::env::args().collect();
     let Some(dir) = a.get(1) else {
         eprintln!("usage: write_tiny DIR [HIDDEN] [LAYERS] [SEED]");

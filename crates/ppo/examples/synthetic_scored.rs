@@ -5,7 +5,7 @@
 use artifacts::rollouts::RolloutRow;
 use artifacts::scored::ScoredRow;
 
-fn main() {
+pub fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() != 6 {
         eprintln!("usage: synthetic_scored OUT ROWS PROMPT_LEN RESPONSE_LEN VOCAB");

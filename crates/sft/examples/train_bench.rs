@@ -33,7 +33,7 @@ fn peak_rss_gb() -> Result<f64> {
     Ok(kb * 1024.0 / 1e9)
 }
 
-fn main() -> Result<()> {
+pub fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |f: &str| args.iter().any(|a| a == f);
     let pos: Vec<&String> = args

@@ -6,7 +6,7 @@ use clap::Parser;
 use cli::evaluate::Cli;
 use indicatif::{ProgressBar, ProgressStyle};
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::warn_old_spellings("evaluate");
     artifacts::provenance::begin("evaluate", version::VERSION);

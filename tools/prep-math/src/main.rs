@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use cli::prep_math::Cli;
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     artifacts::provenance::begin("prep-math", version::VERSION);
     match prep::job::run(cli.job(), &mut |line| eprintln!("{line}")) {

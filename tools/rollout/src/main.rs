@@ -7,7 +7,7 @@ use cli::rollout::Cli;
 use indicatif::{ProgressBar, ProgressStyle};
 use stages::rollout;
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::warn_old_spellings("rollout");
     artifacts::provenance::begin("rollout", version::VERSION);

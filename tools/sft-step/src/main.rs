@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use cli::sft_step::Cli;
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::warn_old_spellings("sft-step");
     artifacts::provenance::begin("sft-step", version::VERSION);

@@ -8,7 +8,7 @@ use grader::RewardScheme;
 use indicatif::{ProgressBar, ProgressStyle};
 use stages::verify;
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::warn_old_spellings("verify");
     artifacts::provenance::begin("verify", version::VERSION);
