@@ -36,7 +36,8 @@ fi
 S=$work/bin/simplerl
 json_str() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1" 2>/dev/null || printf '"%s"' "${1//\"/\'}"; }
 
-# The libraries: the driver's libcuda.so.1, and cuBLAS, cuRAND, NVRTC.
+# The libraries: the driver's libcuda.so.1, and cuBLAS, cuRAND, NVRTC and
+# the CUDA runtime.
 libs_note="none (CPU dry run)"
 if [ $mode = gpu ]; then
   libcuda=$(ldconfig -p 2>/dev/null | awk '/libcuda\.so\.1 /{print $NF; exit}')
@@ -55,7 +56,7 @@ if [ $mode = gpu ]; then
   done
   ld=""
   libs_note="libcuda: ${libcuda:-NOT FOUND}"
-  for lib in libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libnvrtc.so.13; do
+  for lib in libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libnvrtc.so.13 libcudart.so.13; do
     found=""
     for d in "${dirs[@]}"; do [ -e "$d/$lib" ] && { found=$d; break; }; done
     libs_note="$libs_note; $lib: ${found:-NOT FOUND}"
@@ -65,11 +66,12 @@ if [ $mode = gpu ]; then
   export LD_LIBRARY_PATH=${ld#:}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   say "libraries: $libs_note"
   missing=$(ldd "$S" | grep "not found" || true)
-  [ -n "$missing" ] && say "the loader cannot find: $(awk '{print $1}' <<<"$missing" | tr '\n' ' ')"
+  [ -n "$missing" ] && say "the loader cannot find: $(awk '{print $1}' <<<"$missing" | tr '\n' ' ')(libcuda.so.1 is the driver's, CUDA 13 needs driver >= 580; the others are NVIDIA's CUDA 13 wheels, nvidia/cu13/lib in a Python's site-packages, or a CUDA 13 toolkit)"
 fi
 
 # The card: its name, HBM bandwidth (GB/s) and dense bf16 peak (TFLOP/s).
 gpu="cpu"; bw=""; peak=""
+[ $mode = gpu ] && gpu="unknown (no nvidia-smi)"
 if [ $mode = gpu ] && command -v nvidia-smi >/dev/null; then
   gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
   while read -r key b p; do
