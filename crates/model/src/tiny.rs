@@ -29,6 +29,27 @@ pub fn byte_chars() -> Vec<char> {
     by_byte
 }
 
+/// The tests' smallest decoder config with no checkpoint behind it: 61
+/// tokens, width 32, 2 layers, 4 heads over 2 KV heads; `model_type`
+/// `llama` or `qwen2` (q/k/v biases), `tied` embeddings or not.
+pub fn config(model_type: &str, tied: bool) -> Config {
+    serde_json::from_value(serde_json::json!({
+        "model_type": model_type,
+        "vocab_size": 61,
+        "hidden_size": 32,
+        "intermediate_size": 48,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 10000.0,
+        "max_position_embeddings": 128,
+        "tie_word_embeddings": tied,
+        "eos_token_id": 2,
+    }))
+    .expect("a valid config")
+}
+
 /// Special tokens of the tiny vocabulary, after the 256 bytes.
 pub const SPECIALS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
 

@@ -14,24 +14,6 @@ use model::generate::{generate, Engine, SamplingParams};
 use model::model::{Batch, ResponseBatch};
 use model::{Checkpoint, Config, ModelError};
 
-fn tiny(model_type: &str, tied: bool) -> Config {
-    serde_json::from_value(serde_json::json!({
-        "model_type": model_type,
-        "vocab_size": 61,
-        "hidden_size": 32,
-        "intermediate_size": 48,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "rms_norm_eps": 1e-5,
-        "rope_theta": 10000.0,
-        "max_position_embeddings": 128,
-        "tie_word_embeddings": tied,
-        "eos_token_id": 2,
-    }))
-    .unwrap()
-}
-
 /// A checkpoint of `cfg` whose weights come from a fixed seed, on candle's
 /// scales (embeddings N(0, 1); matrices and biases uniform within
 /// 1/sqrt(fan-in); norms one), so that every run of a test, here and in
@@ -89,7 +71,7 @@ fn seqs() -> Vec<Vec<u32>> {
 #[test]
 fn every_parameter_gets_a_gradient() {
     for (ty, tied) in [("llama", false), ("llama", true), ("qwen2", false)] {
-        let ck = seeded(tiny(ty, tied), &Device::Cpu, DType::F32).unwrap();
+        let ck = seeded(model::tiny::config(ty, tied), &Device::Cpu, DType::F32).unwrap();
         let batch = Batch::right_padded(&seqs(), 0, &Device::Cpu).unwrap();
         let out = ck.model.token_logprobs(&batch, 1.0).unwrap();
         let loss = (out.logprobs.sum_all().unwrap() + out.entropy.sum_all().unwrap()).unwrap();
@@ -123,7 +105,12 @@ fn every_parameter_gets_a_gradient() {
 
 #[test]
 fn gradients_match_finite_differences() {
-    let ck = seeded(tiny("qwen2", false), &Device::Cpu, DType::F64).unwrap();
+    let ck = seeded(
+        model::tiny::config("qwen2", false),
+        &Device::Cpu,
+        DType::F64,
+    )
+    .unwrap();
     let batch = Batch::right_padded(&seqs(), 0, &Device::Cpu).unwrap();
     let mask = batch.mask.to_dtype(DType::F64).unwrap();
     let valid = mask.narrow(1, 1, mask.dim(1).unwrap() - 1).unwrap();
@@ -188,7 +175,12 @@ fn gradients_match_finite_differences() {
 /// every position and at a chosen subset, at a temperature.
 #[test]
 fn fused_logprobs_match_the_plain_path() {
-    let ck = seeded(tiny("llama", false), &Device::Cpu, DType::F32).unwrap();
+    let ck = seeded(
+        model::tiny::config("llama", false),
+        &Device::Cpu,
+        DType::F32,
+    )
+    .unwrap();
     let batch = Batch::right_padded(&seqs(), 0, &Device::Cpu).unwrap();
     let index = Tensor::new(&[[0u32, 2, 3], [1, 1, 4], [2, 0, 0]], &Device::Cpu).unwrap();
     for ix in [None, Some(&index)] {
@@ -251,7 +243,7 @@ fn fused_logprobs_match_the_plain_path() {
 #[test]
 fn sampled_logprobs_equal_the_training_forward() {
     for (ty, tied) in [("llama", false), ("llama", true), ("qwen2", false)] {
-        let ck = seeded(tiny(ty, tied), &Device::Cpu, DType::F32).unwrap();
+        let ck = seeded(model::tiny::config(ty, tied), &Device::Cpu, DType::F32).unwrap();
         // Two samples of one prompt: they share its prefill.
         let mut prompts = seqs();
         prompts.push(prompts[1].clone());
@@ -297,7 +289,12 @@ fn sampled_logprobs_equal_the_training_forward() {
 /// cache); the rows still running give what they give alone.
 #[test]
 fn rows_that_stop_leave_the_others_unchanged() {
-    let ck = seeded(tiny("llama", false), &Device::Cpu, DType::F32).unwrap();
+    let ck = seeded(
+        model::tiny::config("llama", false),
+        &Device::Cpu,
+        DType::F32,
+    )
+    .unwrap();
     let prompts: Vec<Vec<u32>> = (0..8u32).map(|i| vec![5 + i, 9, 13 + i, 7]).collect();
     let seeds: Vec<u64> = (0..8).collect();
     let params = SamplingParams {
@@ -330,7 +327,7 @@ fn rows_that_stop_leave_the_others_unchanged() {
 
 #[test]
 fn batched_greedy_equals_each_prompt_alone() {
-    let ck = seeded(tiny("qwen2", true), &Device::Cpu, DType::F32).unwrap();
+    let ck = seeded(model::tiny::config("qwen2", true), &Device::Cpu, DType::F32).unwrap();
     let prompts = seqs();
     let params = SamplingParams {
         max_new_tokens: 10,
@@ -362,7 +359,12 @@ fn batched_greedy_equals_each_prompt_alone() {
 
 #[test]
 fn sampling_is_reproducible_per_row_and_stops() {
-    let ck = seeded(tiny("llama", false), &Device::Cpu, DType::F32).unwrap();
+    let ck = seeded(
+        model::tiny::config("llama", false),
+        &Device::Cpu,
+        DType::F32,
+    )
+    .unwrap();
     let prompts = seqs();
     let params = SamplingParams {
         max_new_tokens: 20,
@@ -416,7 +418,12 @@ fn sampling_is_reproducible_per_row_and_stops() {
 #[test]
 fn checkpoints_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let ck = seeded(tiny("qwen2", false), &Device::Cpu, DType::F32).unwrap();
+    let ck = seeded(
+        model::tiny::config("qwen2", false),
+        &Device::Cpu,
+        DType::F32,
+    )
+    .unwrap();
     let path = dir.path().join("ckpt");
     ck.save(&path, None).unwrap();
     let back = Checkpoint::load(&path, &Device::Cpu, DType::F32).unwrap();
@@ -446,7 +453,7 @@ fn checkpoints_round_trip() {
 fn non_finite_weights_are_never_written() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ckpt");
-    let ck = seeded(tiny("llama", true), &Device::Cpu, DType::F32).unwrap();
+    let ck = seeded(model::tiny::config("llama", true), &Device::Cpu, DType::F32).unwrap();
     ck.save(&path, None).unwrap();
     let before = std::fs::read(path.join("model.safetensors")).unwrap();
     for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
@@ -659,7 +666,7 @@ fn assert_every_pass_agrees(what: &str, passes: &[(String, PassResult)], n_vars:
 #[test]
 fn every_pass_gives_the_policy_gradients_of_the_plain_path() {
     for (ty, tied) in [("llama", false), ("llama", true), ("qwen2", false)] {
-        let ck = seeded(tiny(ty, tied), &Device::Cpu, DType::F32).unwrap();
+        let ck = seeded(model::tiny::config(ty, tied), &Device::Cpu, DType::F32).unwrap();
         let rb = responses();
         let head = ck
             .model
@@ -680,7 +687,7 @@ fn every_pass_gives_the_policy_gradients_of_the_plain_path() {
 #[test]
 fn every_pass_agrees_on_long_padded_sequences() {
     for kv in [4, 1] {
-        let mut cfg = tiny("qwen2", false);
+        let mut cfg = model::tiny::config("qwen2", false);
         cfg.num_key_value_heads = Some(kv);
         cfg.max_position_embeddings = 512;
         let ck = seeded(cfg, &Device::Cpu, DType::F32).unwrap();
@@ -724,7 +731,7 @@ fn every_pass_agrees_on_long_padded_sequences() {
 /// blocks after its shared prompt.
 #[test]
 fn every_pass_agrees_when_rows_share_prefixes() {
-    let mut cfg = tiny("qwen2", false);
+    let mut cfg = model::tiny::config("qwen2", false);
     cfg.max_position_embeddings = 512;
     let ck = seeded(cfg, &Device::Cpu, DType::F32).unwrap();
     let seq = |n: usize, s: u32| -> Vec<u32> { (0..n as u32).map(|i| (i * 7 + s) % 61).collect() };

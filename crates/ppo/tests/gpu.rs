@@ -17,7 +17,7 @@ use artifacts::prompts::PromptRow;
 use candle_core::{DType, Device};
 use model::generate::{generate, SamplingParams};
 use model::model::Batch;
-use model::{Checkpoint, Config};
+use model::Checkpoint;
 use ppo::{Algo, Options};
 
 fn device_name() -> String {
@@ -30,28 +30,10 @@ fn gpu() -> Device {
     })
 }
 
-fn tiny(model_type: &str, tied: bool) -> Config {
-    serde_json::from_value(serde_json::json!({
-        "model_type": model_type,
-        "vocab_size": 61,
-        "hidden_size": 32,
-        "intermediate_size": 48,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "rms_norm_eps": 1e-5,
-        "rope_theta": 10000.0,
-        "max_position_embeddings": 128,
-        "tie_word_embeddings": tied,
-        "eos_token_id": 2,
-    }))
-    .unwrap()
-}
-
 /// A tiny model on the CPU with seeded weights, and the same weights on
 /// the device under test (saved, then loaded there).
 fn pair(ty: &str, tied: bool, dir: &Path) -> (Checkpoint, Checkpoint) {
-    let cpu = Checkpoint::random(tiny(ty, tied), &Device::Cpu, DType::F32).unwrap();
+    let cpu = Checkpoint::random(model::tiny::config(ty, tied), &Device::Cpu, DType::F32).unwrap();
     cpu.init_weights(20261125, 0.2).unwrap();
     cpu.save(dir, None).unwrap();
     let dev = Checkpoint::load(dir, &gpu(), DType::F32).unwrap();
@@ -73,25 +55,6 @@ fn max_abs_diff<'a>(
     a.into_iter()
         .zip(b)
         .map(|(p, q)| (p - q).abs())
-        .fold(0f32, f32::max)
-}
-
-/// A checkpoint's weights by name, as f32.
-fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
-    let t = candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
-    let mut v: Vec<_> = t
-        .into_iter()
-        .map(|(k, t)| (k, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
-        .collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
-}
-
-fn weights_diff(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| max_abs_diff(&x.1, &y.1))
         .fold(0f32, f32::max)
 }
 
@@ -187,9 +150,9 @@ fn gpu_ppo_step_equals_the_cpus() {
         o.io.critic_out = Some(dir.path().join(format!("critic-{name}")));
         o.config.device = device.into();
         ppo::run(&o, &mut |_| {}).unwrap();
-        weights(&out)
+        common::weights(&out)
     };
-    let d = weights_diff(&step("cpu", "cpu"), &step(&device, "dev"));
+    let d = common::max_diff(&step("cpu", "cpu"), &step(&device, "dev"));
     assert!(
         d < 1e-4,
         "the GPU step's weights differ from the CPU's by {d}"
@@ -236,9 +199,9 @@ fn gpu_sft_steps_equal_the_cpus() {
         o.config.micro_batch_size = 2;
         o.config.device = device.into();
         sft::run(&o, &mut |_| {}).unwrap();
-        weights(&out)
+        common::weights(&out)
     };
-    let d = weights_diff(&run("cpu", "cpu"), &run(&device, "dev"));
+    let d = common::max_diff(&run("cpu", "cpu"), &run(&device, "dev"));
     assert!(
         d < 1e-4,
         "the GPU's sft weights differ from the CPU's by {d}"

@@ -7,27 +7,8 @@ mod common;
 use std::path::Path;
 
 use artifacts::metrics::Metric;
+use common::{max_diff, weights};
 use ppo::{Algo, Options};
-
-fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
-    let t =
-        candle_core::safetensors::load(dir.join("model.safetensors"), &candle_core::Device::Cpu)
-            .unwrap();
-    let mut v: Vec<(String, Vec<f32>)> = t
-        .into_iter()
-        .map(|(k, t)| (k, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
-        .collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
-}
-
-fn max_diff(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .flat_map(|(x, y)| x.1.iter().zip(&y.1).map(|(p, q)| (p - q).abs()))
-        .fold(0.0, f32::max)
-}
 
 #[test]
 fn recomputed_logprobs_match_the_rollout() {

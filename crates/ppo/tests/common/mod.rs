@@ -111,3 +111,27 @@ pub fn rollout_and_score_with(
     verify::verify_file(&rollouts, &scored, &verify::Options::default(), &|_| {}).unwrap();
     scored
 }
+
+/// A checkpoint's weights by name, as f32.
+#[allow(dead_code)] // not every test binary compares weights
+pub fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
+    let t =
+        candle_core::safetensors::load(dir.join("model.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    let mut v: Vec<(String, Vec<f32>)> = t
+        .into_iter()
+        .map(|(k, t)| (k, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// The largest difference between two checkpoints' weights.
+#[allow(dead_code)]
+pub fn max_diff(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| x.1.iter().zip(&y.1).map(|(p, q)| (p - q).abs()))
+        .fold(0.0, f32::max)
+}
