@@ -144,6 +144,7 @@ test: setup
 	$(CARGO) test --workspace
 	bash tests/pipeline.sh
 	bash tests/bad-input.sh
+	bash tests/hostile.sh
 	bash tests/crash.sh
 	bash tests/mpi.sh
 

@@ -96,15 +96,15 @@ mkdir -p "$work/bad-model" && cp "$work/tiny"/* "$work/bad-model/" && cp "$work/
 expect_fail "rollout from a model with 0 heads" "num_attention_heads" \
   $BIN/rollout "$work/p.parquet" --policy "$work/bad-model" -o "$work/r3.parquet"
 cp "$work/p.parquet" "$work/keep.parquet"
-expect_fail "rollout -o = PROMPTS" "is the prompts file" \
+expect_fail "rollout -o = PROMPTS" "is an input" \
   $BIN/rollout "$work/p.parquet" --policy "$work/tiny" -o "$work/./p.parquet"
 cmp -s "$work/p.parquet" "$work/keep.parquet" || fail "rollout overwrote its prompts"
-expect_fail "evaluate -o = a benchmark" "is the prompts file" \
+expect_fail "evaluate -o = a benchmark" "is an input" \
   $BIN/evaluate --policy "$work/tiny" "$work/p.parquet" -o "$work/p.parquet"
 cmp -s "$work/p.parquet" "$work/keep.parquet" || fail "evaluate overwrote its prompts"
 printf '{"problem": "1+1", "answer": "2"}\n' >"$work/raw.jsonl"
 cp "$work/raw.jsonl" "$work/raw.keep"
-expect_fail "prep-math convert -o = its input" "is the input" \
+expect_fail "prep-math convert -o = its input" "is an input" \
   $BIN/prep-math convert "$work/raw.jsonl" --template plain -o "$work/raw.jsonl"
 cmp -s "$work/raw.jsonl" "$work/raw.keep" || fail "prep-math overwrote its input"
 # Zero rows.

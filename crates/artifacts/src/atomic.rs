@@ -20,6 +20,8 @@ pub struct AtomicFile {
 impl AtomicFile {
     pub fn create(target: impl AsRef<Path>) -> Result<Self> {
         let target = target.as_ref().to_path_buf();
+        // A symlink, FIFO, socket, device or folder is never replaced.
+        durable::check_file_target(&target)?;
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),

@@ -45,8 +45,8 @@ fn current() -> std::sync::MutexGuard<'static, Option<Stage>> {
 
 /// Start recording for `tool` (this process's command line and start time).
 pub fn begin(tool: &str, version: &str) {
-    let command = std::env::args()
-        .map(|a| shell_quote(&a))
+    let command = std::env::args_os()
+        .map(|a| shell_quote(&a.to_string_lossy()))
         .collect::<Vec<_>>()
         .join(" ");
     *current() = Some(Stage {

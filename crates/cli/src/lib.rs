@@ -131,7 +131,11 @@ pub fn old_spellings_in(tool: &str, args: &[String]) -> Vec<String> {
 
 /// Print [`old_spellings_in`] this process's arguments to stderr.
 pub fn warn_old_spellings(tool: &str) {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // args_os: a path that is not UTF-8 is an argument like any other.
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     for w in old_spellings_in(tool, &args) {
         eprintln!("{w}");
     }

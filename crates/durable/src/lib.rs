@@ -63,6 +63,104 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// An error unless a file may be written at `target`: it does not exist,
+/// or it is a regular file. A symlink, a FIFO, a socket, a device node or
+/// a directory is never replaced by a file.
+pub fn check_file_target(target: &Path) -> Result<()> {
+    let Ok(m) = std::fs::symlink_metadata(target) else {
+        return Ok(());
+    };
+    let t = m.file_type();
+    if t.is_file() {
+        return Ok(());
+    }
+    use std::os::unix::fs::FileTypeExt;
+    let kind = if t.is_symlink() {
+        "a symlink"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "not a file"
+    };
+    Err(Error::Refused {
+        path: target.to_path_buf(),
+        reason: format!("exists and is not a regular file ({kind}); not replacing it"),
+    })
+}
+
+/// Where `path` is, through symlinks and `..`, whether it exists or not:
+/// its nearest existing ancestor made canonical, and the rest of it.
+fn resolved(path: &Path) -> PathBuf {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    let mut rest = Vec::new();
+    let mut at = abs.as_path();
+    loop {
+        if let Ok(c) = std::fs::canonicalize(at) {
+            return rest.iter().rev().fold(c, |p: PathBuf, part| p.join(part));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                at = parent;
+            }
+            // `..` or `.` at the end of a path that does not exist.
+            _ => return abs,
+        }
+    }
+}
+
+/// An error when `output` is one of `inputs`, lies inside one, or holds
+/// one: the same path, the same place through a symlink or `..`, or the
+/// same file through a hard link. Every stage asks it of every output
+/// before it reads anything. (`-`, standard input or output, is no path.)
+pub fn check_not_input(output: &Path, inputs: &[&Path]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if output.as_os_str() == "-" {
+        return Ok(());
+    }
+    let out = resolved(output);
+    let out_meta = std::fs::metadata(output).ok();
+    for input in inputs {
+        if input.as_os_str() == "-" || input.as_os_str().is_empty() {
+            continue;
+        }
+        let inp = resolved(input);
+        let same_inode = match (&out_meta, std::fs::metadata(input)) {
+            (Some(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        };
+        let how = if same_inode && out != inp {
+            "the same file as"
+        } else if same_inode || out == inp {
+            "the same path as"
+        } else if out.starts_with(&inp) {
+            "inside"
+        } else if inp.starts_with(&out) {
+            "a folder holding"
+        } else {
+            continue;
+        };
+        return Err(Error::Refused {
+            path: output.to_path_buf(),
+            reason: format!(
+                "is an input ({how} {}); write the output elsewhere",
+                input.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// The temporary sibling this process writes `target` under.
 pub fn temp_sibling(target: &Path) -> Result<PathBuf> {
     let name = name_of(target)?;
@@ -400,6 +498,51 @@ mod tests {
         }
         assert_eq!(std::fs::read_to_string(dest.join("a")).unwrap(), "old");
         assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn only_a_regular_file_is_replaced_by_a_file() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("f");
+        write(root.path(), "f", "x");
+        assert!(check_file_target(&file).is_ok());
+        assert!(check_file_target(&root.path().join("new")).is_ok());
+        std::os::unix::fs::symlink(&file, root.path().join("link")).unwrap();
+        let e = check_file_target(&root.path().join("link")).unwrap_err();
+        assert!(
+            e.to_string().contains("not a regular file (a symlink)"),
+            "{e}"
+        );
+        let e = check_file_target(root.path()).unwrap_err();
+        assert!(e.to_string().contains("(a directory)"), "{e}");
+    }
+
+    #[test]
+    fn an_output_that_is_or_holds_or_lies_inside_an_input_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::fs::create_dir_all(r.join("ck/sub")).unwrap();
+        write(r, "in.parquet", "x");
+        std::fs::hard_link(r.join("in.parquet"), r.join("hard.parquet")).unwrap();
+        std::os::unix::fs::symlink(r.join("ck"), r.join("ck-link")).unwrap();
+        let refused = |out: PathBuf, input: PathBuf, how: &str| {
+            let e = check_not_input(&out, &[&input]).unwrap_err().to_string();
+            assert!(e.contains("is an input") && e.contains(how), "{out:?}: {e}");
+        };
+        refused(r.join("ck"), r.join("ck"), "the same path as");
+        refused(r.join("ck-link"), r.join("ck"), "the same path as");
+        refused(r.join("ck/sub/../../ck"), r.join("ck"), "the same path as");
+        refused(r.join("ck/model.safetensors"), r.join("ck"), "inside");
+        refused(r.join("ck/new/deeper"), r.join("ck-link"), "inside");
+        refused(r.to_path_buf(), r.join("ck"), "a folder holding");
+        refused(
+            r.join("hard.parquet"),
+            r.join("in.parquet"),
+            "the same file as",
+        );
+        assert!(check_not_input(&r.join("out"), &[&r.join("ck"), &r.join("in.parquet")]).is_ok());
+        assert!(check_not_input(&r.join("ck2"), &[&r.join("ck")]).is_ok());
+        assert!(check_not_input(Path::new("-"), &[Path::new("-")]).is_ok());
     }
 
     /// A pid no process has: above the kernel's pid_max (at most 2^22).

@@ -312,15 +312,11 @@ pub fn run(
     if opts.benchmarks.is_empty() {
         return Err(EvalError::Invalid("no benchmark prompt files given".into()));
     }
-    if let Some((name, _)) = opts
-        .benchmarks
-        .iter()
-        .find(|(_, p)| durable::same_file(p, &opts.output))
-    {
-        return Err(EvalError::Invalid(format!(
-            "-o {} is the prompts file of benchmark `{name}`; write the results elsewhere",
-            opts.output.display()
-        )));
+    let inputs: Vec<&Path> = (opts.benchmarks.iter().map(|(_, p)| p.as_path()))
+        .chain([opts.policy.as_path()])
+        .collect();
+    for out in [opts.output.clone(), summary_path(&opts.output)] {
+        durable::check_not_input(&out, &inputs).map_err(|e| EvalError::Invalid(e.to_string()))?;
     }
     let temperature = opts
         .temperature

@@ -30,6 +30,23 @@ pub struct Config {
     pub bos_token_id: Option<serde_json::Value>,
     #[serde(default)]
     pub eos_token_id: Option<serde_json::Value>,
+    /// The MLP's activation; the model code implements SiLU only.
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    /// RoPE scaling (Llama 3.1's, YaRN): not implemented, so refused.
+    #[serde(default)]
+    pub rope_scaling: Option<serde_json::Value>,
+    /// Qwen2's sliding-window attention: not implemented, so refused when on.
+    #[serde(default)]
+    pub use_sliding_window: bool,
+}
+
+/// The `model_type`s the model code implements: Llama (SmolLM2 too) and
+/// Qwen2 (Qwen2.5, Qwen2.5-Math).
+pub const MODEL_TYPES: [&str; 2] = ["llama", "qwen2"];
+
+fn default_act() -> String {
+    "silu".into()
 }
 
 fn default_model_type() -> String {
@@ -46,10 +63,34 @@ fn default_max_pos() -> usize {
 }
 
 impl Config {
-    /// An error naming the first field that cannot make a model: a zero
+    /// An error naming the first field that cannot make a model: a model
+    /// type, activation, RoPE scaling or sliding window it does not
+    /// implement, a zero
     /// size or count, heads that do not divide the width or each other,
     /// a non-positive epsilon or rope base.
     pub fn validate(&self) -> Result<(), String> {
+        if !MODEL_TYPES.contains(&self.model_type.as_str()) {
+            return Err(format!(
+                "`model_type` is {:?}; the model code implements {}",
+                self.model_type,
+                MODEL_TYPES.join(" and ")
+            ));
+        }
+        if self.hidden_act != "silu" {
+            return Err(format!(
+                "`hidden_act` is {:?}; the model code implements \"silu\" only",
+                self.hidden_act
+            ));
+        }
+        if self.rope_scaling.as_ref().is_some_and(|v| !v.is_null()) {
+            return Err("`rope_scaling` is set; the model code implements plain RoPE only".into());
+        }
+        if self.use_sliding_window {
+            return Err(
+                "`use_sliding_window` is true; the model code implements full attention only"
+                    .into(),
+            );
+        }
         for (name, v) in [
             ("vocab_size", self.vocab_size),
             ("hidden_size", self.hidden_size),
@@ -123,5 +164,37 @@ impl Config {
                 .collect(),
             _ => vec![],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(field: &str, value: serde_json::Value) -> Result<(), String> {
+        let mut v = serde_json::json!({
+            "model_type": "llama", "vocab_size": 61, "hidden_size": 32,
+            "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4,
+        });
+        v[field] = value;
+        serde_json::from_value::<Config>(v).unwrap().validate()
+    }
+
+    #[test]
+    fn what_the_model_code_does_not_implement_is_refused() {
+        assert!(with("hidden_act", "silu".into()).is_ok());
+        assert!(with("model_type", "qwen2".into()).is_ok());
+        assert!(with("rope_scaling", serde_json::Value::Null).is_ok());
+        let e = with("model_type", "gpt2".into()).unwrap_err();
+        assert!(e.contains("`model_type` is \"gpt2\""), "{e}");
+        let e = with("hidden_act", "relu6".into()).unwrap_err();
+        assert!(e.contains("`hidden_act` is \"relu6\""), "{e}");
+        let yarn = serde_json::json!({"type": "yarn", "factor": 4.0});
+        assert!(with("rope_scaling", yarn)
+            .unwrap_err()
+            .contains("rope_scaling"));
+        assert!(with("use_sliding_window", true.into())
+            .unwrap_err()
+            .contains("sliding"));
     }
 }

@@ -201,9 +201,35 @@ pub struct Io {
     /// none without --metrics].
     #[cfg_attr(feature = "clap", arg(long))]
     pub tensorboard: Option<PathBuf>,
+    /// Let -o be --policy (and --critic-out be --critic): continue in
+    /// place, replacing the input checkpoint. Without it an output that is
+    /// any input is refused; the reference and the scored file never.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub in_place: bool,
 }
 
 impl Io {
+    /// An error when an output is one of the inputs (or lies inside or
+    /// holds one); with `in_place`, -o may be the policy and --critic-out
+    /// the critic it continues.
+    pub fn check_outputs(&self) -> Result<(), durable::Error> {
+        let mut outputs = vec![(&self.policy_out, Some(&self.policy))];
+        outputs.extend(self.critic_out.iter().map(|c| (c, self.critic.as_ref())));
+        outputs.extend(self.metrics.iter().map(|m| (m, None)));
+        outputs.extend(self.tensorboard.iter().map(|t| (t, None)));
+        for (out, its_own) in outputs {
+            let inputs: Vec<&std::path::Path> = [Some(&self.scored), Some(&self.policy)]
+                .into_iter()
+                .chain([self.reference.as_ref(), self.critic.as_ref()])
+                .flatten()
+                .filter(|i| !(self.in_place && Some(*i) == its_own))
+                .map(PathBuf::as_path)
+                .collect();
+            durable::check_not_input(out, &inputs)?;
+        }
+        Ok(())
+    }
+
     /// Read `scored` and `policy`, write `policy_out`; nothing else.
     pub fn new(scored: PathBuf, policy: PathBuf, policy_out: PathBuf) -> Io {
         Io {
@@ -216,6 +242,7 @@ impl Io {
             metrics: None,
             step: None,
             tensorboard: None,
+            in_place: false,
         }
     }
 }

@@ -175,6 +175,8 @@ pub const KL_COEF_STATE: &str = "kl_coef";
 fn validate(opts: &Options) -> Result<()> {
     let (io, cfg) = (&opts.io, &opts.config);
     let invalid = |m: &str| Err(TrainError::Invalid(m.into()));
+    io.check_outputs()
+        .map_err(|e| TrainError::Invalid(e.to_string()))?;
     if cfg.micro_batch_size == 0 || cfg.ppo_epochs == 0 {
         return invalid("--micro-batch-size and --ppo-epochs must be at least 1");
     }

@@ -92,6 +92,10 @@ pub fn run(job: Job, say: &mut dyn FnMut(String)) -> Result<String, PrepError> {
             reference,
             out,
         } => {
+            let inputs = [Some(raw.as_path()), reference.as_deref()];
+            let inputs: Vec<&std::path::Path> = inputs.into_iter().flatten().collect();
+            durable::check_not_input(&out.path, &inputs)
+                .map_err(|e| PrepError::Invalid(e.to_string()))?;
             let (problems, report) = crate::preset::simplerl_zero(&raw, out.skip_bad)?;
             say(format!("simplerl-zero: {report}"));
             let reference = reference
@@ -114,13 +118,9 @@ pub fn run(job: Job, say: &mut dyn FnMut(String)) -> Result<String, PrepError> {
             dedupe,
             out,
         } => {
-            if let Some(input) = inputs.iter().find(|i| durable::same_file(i, &out.path)) {
-                return Err(PrepError::Invalid(format!(
-                    "-o {} is the input {}; write the prompts elsewhere",
-                    out.path.display(),
-                    input.display()
-                )));
-            }
+            let paths: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
+            durable::check_not_input(&out.path, &paths)
+                .map_err(|e| PrepError::Invalid(e.to_string()))?;
             let mut report = LoadReport::default();
             let mut problems = Vec::new();
             for input in &inputs {

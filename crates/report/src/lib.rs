@@ -230,6 +230,25 @@ pub(crate) fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// An error when the page (or table) at `output` would replace what the
+/// report reads from `runs`: the metrics file, an iteration folder, the
+/// evaluations. `RUN/report.html` is none of them.
+pub fn check_output(output: &Path, runs: &[&Path]) -> Result<()> {
+    let mut inputs: Vec<PathBuf> = Vec::new();
+    for run in runs {
+        inputs.push(run.join("metrics.parquet"));
+        inputs.push(run.join("eval"));
+        if let Ok(rd) = std::fs::read_dir(run) {
+            inputs.extend(rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("iter-"))
+            }));
+        }
+    }
+    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    durable::check_not_input(output, &inputs).map_err(|e| ReportError::Artifact(e.into()))
+}
+
 /// Iteration folders of `run` with a scored file, in order.
 pub(crate) fn iterations(run: &Path) -> Result<Vec<(i64, PathBuf)>> {
     let rd = std::fs::read_dir(run).map_err(|e| ReportError::Io {

@@ -52,6 +52,28 @@ pub struct Io {
     /// without --metrics].
     #[cfg_attr(feature = "clap", arg(long))]
     pub tensorboard: Option<PathBuf>,
+    /// Let -o be --policy: train it in place, replacing the starting
+    /// checkpoint. Without it an output that is any input is refused.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub in_place: bool,
+}
+
+impl Io {
+    /// An error when an output is one of the inputs (or lies inside or
+    /// holds one); with `in_place`, -o may be the policy.
+    pub fn check_outputs(&self) -> Result<(), durable::Error> {
+        let policy = (!self.in_place).then_some(self.policy.as_path());
+        let inputs: Vec<&std::path::Path> = [Some(self.data.as_path()), policy]
+            .into_iter()
+            .flatten()
+            .collect();
+        durable::check_not_input(&self.output, &inputs)?;
+        let all = [self.data.as_path(), self.policy.as_path()];
+        for out in self.metrics.iter().chain(&self.tensorboard) {
+            durable::check_not_input(out, &all)?;
+        }
+        Ok(())
+    }
 }
 
 /// How a run trains; every default is written once, in `Config::default()`.
@@ -141,6 +163,7 @@ impl Options {
                 output,
                 metrics: None,
                 tensorboard: None,
+                in_place: false,
             },
             config: Config::default(),
         }
@@ -403,6 +426,8 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Summary> {
             "--train-batch-size, --micro-batch-size and --epochs must be at least 1".into(),
         ));
     }
+    io.check_outputs()
+        .map_err(|e| TrainError::Invalid(e.to_string()))?;
     model::checkpoint::check_output(&io.output)?;
     let dev = model::device(&cfg.device)?;
     // Resume from the output when it holds a run's state.

@@ -278,12 +278,8 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
             "--samples and --decode-batch-size must be at least 1".into(),
         ));
     }
-    if durable::same_file(&opts.output, &opts.prompts) {
-        return Err(RolloutError::Invalid(format!(
-            "-o {} is the prompts file; write the rollouts elsewhere",
-            opts.output.display()
-        )));
-    }
+    durable::check_not_input(&opts.output, &[&opts.prompts, &opts.policy])
+        .map_err(|e| RolloutError::Invalid(e.to_string()))?;
     let mut prompts: Vec<PromptRow> = artifacts::prompts::read(&opts.prompts)?;
     if prompts.is_empty() {
         return Err(RolloutError::Invalid(format!(

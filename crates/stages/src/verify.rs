@@ -169,6 +169,7 @@ pub fn verify_file(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Summary, VerifyError> {
     let start = Instant::now();
+    durable::check_not_input(output, &[input]).map_err(artifacts::Error::from)?;
     let mut table = artifacts::read_table(input)?;
     if table.batch.num_rows() == 0 {
         return Err(VerifyError::Empty(input.display().to_string()));

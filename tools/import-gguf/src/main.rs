@@ -10,6 +10,7 @@ fn run(cli: Cli) -> Result<()> {
     // Written beside the output, checked, then swapped in: an existing
     // checkpoint there stays until the new one is complete, and a folder
     // that is not a checkpoint is never replaced.
+    durable::check_not_input(&cli.output, &[&cli.gguf])?;
     let writer = durable::DirWriter::begin(&cli.output, model::checkpoint::replaceable)?;
     let tmp = writer.path().to_path_buf();
     let report = model::gguf::import(&cli.gguf, &tmp)?;

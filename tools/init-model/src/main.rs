@@ -8,6 +8,7 @@ use cli::init_model::Cli;
 use model::{Checkpoint, Config, Precision};
 
 fn run(cli: Cli) -> Result<()> {
+    durable::check_not_input(&cli.output, &[&cli.config, &cli.tokenizer])?;
     let text = std::fs::read_to_string(&cli.config)
         .with_context(|| format!("{}", cli.config.display()))?;
     let mut raw: serde_json::Value =

@@ -18,7 +18,9 @@ fn main() -> ExitCode {
                 .output
                 .clone()
                 .unwrap_or_else(|| run.join("report.html"));
-            let result = report::build(run, &cli.reflection_words).and_then(|h| write(&out, &h));
+            let result = report::check_output(&out, &[run])
+                .and_then(|_| report::build(run, &cli.reflection_words))
+                .and_then(|h| write(&out, &h));
             (out, result)
         }
         None => {
@@ -31,8 +33,13 @@ fn main() -> ExitCode {
                 .iter()
                 .map(|a| report::compare::Arm::parse(a))
                 .collect();
-            let result =
-                report::compare::build(&arms, &cli.reflection_words).and_then(|(h, md)| {
+            let runs: Vec<_> = arms.iter().map(|a| a.run.as_path()).collect();
+            let outputs = std::iter::once(&out).chain(&cli.table);
+            let result = outputs
+                .map(|o| report::check_output(o, &runs))
+                .collect::<Result<(), _>>()
+                .and_then(|_| report::compare::build(&arms, &cli.reflection_words))
+                .and_then(|(h, md)| {
                     if let Some(t) = &cli.table {
                         write(t, &md)?;
                     }

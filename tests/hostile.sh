@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Issue 42's findings, tried as a hostile user would, on the real binaries
+# and a tiny model: each numbered case must be refused in one line, with
+# what the user had left exactly as it was. Run by `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-target/release}
+EX=target/release/examples
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# KEEP_GOING=1 runs every case and lists each that fails (how the cases
+# were shown to fail on the main before the fixes).
+failed=0
+fail() {
+  echo "hostile test: $*" >&2
+  [ "${KEEP_GOING:-0}" = 1 ] || exit 1
+  failed=$((failed + 1))
+}
+cargo build --quiet --release --workspace --bins --examples
+$EX/write_tiny "$work/tiny" 32 2 0
+cp -r "$work/tiny" "$work/ref"
+$BIN/prep-math synth --count 8 --difficulty easy --template plain -o "$work/p.parquet" 2>/dev/null
+$BIN/rollout "$work/p.parquet" --policy "$work/tiny" -o "$work/r.parquet" --samples 2 --max-new-tokens 4 2>/dev/null
+$BIN/verify "$work/r.parquet" -o "$work/s.parquet" 2>/dev/null
+$EX/synthetic_sft "$work/sft.parquet" 4 3 3 2>/dev/null
+mkdir -p "$work/run"
+$BIN/ppo-step "$work/s.parquet" --policy "$work/tiny" --reference "$work/ref" --algo grpo -o "$work/run/iter-0000/policy" \
+  --metrics "$work/run/metrics.parquet" 2>/dev/null
+n=0
+# What a case must leave as it was: every file under $work, by checksum.
+snapshot() { (cd "$work" && find . -path ./out -prune -o -print0 | sort -z | xargs -0 stat -c '%n %F %i' && find . -type f -print0 | sort -z | xargs -0 md5sum) ; }
+expect_fail() {
+  local what=$1 text=$2; shift 2
+  local out before
+  before=$(snapshot)
+  if out=$("$@" 2>&1); then fail "$what: exit 0 (expected an error)"; return 0; fi
+  grep -qF -- "$text" <<<"$out" || { fail "$what: the error does not say \`$text\`: $(head -c 300 <<<"$out")"; return 0; }
+  [ "$(grep -v "^For more information" <<<"$out" | grep -c .)" -eq 1 ] || { fail "$what: not one line: $(head -c 300 <<<"$out")"; return 0; }
+  [ "$(snapshot)" = "$before" ] || { fail "$what: something under the work folder changed"; return 0; }
+  n=$((n + 1))
+}
+ppo=("$BIN/ppo-step" "$work/s.parquet" --algo grpo --policy "$work/tiny" --reference "$work/ref")
+
+# 1. A destination that exists and is not a regular file is not replaced.
+mkfifo "$work/fifo"
+echo mine >"$work/keep.txt"
+ln -s "$work/keep.txt" "$work/link"
+expect_fail "1: verify -o a FIFO" "not a regular file" $BIN/verify "$work/r.parquet" -o "$work/fifo"
+expect_fail "1: verify -o a symlink" "not a regular file" $BIN/verify "$work/r.parquet" -o "$work/link"
+expect_fail "1: rollout -o a symlink" "not a regular file" \
+  $BIN/rollout "$work/p.parquet" --policy "$work/tiny" -o "$work/link" --max-new-tokens 2
+if mknod "$work/null" c 1 3 2>/dev/null; then
+  expect_fail "1: verify -o a device node" "not a regular file" $BIN/verify "$work/r.parquet" -o "$work/null"
+fi
+
+# 2. A checkpoint writer's output is never one of its inputs: the same
+# path, through a symlink, or through `..`.
+ln -s "$work/ref" "$work/ref-link"
+mkdir -p "$work/sub"
+expect_fail "2: ppo-step -o REF" "is an input" "${ppo[@]}" -o "$work/ref"
+expect_fail "2: ppo-step -o REF through a symlink" "is an input" "${ppo[@]}" -o "$work/ref-link"
+expect_fail "2: ppo-step -o REF through .." "is an input" "${ppo[@]}" -o "$work/sub/../ref"
+expect_fail "2: ppo-step -o POLICY" "is an input" "${ppo[@]}" -o "$work/tiny"
+expect_fail "2: ppo-step --critic-out REF" "is an input" "${ppo[@]/grpo/ppo}" -o "$work/out" --critic-out "$work/ref"
+expect_fail "2: sft-step -o POLICY" "is an input" \
+  $BIN/sft-step "$work/sft.parquet" --policy "$work/tiny" -o "$work/tiny" --train-batch-size 2 --micro-batch-size 2
+expect_fail "2: init-model -o its tokenizer's checkpoint" "is an input" \
+  $BIN/init-model --config "$work/tiny/config.json" --tokenizer "$work/tiny" -o "$work/tiny"
+# ... unless the user says so: --in-place (the README names it).
+cp -r "$work/tiny" "$work/inplace"
+$BIN/sft-step "$work/sft.parquet" --policy "$work/inplace" -o "$work/inplace" --in-place \
+  --train-batch-size 2 --micro-batch-size 2 2>/dev/null || fail "2: sft-step --in-place refused"
+cmp -s "$work/inplace/model.safetensors" "$work/tiny/model.safetensors" && fail "2: sft-step --in-place changed nothing"
+expect_fail "2: --in-place never covers the reference" "is an input" "${ppo[@]}" -o "$work/ref" --in-place
+
+# 3. A file writer's output is none of its inputs, nor inside one, nor a
+# hard link to one.
+ln "$work/r.parquet" "$work/r-hard.parquet"
+expect_fail "3: rollout -o POLICY/model.safetensors" "is an input" \
+  $BIN/rollout "$work/p.parquet" --policy "$work/tiny" -o "$work/tiny/model.safetensors" --max-new-tokens 2
+expect_fail "3: evaluate -o MODEL/model.safetensors" "is an input" \
+  $BIN/evaluate --policy "$work/tiny" "$work/p.parquet" -o "$work/tiny/model.safetensors" --max-new-tokens 2
+expect_fail "3: report -o RUN/metrics.parquet" "is an input" $BIN/report "$work/run" -o "$work/run/metrics.parquet"
+expect_fail "3: verify -o a hard link of its input" "is an input" $BIN/verify "$work/r-hard.parquet" -o "$work/r.parquet"
+expect_fail "3: ppo-step --metrics = its scored file" "is an input" "${ppo[@]}" -o "$work/out" --metrics "$work/s.parquet"
+
+# 7. A config the model code does not implement is refused.
+sed 's/"model_type": *"llama"/"model_type": "gpt2"/' "$work/tiny/config.json" >"$work/gpt2.json"
+sed 's/"hidden_act": *"silu"/"hidden_act": "relu6"/' "$work/tiny/config.json" >"$work/relu6.json"
+grep -q gpt2 "$work/gpt2.json" && grep -q relu6 "$work/relu6.json" || fail "7: the configs were not edited"
+expect_fail "7: init-model with model_type gpt2" "model_type" \
+  $BIN/init-model --config "$work/gpt2.json" --tokenizer "$work/tiny" -o "$work/out"
+expect_fail "7: init-model with hidden_act relu6" "hidden_act" \
+  $BIN/init-model --config "$work/relu6.json" --tokenizer "$work/tiny" -o "$work/out"
+cp -r "$work/tiny" "$work/relu6" && cp "$work/relu6.json" "$work/relu6/config.json"
+expect_fail "7: rollout from a relu6 checkpoint" "hidden_act" \
+  $BIN/rollout "$work/p.parquet" --policy "$work/relu6" -o "$work/out.parquet" --max-new-tokens 2
+
+# 9. A path that is not UTF-8 works, or is a clear error.
+odd=$work/$'\xff'.parquet
+cp "$work/r.parquet" "$odd"
+$BIN/verify "$odd" -o "$work/odd-s.parquet" 2>/dev/null || fail "9: verify of a non-UTF-8 path failed"
+rm "$work/odd-s.parquet"
+expect_fail "9: a missing non-UTF-8 path" "No such file" $BIN/verify "$work/$'\xfe'.parquet" -o "$work/x.parquet"
+
+test ! -e "$work/out" && test ! -e "$work/out.parquet" || fail "a refused stage wrote its output"
+[ "$failed" = 0 ] || { echo "hostile test: $failed cases failed" >&2; exit 1; }
+echo "hostile test: ok ($n cases refused with one line, nothing changed)"
