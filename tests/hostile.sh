@@ -84,6 +84,20 @@ expect_fail "3: report -o RUN/metrics.parquet" "is an input" $BIN/report "$work/
 expect_fail "3: verify -o a hard link of its input" "is an input" $BIN/verify "$work/r-hard.parquet" -o "$work/r.parquet"
 expect_fail "3: ppo-step --metrics = its scored file" "is an input" "${ppo[@]}" -o "$work/out" --metrics "$work/s.parquet"
 
+# 4. "A checkpoint folder of ours" is decided by type and content, not by
+# file names: a folder named like a weights file, or a file named like one
+# that is not one, makes the folder not ours.
+mkdir -p "$work/named/model-00001.safetensors" && echo mine >"$work/named/model-00001.safetensors/keep.txt"
+cp "$work/tiny/config.json" "$work/named/"
+mkdir -p "$work/named2/generation_config.json" && echo mine >"$work/named2/generation_config.json/keep.txt"
+mkdir -p "$work/junk" && echo "my notes" >"$work/junk/model.safetensors"
+expect_fail "4: ppo-step -o a folder holding a folder named model-00001.safetensors" "not a checkpoint folder" \
+  "${ppo[@]}" -o "$work/named"
+expect_fail "4: sft-step -o a folder holding a folder named generation_config.json" "not a checkpoint folder" \
+  $BIN/sft-step "$work/sft.parquet" --policy "$work/tiny" -o "$work/named2" --train-batch-size 2 --micro-batch-size 2
+expect_fail "4: init-model -o a folder whose model.safetensors is not one" "not a checkpoint folder" \
+  $BIN/init-model --config "$work/tiny/config.json" --tokenizer "$work/tiny" -o "$work/junk"
+
 # 7. A config the model code does not implement is refused.
 sed 's/"model_type": *"llama"/"model_type": "gpt2"/' "$work/tiny/config.json" >"$work/gpt2.json"
 sed 's/"hidden_act": *"silu"/"hidden_act": "relu6"/' "$work/tiny/config.json" >"$work/relu6.json"

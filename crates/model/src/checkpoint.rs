@@ -25,23 +25,31 @@ pub const SIDE_FILES: [&str; 5] = [
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 
 /// Whether the folder `dir` may be replaced by a checkpoint writer: it is
-/// empty or holds only the files a checkpoint has (config.json, weights,
-/// optimizer state, tokenizer files). Anything else (a run folder, a
-/// user's notes, a git checkout) is refused, naming what was found.
+/// empty or holds only the files a checkpoint has, each a regular file
+/// whose content is what its name says: config.json and the other JSON
+/// files parse as JSON, each `.safetensors` file has a safetensors header.
+/// Anything else (a run folder, a user's notes, a git checkout, a folder
+/// named like a weights file) is refused, naming what was found.
 pub fn replaceable(dir: &Path) -> std::result::Result<(), String> {
     let entries = std::fs::read_dir(dir).map_err(|e| e.to_string())?;
     let mut foreign = Vec::new();
     for entry in entries {
-        let name = entry.map_err(|e| e.to_string())?.file_name();
+        let entry = entry.map_err(|e| e.to_string())?;
+        let name = entry.file_name();
         let name = name.to_string_lossy();
-        let ours = name == "config.json"
+        let named_ours = name == "config.json"
             || name == "model.safetensors"
             || name == "model.safetensors.index.json"
             || (name.starts_with("model-") && name.ends_with(".safetensors"))
             || name == OPTIMIZER_FILE
             || SIDE_FILES.contains(&name.as_ref());
-        if !ours {
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if !named_ours {
             foreign.push(format!("`{name}`"));
+        } else if !is_file {
+            foreign.push(format!("`{name}` (not a regular file)"));
+        } else if !content_matches(&entry.path(), &name) {
+            foreign.push(format!("`{name}` (not what its name says)"));
         }
     }
     if foreign.is_empty() {
@@ -55,6 +63,38 @@ pub fn replaceable(dir: &Path) -> std::result::Result<(), String> {
         foreign.join(", "),
         if more > 0 { format!(" and {more} more") } else { String::new() }
     ))
+}
+
+/// Whether the file at `path` is what a checkpoint file called `name` is:
+/// a safetensors header (an 8-byte length, then that many bytes of a JSON
+/// object), or JSON, or (the chat template) any text.
+fn content_matches(path: &Path, name: &str) -> bool {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    if name.ends_with(".safetensors") {
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut n = [0u8; 8];
+        if f.read_exact(&mut n).is_err() {
+            return false;
+        }
+        let n = u64::from_le_bytes(n);
+        // safetensors caps its header at 100 MB.
+        if n == 0 || n > 100_000_000 || n > len.saturating_sub(8) {
+            return false;
+        }
+        let mut header = vec![0u8; n as usize];
+        return f.read_exact(&mut header).is_ok()
+            && serde_json::from_slice::<serde_json::Value>(&header).is_ok_and(|v| v.is_object());
+    }
+    if name.ends_with(".json") {
+        let mut text = Vec::new();
+        return f.read_to_end(&mut text).is_ok()
+            && serde_json::from_slice::<serde_json::Value>(&text).is_ok();
+    }
+    let mut text = Vec::new();
+    f.read_to_end(&mut text).is_ok() && std::str::from_utf8(&text).is_ok()
 }
 
 /// An error unless a checkpoint can be written at `dir`: it does not exist
