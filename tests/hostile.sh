@@ -98,6 +98,23 @@ expect_fail "4: sft-step -o a folder holding a folder named generation_config.js
 expect_fail "4: init-model -o a folder whose model.safetensors is not one" "not a checkpoint folder" \
   $BIN/init-model --config "$work/tiny/config.json" --tokenizer "$work/tiny" -o "$work/junk"
 
+# 5. Two ppo-steps at once on one metrics file, neither with --step: no
+# row is lost (each that succeeds has its row; a step number taken by the
+# other is an error).
+ok=0
+for i in 1 2 3 4; do
+  "${ppo[@]}" -o "$work/conc$i" --metrics "$work/conc.parquet" >/dev/null 2>"$work/conc$i.log" &
+done
+for job in $(jobs -p); do wait "$job" && ok=$((ok + 1)); done
+rows=$($EX/metrics_dump --all "$work/conc.parquet" | grep -c '^step')
+[ "$rows" = "$ok" ] || fail "5: $ok concurrent ppo-steps succeeded but the metrics file has $rows rows"
+[ "$ok" -ge 1 ] || fail "5: no concurrent ppo-step succeeded: $(cat "$work"/conc*.log)"
+for i in 1 2 3 4; do
+  grep -q "error" "$work/conc$i.log" && { grep -q "is already there" "$work/conc$i.log" || fail "5: $(cat "$work/conc$i.log")"; }
+done
+rm -rf "$work"/conc*
+n=$((n + 1))
+
 # 7. A config the model code does not implement is refused.
 sed 's/"model_type": *"llama"/"model_type": "gpt2"/' "$work/tiny/config.json" >"$work/gpt2.json"
 sed 's/"hidden_act": *"silu"/"hidden_act": "relu6"/' "$work/tiny/config.json" >"$work/relu6.json"

@@ -20,8 +20,12 @@ pub struct AtomicFile {
 impl AtomicFile {
     pub fn create(target: impl AsRef<Path>) -> Result<Self> {
         let target = target.as_ref().to_path_buf();
-        // A symlink, FIFO, socket, device or folder is never replaced.
-        durable::check_file_target(&target)?;
+        // A symlink, FIFO, socket or device is never replaced. A folder is
+        // the caller's to judge: the table writer replaces a dataset folder
+        // of its own; onto any other the rename fails, touching nothing.
+        if !std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+            durable::check_file_target(&target)?;
+        }
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),

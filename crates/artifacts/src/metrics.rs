@@ -211,9 +211,27 @@ pub fn write(path: impl AsRef<Path>, rows: &[MetricsRow]) -> Result<()> {
 
 /// Append one row to the metrics file at `path` (creating it), atomically.
 /// A row whose step is already in the file replaces it, so a re-run step
-/// does not appear twice.
+/// (an explicit resume) does not appear twice.
 pub fn append(path: impl AsRef<Path>, row: MetricsRow) -> Result<()> {
-    let path = path.as_ref();
+    add(path.as_ref(), row, true)
+}
+
+/// [`append`] for a step numbered from the file itself ([`next_step`]):
+/// a row of the same step already there means another writer took the
+/// number since, and is an error rather than a lost row.
+pub fn append_new(path: impl AsRef<Path>, row: MetricsRow) -> Result<()> {
+    add(path.as_ref(), row, false)
+}
+
+/// The read-modify-write, under the lock of the file's folder, so two
+/// writers at once lose no row.
+fn add(path: &Path, row: MetricsRow, replace: bool) -> Result<()> {
+    let dir = durable::parent_of(path);
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let _lock = durable::lock_dir(&dir)?;
     let mut rows = match read(path) {
         Ok(r) => r,
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
@@ -221,6 +239,18 @@ pub fn append(path: impl AsRef<Path>, row: MetricsRow) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
+    if !replace && rows.iter().any(|r| r.step == row.step) {
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!(
+                    "step {} is already there: another writer took that step after this one started (--step N replaces a step's row)",
+                    row.step
+                ),
+            ),
+        });
+    }
     rows.retain(|r| r.step != row.step);
     rows.push(row);
     rows.sort_by_key(|r| r.step);

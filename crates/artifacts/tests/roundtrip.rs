@@ -222,3 +222,42 @@ fn large_strings_from_other_writers_are_accepted() {
     assert_eq!(rows[0].question, "question");
     assert_eq!(rows[0].level, Some(3));
 }
+
+/// Two writers appending to one metrics file at once lose no row (each
+/// read-modify-write holds the folder's lock), and a step numbered from
+/// the file that another writer took meanwhile is an error, not a lost row.
+#[test]
+fn concurrent_metrics_writers_lose_no_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("metrics.parquet");
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                for i in 0..15 {
+                    let row = artifacts::metrics::MetricsRow {
+                        step: 2 * i + w,
+                        ..Default::default()
+                    };
+                    artifacts::metrics::append(&p, row).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let steps: Vec<i64> = artifacts::metrics::read(&p)
+        .unwrap()
+        .iter()
+        .map(|r| r.step)
+        .collect();
+    assert_eq!(steps, (0..30).collect::<Vec<_>>());
+    let taken = artifacts::metrics::MetricsRow {
+        step: 7,
+        ..Default::default()
+    };
+    let e = artifacts::metrics::append_new(&p, taken).unwrap_err();
+    assert!(e.to_string().contains("step 7 is already there"), "{e}");
+    assert_eq!(artifacts::metrics::read(&p).unwrap().len(), 30);
+}

@@ -161,6 +161,32 @@ pub fn check_not_input(output: &Path, inputs: &[&Path]) -> Result<()> {
     Ok(())
 }
 
+/// An advisory lock on a folder (`flock(2)` on the folder itself, so no
+/// file is left behind), held until dropped: writers that read, modify
+/// and rewrite a file in it (the metrics file) take it around that.
+pub struct DirLock {
+    _dir: File,
+}
+
+/// Wait for, then hold, the lock of the folder `dir`.
+pub fn lock_dir(dir: &Path) -> Result<DirLock> {
+    use std::os::fd::AsRawFd;
+    let f = File::open(dir).map_err(io_err(dir))?;
+    loop {
+        // SAFETY: flock on a file descriptor this function owns.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(DirLock { _dir: f });
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            });
+        }
+    }
+}
+
 /// The temporary sibling this process writes `target` under.
 pub fn temp_sibling(target: &Path) -> Result<PathBuf> {
     let name = name_of(target)?;

@@ -787,7 +787,12 @@ pub fn save(
         )?;
     }
     if let Some(m) = &io.metrics {
-        artifacts::metrics::append(m, metrics.clone())?;
+        // A step numbered from the file must still be new; --step is an
+        // explicit resume and replaces its row.
+        match io.step {
+            Some(_) => artifacts::metrics::append(m, metrics.clone())?,
+            None => artifacts::metrics::append_new(m, metrics.clone())?,
+        }
     }
     policy.commit()?;
     Ok(())
