@@ -151,6 +151,7 @@ impl StageSchema {
             } else {
                 arrow::compute::cast(array, &target).map_err(|_| wrong_type())?
             };
+            check_values(path, spec.name, spec.ty, batch.column(idx), &array)?;
             if !spec.nullable && array.null_count() > 0 {
                 let row = (0..array.len()).find(|&i| array.is_null(i)).unwrap_or(0);
                 return Err(Error::BadValue {
@@ -189,4 +190,73 @@ impl StageSchema {
         }
         s
     }
+}
+
+/// What a cast to the canonical type may not do silently: lose a value
+/// (arrow's cast makes a value that does not fit null), or keep a null
+/// inside a list, or a negative token id. Each is an error naming the row,
+/// the column and the element.
+fn check_values(
+    path: &Path,
+    column: &str,
+    ty: ColType,
+    original: &ArrayRef,
+    cast: &ArrayRef,
+) -> Result<()> {
+    use arrow::array::AsArray;
+    use arrow::util::display::array_value_to_string;
+    let bad = |row: usize, message: String| Error::BadValue {
+        path: path.to_path_buf(),
+        row,
+        column: column.to_string(),
+        message,
+    };
+    let show = |a: &dyn Array, i: usize| array_value_to_string(a, i).unwrap_or_default();
+    if !matches!(ty, ColType::ListInt32 | ColType::ListFloat32) {
+        // (An all-null column of type Null has no values to lose.)
+        if original.data_type() != &DataType::Null && cast.null_count() > original.null_count() {
+            if let Some(i) = (0..cast.len()).find(|&i| cast.is_null(i) && !original.is_null(i)) {
+                let target = ty.data_type();
+                return Err(bad(
+                    i,
+                    format!("{} does not fit {target:?}", show(original, i)),
+                ));
+            }
+        }
+        return Ok(());
+    }
+    let list = cast.as_list::<i32>();
+    let values = list.values();
+    let orig_values: ArrayRef = match original.data_type() {
+        DataType::LargeList(_) => original.as_list::<i64>().values().clone(),
+        _ => original.as_list::<i32>().values().clone(),
+    };
+    let ints = values.as_primitive_opt::<arrow::datatypes::Int32Type>();
+    if values.null_count() == 0 && ints.is_none_or(|a| a.values().iter().all(|&v| v >= 0)) {
+        return Ok(());
+    }
+    let offsets = list.value_offsets();
+    for row in (0..list.len()).filter(|&r| list.is_valid(r)) {
+        for j in offsets[row] as usize..offsets[row + 1] as usize {
+            let k = j - offsets[row] as usize;
+            if values.is_null(j) {
+                return Err(bad(
+                    row,
+                    if orig_values.is_null(j) {
+                        format!("element {k} of the list is null")
+                    } else {
+                        let target = ty.data_type();
+                        format!(
+                            "element {k}, {}, does not fit {target:?}",
+                            show(&orig_values, j)
+                        )
+                    },
+                ));
+            }
+            if let Some(v) = ints.map(|a| a.value(j)).filter(|&v| v < 0) {
+                return Err(bad(row, format!("element {k} is {v}; a token id is >= 0")));
+            }
+        }
+    }
+    Ok(())
 }

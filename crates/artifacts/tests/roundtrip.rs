@@ -261,3 +261,64 @@ fn concurrent_metrics_writers_lose_no_row() {
     assert!(e.to_string().contains("step 7 is already there"), "{e}");
     assert_eq!(artifacts::metrics::read(&p).unwrap().len(), 30);
 }
+
+/// A rollouts file whose `response_token_ids` is replaced by `ids` (one
+/// list per row, Int64 elements as another writer might make them).
+fn with_token_ids(dir: &std::path::Path, ids: Vec<Option<Vec<Option<i64>>>>) -> std::path::PathBuf {
+    use arrow::array::{ArrayRef, ListArray};
+    use arrow::datatypes::Int64Type;
+    let p = dir.join("r.parquet");
+    artifacts::rollouts::write(&p, &[rollout(0), rollout(1)]).unwrap();
+    let batch = artifacts::read_table(&p).unwrap().batch;
+    let col: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(ids));
+    let schema = batch.schema();
+    let (fields, cols): (Vec<Field>, Vec<ArrayRef>) = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(f, c)| match f.name().as_str() {
+            "response_token_ids" => (
+                Field::new(f.name(), col.data_type().clone(), false),
+                col.clone(),
+            ),
+            _ => (f.as_ref().clone(), c.clone()),
+        })
+        .unzip();
+    let b = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+    artifacts::write_table(&p, &b).unwrap();
+    p
+}
+
+/// Token ids are read exactly or refused: a value that does not fit 32
+/// bits (it used to become 0), a null inside a list and a negative id are
+/// errors naming the file, row, column and element.
+#[test]
+fn token_ids_that_do_not_fit_or_are_null_are_refused_by_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = with_token_ids(dir.path(), vec![Some(vec![Some(4), Some(5)]); 2]);
+    assert_eq!(
+        artifacts::rollouts::read(&ok).unwrap()[1].response_token_ids,
+        [4, 5]
+    );
+    for (ids, says) in [
+        (
+            vec![Some(4), Some((1 << 32) + 300)],
+            "element 1, 4294967596, does not fit",
+        ),
+        (vec![Some(4), None], "element 1 of the list is null"),
+        (
+            vec![Some(-5), Some(5)],
+            "element 0 is -5; a token id is >= 0",
+        ),
+    ] {
+        let p = with_token_ids(dir.path(), vec![Some(vec![Some(4), Some(5)]), Some(ids)]);
+        let e = artifacts::rollouts::read(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("r.parquet")
+                && e.contains("row 1")
+                && e.contains("response_token_ids")
+                && e.contains(says),
+            "{e}"
+        );
+    }
+}
