@@ -134,6 +134,19 @@ $BIN/verify "$odd" -o "$work/odd-s.parquet" 2>/dev/null || fail "9: verify of a 
 rm "$work/odd-s.parquet"
 expect_fail "9: a missing non-UTF-8 path" "No such file" $BIN/verify "$work/$'\xfe'.parquet" -o "$work/x.parquet"
 
+# 10. Messages that say what is wrong.
+$EX/synthetic_scored "$work/empty-responses.parquet" 4 4 0 259 2>/dev/null
+expect_fail "10: ppo-step when every response is empty" "every response is empty" \
+  "$BIN/ppo-step" "$work/empty-responses.parquet" --algo grpo --policy "$work/tiny" --reference "$work/ref" -o "$work/out"
+expect_fail "10: rollout --temperature 1e-300" "must be 0 (greedy) or >= 0.0001" \
+  $BIN/rollout "$work/p.parquet" --policy "$work/tiny" -o "$work/out.parquet" --temperature 1e-300
+expect_fail "10: evaluate --temperature 1e-300" "must be 0 (greedy) or >= 0.0001" \
+  $BIN/evaluate --policy "$work/tiny" "$work/p.parquet" -o "$work/out.parquet" --temperature 1e-300
+cp -r "$work/tiny" "$work/badtok" && echo "{not json" >"$work/badtok/tokenizer.json"
+expect_fail "10: ppo-step from a policy with a broken tokenizer" "badtok/tokenizer.json" \
+  "$BIN/ppo-step" "$work/s.parquet" --algo grpo --policy "$work/badtok" --reference "$work/ref" -o "$work/out"
+# (A NaN temperature in a scored file: crates/artifacts/tests/roundtrip.rs.)
+
 test ! -e "$work/out" && test ! -e "$work/out.parquet" || fail "a refused stage wrote its output"
 [ "$failed" = 0 ] || { echo "hostile test: $failed cases failed" >&2; exit 1; }
 echo "hostile test: ok ($n cases refused with one line, nothing changed)"

@@ -173,7 +173,8 @@ pub fn read(path: impl AsRef<Path>) -> Result<Vec<RolloutRow>> {
 }
 
 /// What makes a row unusable for training, as (column, reason): a
-/// negative token id, a log-prob count that differs from the response's
+/// negative token id, a temperature that is NaN, infinite or negative, a
+/// log-prob count that differs from the response's
 /// token count, a log-prob that is NaN, infinite or positive.
 pub fn problem(r: &RolloutRow) -> Option<(&'static str, String)> {
     for (column, ids) in [
@@ -184,6 +185,13 @@ pub fn problem(r: &RolloutRow) -> Option<(&'static str, String)> {
         if let Some(&id) = ids.iter().find(|&&id| id > i32::MAX as u32) {
             return Some((column, format!("token id {} is negative", id as i32)));
         }
+    }
+    if !(r.temperature.is_finite() && r.temperature >= 0.0) {
+        let t = r.temperature;
+        return Some((
+            "temperature",
+            format!("{t} is not a sampling temperature (a finite number >= 0)"),
+        ));
     }
     if r.response_logprobs.len() != r.response_token_ids.len() {
         return Some((

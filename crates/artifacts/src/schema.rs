@@ -254,7 +254,7 @@ fn check_values(
                 ));
             }
             if let Some(v) = ints.map(|a| a.value(j)).filter(|&v| v < 0) {
-                return Err(bad(row, format!("element {k} is {v}; a token id is >= 0")));
+                return Err(bad(row, format!("token id {v} is negative (element {k})")));
             }
         }
     }

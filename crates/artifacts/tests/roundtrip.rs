@@ -308,7 +308,7 @@ fn token_ids_that_do_not_fit_or_are_null_are_refused_by_row() {
         (vec![Some(4), None], "element 1 of the list is null"),
         (
             vec![Some(-5), Some(5)],
-            "element 0 is -5; a token id is >= 0",
+            "token id -5 is negative (element 0)",
         ),
     ] {
         let p = with_token_ids(dir.path(), vec![Some(vec![Some(4), Some(5)]), Some(ids)]);
@@ -318,6 +318,27 @@ fn token_ids_that_do_not_fit_or_are_null_are_refused_by_row() {
                 && e.contains("row 1")
                 && e.contains("response_token_ids")
                 && e.contains(says),
+            "{e}"
+        );
+    }
+}
+
+/// A row's sampling temperature that is NaN, infinite or negative is
+/// refused naming row and column (a NaN one used to read as 1.0 in
+/// training, or to be blamed on the other rows).
+#[test]
+fn a_temperature_that_is_not_one_is_refused_by_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("r.parquet");
+    for t in [f64::NAN, f64::INFINITY, -1.0] {
+        let mut bad = rollout(1);
+        bad.temperature = t;
+        artifacts::rollouts::write(&p, &[rollout(0), bad]).unwrap();
+        let e = artifacts::rollouts::read(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("row 1")
+                && e.contains("`temperature`")
+                && e.contains("not a sampling temperature"),
             "{e}"
         );
     }

@@ -36,8 +36,8 @@ pub struct Cli {
     /// Samples per problem (k). [range: >= 1]
     #[arg(long, default_value_t = 1, value_parser = flags::at_least_one)]
     pub samples: usize,
-    /// Sampling temperature [default: 0 (greedy) for one sample, 0.6 for k > 1]. [range: >= 0]
-    #[arg(long, value_parser = flags::non_negative)]
+    /// Sampling temperature [default: 0 (greedy) for one sample, 0.6 for k > 1]. [range: 0, or >= 1e-4]
+    #[arg(long, value_parser = flags::temperature)]
     pub temperature: Option<f64>,
     /// Nucleus sampling threshold. [range: > 0 and <= 1]
     #[arg(long, default_value_t = 1.0, value_parser = flags::probability)]

@@ -13,6 +13,7 @@
 //! | [`above_one`] | 1 < x < inf |
 //! | [`at_least_one`] | an integer >= 1 |
 //! | [`steps`] | a step count >= 1 (u64) |
+//! | [`temperature`] | 0 (greedy) or [`MIN_TEMPERATURE`] <= x < inf |
 
 fn number(s: &str) -> Result<f64, String> {
     let x: f64 = s
@@ -31,6 +32,23 @@ fn check(s: &str, ok: impl Fn(f64) -> bool, range: &str) -> Result<f64, String> 
         Ok(x)
     } else {
         Err(format!("`{s}` is out of range: must be {range}"))
+    }
+}
+
+/// The smallest sampling temperature above 0. Logits divided by less
+/// overflow f32 (a 1e-300 temperature made every logit infinite); such a
+/// temperature samples the argmax anyway, which 0 (greedy) does exactly.
+pub const MIN_TEMPERATURE: f64 = 1e-4;
+
+/// A sampling temperature: 0 (greedy), or [`MIN_TEMPERATURE`] <= x < inf.
+pub fn temperature(s: &str) -> Result<f64, String> {
+    let x = number(s)?;
+    if x == 0.0 || x >= MIN_TEMPERATURE {
+        Ok(x)
+    } else {
+        Err(format!(
+            "`{s}` is out of range: must be 0 (greedy) or >= {MIN_TEMPERATURE} (smaller ones overflow the logits; 0 samples the same argmax exactly)"
+        ))
     }
 }
 
@@ -105,6 +123,16 @@ mod tests {
             ] {
                 assert!(p(bad).is_err(), "{bad} accepted");
             }
+        }
+    }
+
+    #[test]
+    fn a_temperature_is_greedy_or_not_too_small_to_divide_by() {
+        assert_eq!(temperature("0"), Ok(0.0));
+        assert_eq!(temperature("0.6"), Ok(0.6));
+        assert_eq!(temperature("1e-4"), Ok(1e-4));
+        for bad in ["1e-300", "5e-5", "-1", "nan"] {
+            assert!(temperature(bad).is_err(), "{bad}");
         }
     }
 

@@ -188,6 +188,13 @@ impl Batch {
                 response_len: r.rollout.response_token_ids.len(),
             })
             .collect();
+        if samples.iter().all(|s| s.response_len == 0) {
+            return Err(TrainError::Invalid(format!(
+                "{}: every response is empty (0 tokens in column `response_token_ids` of all {} rows): nothing to train on",
+                path.display(),
+                samples.len()
+            )));
+        }
         let width = samples
             .iter()
             .map(|s| s.response_len)

@@ -124,8 +124,8 @@ pub struct Options {
     /// Longest response, in tokens. [range: >= 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 256, value_parser = flags::at_least_one))]
     pub max_new_tokens: usize,
-    /// Sampling temperature (0: greedy). [range: >= 0]
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = 1.0, value_parser = flags::non_negative))]
+    /// Sampling temperature (0: greedy). [range: 0, or >= 1e-4]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 1.0, value_parser = flags::temperature))]
     pub temperature: f64,
     /// Nucleus sampling threshold. [range: > 0 and <= 1]
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 1.0, value_parser = flags::probability))]
@@ -277,6 +277,13 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
         return Err(RolloutError::Invalid(
             "--samples and --decode-batch-size must be at least 1".into(),
         ));
+    }
+    if opts.temperature > 0.0 && opts.temperature < flags::MIN_TEMPERATURE {
+        return Err(RolloutError::Invalid(format!(
+            "--temperature {} is below {}: the logits divided by it overflow; 0 is greedy decoding",
+            opts.temperature,
+            flags::MIN_TEMPERATURE
+        )));
     }
     durable::check_not_input(&opts.output, &[&opts.prompts, &opts.policy])
         .map_err(|e| RolloutError::Invalid(e.to_string()))?;
