@@ -127,6 +127,28 @@ cp -r "$work/tiny" "$work/relu6" && cp "$work/relu6.json" "$work/relu6/config.js
 expect_fail "7: rollout from a relu6 checkpoint" "hidden_act" \
   $BIN/rollout "$work/p.parquet" --policy "$work/relu6" -o "$work/out.parquet" --max-new-tokens 2
 
+# 8. Sizes are bounded before they are allocated, by the machine's
+# memory, the kernel's limits and the model's context. (A small Parquet
+# file that decodes to gigabytes: crates/artifacts/tests/roundtrip.rs.)
+for kv in "vocab_size 1000000000000" "num_hidden_layers 1000000" "max_position_embeddings 1000000000000000"; do
+  read -r key value <<<"$kv"
+  sed "s/\"$key\": *[0-9]*/\"$key\": $value/" "$work/tiny/config.json" >"$work/huge.json"
+  grep -q "$value" "$work/huge.json" || fail "8: $key was not edited"
+  expect_fail "8: init-model with $key $value" "more than the memory available" \
+    $BIN/init-model --config "$work/huge.json" --tokenizer "$work/tiny" -o "$work/out"
+done
+cp -r "$work/tiny" "$work/huge" && cp "$work/huge.json" "$work/huge/config.json"
+expect_fail "8: rollout from a checkpoint with max_position_embeddings 1e15" "more than the memory available" \
+  $BIN/rollout "$work/p.parquet" --policy "$work/huge" -o "$work/out.parquet" --max-new-tokens 2
+expect_fail "8: rollout --samples 1000000000" "more than the memory available" \
+  $BIN/rollout "$work/p.parquet" --policy "$work/tiny" -o "$work/out.parquet" --samples 1000000000
+expect_fail "8: verify --threads 1000000000" "more than this machine can start" \
+  $BIN/verify "$work/r.parquet" -o "$work/out.parquet" --threads 1000000000
+python3 -c 'import json; print(json.dumps({"problem": "1+" * 10_000_000 + "1", "answer": "2"}))' >"$work/long.jsonl"
+$BIN/prep-math convert "$work/long.jsonl" --template plain -o "$work/long.parquet" 2>/dev/null
+expect_fail "8: rollout of a 20 MB prompt" "cannot fit the model's context" \
+  $BIN/rollout "$work/long.parquet" --policy "$work/tiny" -o "$work/out.parquet" --max-new-tokens 2
+
 # 9. A path that is not UTF-8 works, or is a clear error.
 odd=$work/$'\xff'.parquet
 cp "$work/r.parquet" "$odd"

@@ -293,6 +293,51 @@ fn table_of_bytes(path: PathBuf, buf: Vec<u8>) -> Result<Table> {
     Ok(Table { path, batch, kv })
 }
 
+/// What a Parquet file's text columns decode to, from the sizes its
+/// writer recorded (`unencoded_byte_array_data_bytes`), refused before
+/// decoding when a column is more than one Arrow string array holds
+/// (2 GiB of offsets) or the whole is more than the memory available: a
+/// few KB of repeated dictionary entries can decode to gigabytes.
+fn check_decoded_size(path: &Path, meta: &parquet::file::metadata::ParquetMetaData) -> Result<()> {
+    let mut by_column: BTreeMap<String, i64> = BTreeMap::new();
+    for rg in meta.row_groups() {
+        for c in rg.columns() {
+            if let Some(n) = c.unencoded_byte_array_data_bytes() {
+                *by_column.entry(c.column_path().string()).or_default() += n;
+            }
+        }
+    }
+    let too_big = |column: &str, message: String| Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("column `{column}`: {message}; not reading it"),
+        ),
+    };
+    if let Some((column, n)) = by_column.iter().find(|(_, &n)| n > i32::MAX as i64) {
+        return Err(too_big(
+            column,
+            format!(
+                "its text decodes to {:.2} GB, more than one string column holds (2 GiB)",
+                *n as f64 / 1e9
+            ),
+        ));
+    }
+    let total: i64 = by_column.values().sum();
+    if let Some(have) = dist::available_memory().filter(|&h| total as f64 > h) {
+        let (column, _) = by_column.iter().max_by_key(|(_, &n)| n).expect("a column");
+        return Err(too_big(
+            column,
+            format!(
+                "the file's text decodes to {:.2} GB, more than the memory available ({:.1} GB)",
+                total as f64 / 1e9,
+                have / 1e9
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn parquet_table<R: parquet::file::reader::ChunkReader + 'static>(
     path: PathBuf,
     reader: R,
@@ -302,6 +347,7 @@ fn parquet_table<R: parquet::file::reader::ChunkReader + 'static>(
         source,
     };
     let builder = ParquetRecordBatchReaderBuilder::try_new(reader).map_err(pq)?;
+    check_decoded_size(&path, builder.metadata())?;
     let kv: BTreeMap<String, String> = builder
         .metadata()
         .file_metadata()

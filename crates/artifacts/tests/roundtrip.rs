@@ -343,3 +343,55 @@ fn a_temperature_that_is_not_one_is_refused_by_row() {
         );
     }
 }
+
+/// A small Parquet file whose one 100 MB string repeats in 24 rows (one
+/// dictionary entry on disk) decodes to 2.4 GB: refused from the sizes in its metadata, before
+/// decoding (it used to grow to gigabytes, then abort on a LargeUtf8 error).
+#[test]
+fn a_parquet_file_that_decodes_to_gigabytes_is_refused_before_decoding() {
+    use arrow::array::{Array, StringViewBuilder};
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bomb.parquet");
+    let big = "x".repeat(100_000_000);
+    // 24 views of one 100 MB string: 100 MB here, dictionary pages on disk.
+    let mut views = StringViewBuilder::new().with_deduplicate_strings();
+    for _ in 0..24 {
+        views.append_value(&big);
+    }
+    let question = views.finish();
+    let small = |name: &str| Field::new(name, DataType::Utf8, false);
+    let schema = Schema::new(vec![
+        small("id"),
+        small("source"),
+        Field::new("question", question.data_type().clone(), false),
+        small("answer"),
+        small("prompt"),
+    ]);
+    let ids: Vec<String> = (0..24).map(|i| format!("q{i}")).collect();
+    let text = |s: &str| Arc::new(StringArray::from(vec![s; 24]));
+    let b = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(StringArray::from(ids)),
+            text("bomb"),
+            Arc::new(question),
+            text("1"),
+            text("x"),
+        ],
+    )
+    .unwrap();
+    drop(big);
+    artifacts::write_table(&p, &b).unwrap();
+    drop(b);
+    assert!(
+        std::fs::metadata(&p).unwrap().len() < 1_000_000,
+        "not a small file"
+    );
+    let e = artifacts::prompts::read(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("bomb.parquet")
+            && e.contains("column `question`")
+            && e.contains("decodes to 2.40 GB"),
+        "{e}"
+    );
+}

@@ -405,3 +405,13 @@ mod tests {
         assert_eq!(half.mine(5).collect::<Vec<_>>(), [1, 3]);
     }
 }
+
+/// The memory available now on this machine (MemAvailable of
+/// /proc/meminfo), in bytes; `None` where the system does not say. The
+/// limit every stage checks a size against before allocating it.
+pub fn available_memory() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024.0)
+}

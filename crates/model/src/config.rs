@@ -137,6 +137,32 @@ impl Config {
         Ok(())
     }
 
+    /// The number of parameters of a decoder of this shape, in f64 so a
+    /// config with absurd sizes (vocab 1e12, 1e6 layers) cannot overflow
+    /// into a small number.
+    pub fn param_count(&self) -> f64 {
+        let f = |x: usize| x as f64;
+        let (h, i, v) = (
+            f(self.hidden_size),
+            f(self.intermediate_size),
+            f(self.vocab_size),
+        );
+        let q = f(self.num_attention_heads) * f(self.head_dim());
+        let k = f(self.num_kv_heads()) * f(self.head_dim());
+        let bias = if self.qkv_bias() { q + 2.0 * k } else { 0.0 };
+        let layer = h * (q + 2.0 * k) + bias + q * h + 3.0 * h * i + 2.0 * h;
+        let head = if self.tie_word_embeddings { 0.0 } else { v * h };
+        v * h + f(self.num_hidden_layers) * layer + h + head
+    }
+
+    /// Bytes a model of this shape holds at `dtype_bytes` a value: its
+    /// weights and its RoPE cos/sin tables (max_position_embeddings x
+    /// head_dim / 2 each).
+    pub fn model_bytes(&self, dtype_bytes: usize) -> f64 {
+        let rope = 2.0 * self.max_position_embeddings as f64 * (self.head_dim() / 2) as f64;
+        (self.param_count() + rope) * dtype_bytes as f64
+    }
+
     pub fn num_kv_heads(&self) -> usize {
         self.num_key_value_heads.unwrap_or(self.num_attention_heads)
     }

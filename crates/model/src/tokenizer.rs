@@ -51,6 +51,19 @@ impl Tokenizer {
 
     /// Token ids of `text`, adding no special tokens (prompts are already
     /// templated).
+    /// The longest vocabulary entry, in bytes: a text of more than
+    /// `n * max_token_bytes()` bytes cannot be `n` tokens or fewer (a bound
+    /// checked before tokenising, which costs memory in proportion).
+    pub fn max_token_bytes(&self) -> usize {
+        self.inner
+            .get_vocab(true)
+            .keys()
+            .map(String::len)
+            .max()
+            .unwrap_or(1)
+            .max(1)
+    }
+
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let enc = self
             .inner

@@ -271,6 +271,35 @@ fn finish_reason(r: model::generate::FinishReason) -> FinishReason {
 /// Run the stage. `progress(new_tokens, finished_responses)` is called
 /// after every decoding step with the tokens it produced (and 0), and
 /// after every batch with 0 and the responses it finished.
+/// An error when this rank's responses cannot fit in memory before one is
+/// sampled: each response row holds at least its prompt's text and the
+/// row itself, so `--samples` of 10^9 is refused here instead of aborting
+/// an allocation.
+fn check_response_memory(
+    opts: &Options,
+    prompts: &[PromptRow],
+    selected: &[usize],
+) -> Result<(), RolloutError> {
+    let Some(have) = dist::available_memory() else {
+        return Ok(());
+    };
+    let per_prompt: f64 = selected
+        .iter()
+        .map(|&i| (std::mem::size_of::<RolloutRow>() + prompts[i].prompt.len()) as f64)
+        .sum();
+    let need = per_prompt * opts.samples_per_prompt as f64;
+    if need > have {
+        return Err(RolloutError::Invalid(format!(
+            "--samples {} x {} prompts: the response rows alone need at least {:.3e} GB, more than the memory available ({:.1} GB)",
+            opts.samples_per_prompt,
+            selected.len(),
+            need / 1e9,
+            have / 1e9
+        )));
+    }
+    Ok(())
+}
+
 pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary, RolloutError> {
     let start = Instant::now();
     if opts.samples_per_prompt == 0 || opts.batch_size == 0 {
@@ -321,6 +350,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
         .filter(|(j, _)| j % shard.n == shard.k)
         .map(|(_, i)| i)
         .collect();
+    check_response_memory(opts, &prompts, &selected)?;
     let device: Device = model::device(&opts.device)?;
     let ck = Checkpoint::load(&opts.policy, &device, opts.dtype.dtype())?;
     let tok = Tokenizer::load(&opts.policy)?;
@@ -328,12 +358,24 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Summary
     let mut summary = Summary::default();
     // Prompts tokenised and checked against the context (long ones left
     // out and counted).
+    // A prompt longer than the context's worth of the longest token
+    // cannot fit: refused before tokenising it (a 20 MB prompt took 3.4 GB).
+    let max_prompt_bytes = ctx.saturating_mul(tok.max_token_bytes());
     let tokenise = |rows: &[usize],
                     summary: &mut Summary|
      -> Result<Vec<(&PromptRow, Vec<u32>)>, RolloutError> {
         let mut work = Vec::new();
         for &i in rows {
             let p = &prompts[i];
+            if p.prompt.len() > max_prompt_bytes {
+                return Err(RolloutError::Invalid(format!(
+                    "{}: row {i} (id `{}`), column `prompt`: {} bytes cannot fit the model's context of {ctx} tokens (at most {max_prompt_bytes} bytes: its longest token is {} bytes)",
+                    opts.prompts.display(),
+                    p.id,
+                    p.prompt.len(),
+                    tok.max_token_bytes()
+                )));
+            }
             let ids = tok.encode(&p.prompt)?;
             if opts.max_prompt_tokens.is_some_and(|m| ids.len() > m) {
                 summary.long_prompts += 1;

@@ -26,6 +26,8 @@ pub enum VerifyError {
     },
     #[error("{0}: no rows to grade")]
     Empty(String),
+    #[error("{0}")]
+    Threads(String),
     #[error("{path}: row {row}, column `{column}`: the gold answer is {what}; such a row cannot be graded (fix or drop it)")]
     NoGold {
         path: String,
@@ -162,6 +164,28 @@ fn text_column(
 
 /// Grade every row of `input` and write `output` (atomically).
 /// `progress` is called with the number of rows graded so far.
+/// Grade with `n` worker threads. More threads than this machine can
+/// start (each reserves a 2 MiB stack from the memory available, and the
+/// kernel's threads-max caps them all) is an error, before any starts.
+pub fn set_threads(n: usize) -> Result<(), VerifyError> {
+    const STACK: f64 = 2.0 * 1024.0 * 1024.0;
+    let by_memory = dist::available_memory().map(|m| (m / STACK) as usize);
+    let by_kernel = std::fs::read_to_string("/proc/sys/kernel/threads-max")
+        .ok()
+        .and_then(|t| t.trim().parse::<usize>().ok());
+    if let Some(limit) = by_memory.into_iter().chain(by_kernel).min() {
+        if n > limit {
+            return Err(VerifyError::Threads(format!(
+                "--threads {n} is more than this machine can start: at most {limit} (a 2 MiB stack each from the memory available, and the kernel's threads-max)"
+            )));
+        }
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .map_err(|e| VerifyError::Threads(format!("--threads {n}: {e}")))
+}
+
 pub fn verify_file(
     input: &Path,
     output: &Path,

@@ -82,17 +82,10 @@ pub struct ModelPlan {
     pub cpu_pass: bool,
 }
 
-/// The number of parameters of a decoder with `cfg`'s shape.
+/// The number of parameters of a decoder with `cfg`'s shape
+/// ([`Config::param_count`]; saturating for absurd shapes).
 pub fn param_count(cfg: &Config) -> usize {
-    let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
-    let (q, k) = (
-        cfg.num_attention_heads * cfg.head_dim(),
-        cfg.num_kv_heads() * cfg.head_dim(),
-    );
-    let bias = if cfg.qkv_bias() { q + 2 * k } else { 0 };
-    let layer = h * (q + 2 * k) + bias + q * h + 3 * h * i + 2 * h;
-    let head = if cfg.tie_word_embeddings { 0 } else { v * h };
-    v * h + cfg.num_hidden_layers * layer + h + head
+    cfg.param_count() as usize
 }
 
 /// The shape of one micro-batch: rows, the longest sequence, and the
@@ -121,7 +114,8 @@ fn layer_kept(cfg: &Config, m: MicroShape, s: f64) -> f64 {
 /// half as much again) and, in bf16, its weights cast for the pass.
 fn layer_pass(cfg: &Config, m: MicroShape, s: f64) -> f64 {
     let cast = if s < 4.0 {
-        (param_count(cfg) - cfg.vocab_size * cfg.hidden_size) as f64 / cfg.num_hidden_layers as f64
+        (cfg.param_count() - cfg.vocab_size as f64 * cfg.hidden_size as f64)
+            / cfg.num_hidden_layers as f64
             * s
     } else {
         0.0
@@ -134,7 +128,7 @@ fn layer_pass(cfg: &Config, m: MicroShape, s: f64) -> f64 {
 /// head weight's gradient (f32) and, 16-bit, the weight cast for the pass.
 fn lm_head(cfg: &Config, rows: usize, m: MicroShape, s: f64) -> f64 {
     let n = (rows * m.response_len * cfg.vocab_size) as f64;
-    let weight = (cfg.vocab_size * cfg.hidden_size) as f64;
+    let weight = cfg.vocab_size as f64 * cfg.hidden_size as f64;
     let half = s < 4.0;
     n * (s + if half { 4.0 } else { 0.0 } + 4.0) + weight * (4.0 + if half { s } else { 0.0 })
 }
@@ -183,8 +177,8 @@ fn cpu_pass_activations(cfg: &Config, m: MicroShape, checkpointing: bool, value_
     let q = (cfg.num_attention_heads * cfg.head_dim()) as f64;
     let w = q + 2.0 * (cfg.num_kv_heads() * cfg.head_dim()) as f64;
     let kept = tokens * (2.0 * h + 2.0 + w + nh + q + 2.0 * i) * 4.0;
-    let layer_params =
-        (param_count(cfg) - cfg.vocab_size * cfg.hidden_size) as f64 / cfg.num_hidden_layers as f64;
+    let layer_params = (cfg.param_count() - cfg.vocab_size as f64 * cfg.hidden_size as f64)
+        / cfg.num_hidden_layers as f64;
     let temporaries = tokens * (4.0 * i + 5.0 * h + q + w) * 4.0 + layer_params * 4.0;
     let l = cfg.num_hidden_layers as f64;
     let layers = if checkpointing {
@@ -322,10 +316,7 @@ pub fn plan(models: &[ModelPlan], micro: MicroShape, opts: &MemoryOptions, steps
 
 /// The memory available now (MemAvailable of /proc/meminfo), in bytes.
 pub fn available() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024.0)
+    dist::available_memory()
 }
 
 /// The plan for `micro`, or an error when it exceeds the limit

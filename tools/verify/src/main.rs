@@ -16,10 +16,8 @@ pub fn main() -> ExitCode {
     if let Err(e) = dist::init() {
         return dist::fail("verify", e);
     }
-    if let Some(n) = cli.threads {
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global();
+    if let Some(Err(e)) = cli.threads.map(verify::set_threads) {
+        return dist::fail("verify", e);
     }
     let fallbacks = verify::fallbacks(&cli.fallback);
     let opts = verify::Options {
