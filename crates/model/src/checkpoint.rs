@@ -97,28 +97,6 @@ fn content_matches(path: &Path, name: &str) -> bool {
     f.read_to_end(&mut text).is_ok() && std::str::from_utf8(&text).is_ok()
 }
 
-/// An error when a side file of the checkpoint at `dir` that a writer
-/// copies into its output would make that output unloadable: a
-/// tokenizer.json the tokenizer cannot load, or a JSON side file that is
-/// not JSON. A trainer asks it before any work.
-pub fn check_side_files(dir: &Path) -> Result<()> {
-    if dir.join("tokenizer.json").exists() {
-        crate::tokenizer::Tokenizer::load(dir)?;
-    }
-    for name in SIDE_FILES.iter().filter(|n| n.ends_with(".json")) {
-        let path = dir.join(name);
-        if let Ok(text) = std::fs::read(&path) {
-            serde_json::from_slice::<serde_json::Value>(&text).map_err(|e| {
-                err(
-                    &path,
-                    format!("not JSON ({e}); a checkpoint written with it would not load"),
-                )
-            })?;
-        }
-    }
-    Ok(())
-}
-
 /// An error unless a checkpoint can be written at `dir`: it does not exist
 /// yet, or it is a folder [`replaceable`] accepts. Stages call it before
 /// any work, so a bad output path costs nothing.

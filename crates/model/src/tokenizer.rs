@@ -83,3 +83,28 @@ impl Tokenizer {
         self.inner.get_vocab_size(true)
     }
 }
+
+/// An error when a side file of the checkpoint at `dir` that a writer
+/// copies into its output would make that output unloadable: a
+/// tokenizer.json the tokenizer cannot load, or a JSON side file that is
+/// not JSON. A trainer asks it before any work.
+pub fn check_side_files(dir: &Path) -> Result<()> {
+    if dir.join("tokenizer.json").exists() {
+        Tokenizer::load(dir)?;
+    }
+    for name in crate::checkpoint::SIDE_FILES
+        .iter()
+        .filter(|n| n.ends_with(".json"))
+    {
+        let path = dir.join(name);
+        if let Ok(text) = std::fs::read(&path) {
+            serde_json::from_slice::<serde_json::Value>(&text).map_err(|e| {
+                crate::checkpoint::err(
+                    &path,
+                    format!("not JSON ({e}); a checkpoint written with it would not load"),
+                )
+            })?;
+        }
+    }
+    Ok(())
+}

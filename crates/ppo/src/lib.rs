@@ -178,7 +178,7 @@ fn validate(opts: &Options) -> Result<()> {
     io.check_outputs()
         .map_err(|e| TrainError::Invalid(e.to_string()))?;
     // The policy's tokenizer files go into the output: they must load.
-    model::checkpoint::check_side_files(&io.policy)?;
+    model::tokenizer::check_side_files(&io.policy)?;
     if cfg.micro_batch_size == 0 || cfg.ppo_epochs == 0 {
         return invalid("--micro-batch-size and --ppo-epochs must be at least 1");
     }
