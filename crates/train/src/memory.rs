@@ -314,11 +314,6 @@ pub fn plan(models: &[ModelPlan], micro: MicroShape, opts: &MemoryOptions, steps
     Plan { parts, phase }
 }
 
-/// The memory available now (MemAvailable of /proc/meminfo), in bytes.
-pub fn available() -> Option<f64> {
-    dist::available_memory()
-}
-
 /// The plan for `micro`, or an error when it exceeds the limit
 /// (`--max-memory`, else the memory available): the message gives the
 /// estimate and the largest micro-batch that would fit.
@@ -331,7 +326,7 @@ pub fn check(
     let p = plan(models, micro, opts, steps);
     let (limit, source) = match opts.max_memory {
         Some(gb) => (gb * GB, "--max-memory"),
-        None => match available() {
+        None => match dist::available_memory() {
             Some(b) => (b, "the memory available"),
             None => return Ok(p),
         },
