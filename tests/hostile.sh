@@ -130,7 +130,7 @@ expect_fail "7: rollout from a relu6 checkpoint" "hidden_act" \
 # 8. Sizes are bounded before they are allocated, by the machine's
 # memory, the kernel's limits and the model's context. (A small Parquet
 # file that decodes to gigabytes: crates/artifacts/tests/roundtrip.rs.)
-for kv in "vocab_size 1000000000000" "num_hidden_layers 1000000" "max_position_embeddings 1000000000000000"; do
+for kv in "vocab_size 1000000000000" "num_hidden_layers 1000000000" "max_position_embeddings 1000000000000000"; do
   read -r key value <<<"$kv"
   sed "s/\"$key\": *[0-9]*/\"$key\": $value/" "$work/tiny/config.json" >"$work/huge.json"
   grep -q "$value" "$work/huge.json" || fail "8: $key was not edited"
