@@ -97,6 +97,27 @@ fn content_matches(path: &Path, name: &str) -> bool {
     f.read_to_end(&mut text).is_ok() && std::str::from_utf8(&text).is_ok()
 }
 
+/// An error, before anything is allocated, when a model of `cfg`'s shape
+/// cannot fit on the CPU: its weights and RoPE tables
+/// ([`Config::model_bytes`]) need more than the memory available.
+/// Every way of making a model (load, random, critic) asks it first.
+pub fn check_fits(cfg: &Config, dtype: DType, device: &Device) -> Result<()> {
+    if !device.is_cpu() {
+        return Ok(());
+    }
+    let need = cfg.model_bytes(dtype.size_in_bytes());
+    match dist::available_memory() {
+        Some(have) if need > have => Err(ModelError::Invalid(format!(
+            "config: a model of this shape needs {:.3e} GB ({:.3e} parameters in {dtype:?}, and RoPE tables for max_position_embeddings {}), more than the memory available ({:.1} GB)",
+            need / 1e9,
+            cfg.param_count(),
+            cfg.max_position_embeddings,
+            have / 1e9
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// An error unless a checkpoint can be written at `dir`: it does not exist
 /// yet, or it is a folder [`replaceable`] accepts. Stages call it before
 /// any work, so a bad output path costs nothing.
@@ -160,6 +181,7 @@ impl Checkpoint {
     pub fn load(dir: impl AsRef<Path>, device: &Device, dtype: DType) -> Result<Checkpoint> {
         let dir = dir.as_ref().to_path_buf();
         let (config, raw_config) = read_config(&dir)?;
+        check_fits(&config, dtype, device)?;
         let varmap = load_varmap(&dir, device, dtype)?;
         let model = build_complete(&dir, &varmap, dtype, device, |vb| Model::new(&config, vb))?;
         Ok(Checkpoint {
@@ -176,6 +198,7 @@ impl Checkpoint {
         config
             .validate()
             .map_err(|e| ModelError::Invalid(format!("config: {e}")))?;
+        check_fits(&config, dtype, device)?;
         let raw_config = serde_json::to_value(RawConfig(&config)).expect("config serialises");
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, dtype, device);

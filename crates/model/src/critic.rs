@@ -51,6 +51,7 @@ impl Critic {
     pub fn load(dir: impl AsRef<Path>, device: &Device, dtype: DType) -> Result<Critic> {
         let dir = dir.as_ref().to_path_buf();
         let (config, raw_config) = read_config(&dir)?;
+        crate::checkpoint::check_fits(&config, dtype, device)?;
         let varmap = load_varmap(&dir, device, dtype)?;
         if !varmap
             .data()
@@ -80,6 +81,7 @@ impl Critic {
     pub fn from_policy(policy: impl AsRef<Path>, device: &Device, dtype: DType) -> Result<Critic> {
         let dir = policy.as_ref().to_path_buf();
         let (config, mut raw_config) = read_config(&dir)?;
+        crate::checkpoint::check_fits(&config, dtype, device)?;
         let varmap = load_varmap(&dir, device, dtype)?;
         {
             let mut data = varmap.data().lock().expect("varmap lock");

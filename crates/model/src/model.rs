@@ -416,23 +416,7 @@ pub struct TokenLogprobs {
 }
 
 impl Model {
-    /// The decoder of `cfg`'s shape, its weights from `vb`. On the CPU a
-    /// shape whose weights and RoPE tables ([`Config::model_bytes`]) need
-    /// more than the memory available is refused before any allocation.
     pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
-        if vb.device().is_cpu() {
-            let need = cfg.model_bytes(vb.dtype().size_in_bytes());
-            if let Some(have) = dist::available_memory().filter(|&have| need > have) {
-                return Err(crate::ModelError::Invalid(format!(
-                    "config: a model of this shape needs {:.3e} GB ({:.3e} parameters in {:?}, and RoPE tables for max_position_embeddings {}), more than the memory available ({:.1} GB)",
-                    need / 1e9,
-                    cfg.param_count(),
-                    vb.dtype(),
-                    cfg.max_position_embeddings,
-                    have / 1e9
-                )));
-            }
-        }
         let vbm = vb.pp("model");
         let embed_tokens = embedding(cfg.vocab_size, cfg.hidden_size, vbm.pp("embed_tokens"))?;
         let layers = (0..cfg.num_hidden_layers)
